@@ -1,0 +1,247 @@
+"""All configuration, read once from the environment and passed down explicitly.
+
+Variable names follow the original Chatr server where one existed (``PORT``,
+``DATABASE_URL``, ``REDIS_URL``, ``JWT_SECRET``, ``FRONTEND_URL``, ``S3_BUCKET``,
+``AWS_REGION``, …) so an existing deployment's environment keeps working.
+Every variable is documented in ``conf/settings.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# A shorter HS256 key is brute-forceable offline from any issued token.
+MIN_JWT_SECRET_LENGTH = 32
+
+
+class ConfigError(ValueError):
+    """Raised when the environment cannot produce a safe configuration."""
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f'Environment variable "{name}" invalid: not a boolean ({raw!r})')
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f'Environment variable "{name}" invalid: not an integer ({raw!r})') from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f'Environment variable "{name}" invalid: not a number ({raw!r})') from None
+
+
+def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip()
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name) or ""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Immutable application settings; build with :meth:`from_env`."""
+
+    production: bool = False
+    host: str = "0.0.0.0"
+    port: int = 3001
+    data_dir: Path = Path("var")
+
+    database_url: str | None = None
+    database_pool_size: int = 20
+    database_pool_timeout: float = 10.0
+
+    redis_url: str | None = None
+    redis_prefix: str = "chatr:"
+
+    jwt_secret: str = ""
+    bcrypt_rounds: int = 10
+
+    frontend_url: str = "http://localhost:3000"
+    website_url: str | None = None
+    public_url: str | None = None
+
+    uploads_dir: Path = Path("uploads")
+    s3_bucket: str | None = None
+    aws_region: str = "eu-west-2"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_public_url: str | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: bool = False
+    smtp_starttls: bool = True
+    mail_from_address: str = "noreply@chatr.local"
+    mail_from_name: str = "Chatr"
+    product_name: str = "Chatr"
+    contact_email: str | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_base: str | None = None
+    enable_sms: bool = True
+    suppress_sms: bool = False
+
+    swagger_user: str | None = None
+    swagger_pass: str | None = None
+
+    test_mode_allowed: bool = False
+    rate_limits_enabled: bool = True
+    dev_phone_whitelist: tuple[str, ...] = ()
+    trusted_proxy_hops: int = 0
+    max_json_body: int = 100 * 1024
+
+    socket_ping_interval: float = 25.0
+    socket_ping_timeout: float = 20.0
+    socket_max_payload: int = 1_000_000
+
+    log_level: str = "INFO"
+    log_json: bool = False
+    cors_origins: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse settings from an environment mapping (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        production = (
+            (env.get("NODE_ENV") or "").strip().lower() == "production"
+            or (env.get("CHATR_ENV") or "").strip().lower() == "production"
+        )
+        data_dir = Path(_str(env, "CHATR_DATA_DIR", "var") or "var")
+        settings = cls(
+            production=production,
+            host=_str(env, "HOST", "0.0.0.0") or "0.0.0.0",
+            port=_int(env, "PORT", 3001),
+            data_dir=data_dir,
+            database_url=_str(env, "DATABASE_URL"),
+            database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20),
+            database_pool_timeout=_float(env, "DATABASE_POOL_TIMEOUT", 10.0),
+            redis_url=_str(env, "REDIS_URL"),
+            redis_prefix=_str(env, "REDIS_PREFIX", "chatr:") or "chatr:",
+            jwt_secret=_str(env, "JWT_SECRET", "") or "",
+            bcrypt_rounds=_int(env, "BCRYPT_ROUNDS", 10),
+            frontend_url=_str(env, "FRONTEND_URL", "http://localhost:3000") or "",
+            website_url=_str(env, "WEBSITE_URL"),
+            public_url=_str(env, "PUBLIC_URL"),
+            uploads_dir=Path(_str(env, "UPLOADS_DIR", "uploads") or "uploads"),
+            s3_bucket=_str(env, "S3_BUCKET"),
+            aws_region=_str(env, "AWS_REGION", "eu-west-2") or "eu-west-2",
+            aws_access_key_id=_str(env, "AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=_str(env, "AWS_SECRET_ACCESS_KEY"),
+            s3_endpoint_url=_str(env, "S3_ENDPOINT_URL"),
+            s3_public_url=_str(env, "S3_PUBLIC_URL"),
+            smtp_host=_str(env, "SMTP_HOST"),
+            smtp_port=_int(env, "SMTP_PORT", 587),
+            smtp_user=_str(env, "SMTP_USER"),
+            smtp_password=_str(env, "SMTP_PASSWORD"),
+            smtp_tls=_bool(env, "SMTP_TLS", False),
+            smtp_starttls=_bool(env, "SMTP_STARTTLS", True),
+            mail_from_address=_str(env, "MAIL_FROM_ADDRESS", "noreply@chatr.local") or "",
+            mail_from_name=_str(env, "MAIL_FROM_NAME", "Chatr") or "Chatr",
+            product_name=_str(env, "PRODUCT_NAME", "Chatr") or "Chatr",
+            contact_email=_str(env, "CONTACT_EMAIL"),
+            twilio_account_sid=_str(env, "TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=_str(env, "TWILIO_AUTH_TOKEN"),
+            twilio_from_number=_str(env, "TWILIO_FROM_NUMBER"),
+            twilio_api_base=_str(env, "TWILIO_API_BASE"),
+            enable_sms=_bool(env, "ENABLE_SMS", True),
+            suppress_sms=_bool(env, "SUPPRESS_SMS", False),
+            swagger_user=_str(env, "SWAGGER_USER"),
+            swagger_pass=_str(env, "SWAGGER_PASS"),
+            test_mode_allowed=_bool(env, "CHATR_TEST_MODE", False) and not production,
+            rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
+            dev_phone_whitelist=_list(env, "DEV_PHONE_WHITELIST"),
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
+            max_json_body=_int(env, "MAX_JSON_BODY", 100 * 1024),
+            socket_ping_interval=_float(env, "SOCKET_PING_INTERVAL", 25.0),
+            socket_ping_timeout=_float(env, "SOCKET_PING_TIMEOUT", 20.0),
+            socket_max_payload=_int(env, "SOCKET_MAX_PAYLOAD", 1_000_000),
+            log_level=(_str(env, "LOG_LEVEL", "INFO") or "INFO").upper(),
+            log_json=_bool(env, "LOG_JSON", production),
+            cors_origins=_list(env, "CORS_ORIGINS"),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse configurations that are unsafe in production."""
+        if self.production:
+            if len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH:
+                raise ConfigError(
+                    f"JWT_SECRET must be set to at least {MIN_JWT_SECRET_LENGTH} characters "
+                    "in production"
+                )
+        if not 1 <= self.port <= 65535:
+            raise ConfigError("PORT must be between 1 and 65535")
+        if self.bcrypt_rounds < 4 or self.bcrypt_rounds > 15:
+            raise ConfigError("BCRYPT_ROUNDS must be between 4 and 15")
+
+    def with_dev_secret(self) -> Settings:
+        """Outside production, generate a JWT secret once and keep it in the data folder.
+
+        A stable secret means tokens survive restarts of a development server.
+        """
+        if self.jwt_secret or self.production:
+            return self
+        path = self.data_dir / "jwt_secret"
+        if path.exists():
+            secret = path.read_text().strip()
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            secret = secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secret)
+        return replace(self, jwt_secret=secret)
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where email and SMS land when no provider is configured."""
+        return self.data_dir / "outbox"
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The production CORS allow-list (the contract's README)."""
+        origins: list[str] = list(self.cors_origins)
+        for url in (self.frontend_url, self.website_url):
+            if not url:
+                continue
+            origins.append(url.rstrip("/"))
+            if "://" in url and "://www." not in url:
+                scheme, rest = url.split("://", 1)
+                origins.append(f"https://www.{rest.rstrip('/')}")
+        origins += ["http://localhost:3000", "http://localhost:3001", "http://localhost:3002"]
+        return tuple(dict.fromkeys(origins))
