@@ -41,7 +41,9 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ConfigError(f'Environment variable "{name}" invalid: not an integer ({raw!r})') from None
+        raise ConfigError(
+            f'Environment variable "{name}" invalid: not an integer ({raw!r})'
+        ) from None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -51,7 +53,9 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ConfigError(f'Environment variable "{name}" invalid: not a number ({raw!r})') from None
+        raise ConfigError(
+            f'Environment variable "{name}" invalid: not a number ({raw!r})'
+        ) from None
 
 
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -136,10 +140,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Parse settings from an environment mapping (``os.environ`` by default)."""
         env = os.environ if env is None else env
-        production = (
-            (env.get("NODE_ENV") or "").strip().lower() == "production"
-            or (env.get("CHATR_ENV") or "").strip().lower() == "production"
-        )
+        production = (env.get("NODE_ENV") or "").strip().lower() == "production" or (
+            env.get("CHATR_ENV") or ""
+        ).strip().lower() == "production"
         data_dir = Path(_str(env, "CHATR_DATA_DIR", "var") or "var")
         settings = cls(
             production=production,
@@ -241,7 +244,7 @@ class Settings:
                 continue
             origins.append(url.rstrip("/"))
             if "://" in url and "://www." not in url:
-                scheme, rest = url.split("://", 1)
+                _scheme, rest = url.split("://", 1)
                 origins.append(f"https://www.{rest.rstrip('/')}")
         origins += ["http://localhost:3000", "http://localhost:3001", "http://localhost:3002"]
         return tuple(dict.fromkeys(origins))

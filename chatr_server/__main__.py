@@ -1,0 +1,3 @@
+from chatr_server.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""``GET /api/health`` and the OpenAPI document."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from marshmallow import Schema, fields
+
+from chatr_server.api.openapi import build_spec, doc
+from chatr_server.appkeys import SERVICES
+from chatr_server.util.jsonx import json_response
+from chatr_server.util.timefmt import iso_ms, utcnow
+
+# Filled on first request: every route is registered by then, and the spec never changes.
+OPENAPI_CACHE = web.AppKey("openapi_cache", dict)
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    timestamp = fields.String()
+    redis = fields.String(metadata={"description": "connected | disconnected"})
+    database = fields.String(metadata={"description": "connected | disconnected"})
+
+
+@doc("Service health", tags=["health"], responses={200: HealthSchema})
+async def health(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    store_ok = services.store.kind == "redis" and await services.store.ping()
+    try:
+        await services.pool.fetchval("SELECT 1", timeout=2)
+        database = "connected"
+    except Exception:
+        database = "disconnected"
+    return json_response(
+        {
+            "status": "ok",
+            "timestamp": iso_ms(utcnow()),
+            "redis": "connected" if store_ok else "disconnected",
+            "database": database,
+        }
+    )
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    cache = request.app[OPENAPI_CACHE]
+    if not cache:
+        cache.update(build_spec(request.app))
+    return json_response(cache)

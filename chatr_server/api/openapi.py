@@ -1,0 +1,137 @@
+"""OpenAPI 3 description of the REST API, built from route metadata at start-up.
+
+Handlers carry their documentation with :func:`doc` (summary, request and
+response marshmallow schemas, whether a bearer token is needed); the spec is
+generated from the router, so a route cannot exist without appearing here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
+
+from chatr_server import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+_ATTR = "__chatr_openapi__"
+
+
+def doc(
+    summary: str,
+    *,
+    tags: list[str],
+    body: type[Schema] | None = None,
+    responses: dict[int, type[Schema] | str] | None = None,
+    auth: bool = False,
+    query: dict[str, str] | None = None,
+    description: str | None = None,
+) -> Callable[[F], F]:
+    """Attach OpenAPI metadata to a handler."""
+
+    def wrap(func: F) -> F:
+        setattr(
+            func,
+            _ATTR,
+            {
+                "summary": summary,
+                "tags": tags,
+                "body": body,
+                "responses": responses or {200: "OK"},
+                "auth": auth,
+                "query": query or {},
+                "description": description,
+            },
+        )
+        return func
+
+    return wrap
+
+
+def _schema_name(schema: type[Schema]) -> str:
+    return schema.__name__.removesuffix("Schema")
+
+
+def build_spec(app: web.Application) -> dict[str, Any]:
+    spec = APISpec(
+        title="Chatr API",
+        version=__version__,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "REST API of the Chatr messaging server."},
+    )
+    spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    error = {"type": "object", "properties": {"error": {"type": "string"}}}
+    spec.components.schema("Error", error)
+    registered: set[str] = set()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        meta = getattr(route.handler, _ATTR, None)
+        if meta is None or route.resource is None:
+            continue
+        path = route.resource.canonical
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", path)
+        ]
+        params += [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": text,
+            }
+            for name, text in meta["query"].items()
+        ]
+        operation: dict[str, Any] = {
+            "summary": meta["summary"],
+            "tags": meta["tags"],
+            "responses": {},
+        }
+        if meta["description"]:
+            operation["description"] = meta["description"]
+        if params:
+            operation["parameters"] = params
+        if meta["auth"]:
+            operation["security"] = [{"bearerAuth": []}]
+        for schema in [meta["body"], *meta["responses"].values()]:
+            if isinstance(schema, type) and issubclass(schema, Schema):
+                name = _schema_name(schema)
+                if name not in registered:
+                    spec.components.schema(name, schema=schema)
+                    registered.add(name)
+        if meta["body"] is not None:
+            ref = {"$ref": f"#/components/schemas/{_schema_name(meta['body'])}"}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref}},
+            }
+        for status, response in meta["responses"].items():
+            if isinstance(response, str):
+                content = (
+                    None
+                    if status < 400
+                    else {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                )
+                operation["responses"][str(status)] = {
+                    "description": response,
+                    **({"content": content} if content else {}),
+                }
+            else:
+                ref = {"$ref": f"#/components/schemas/{_schema_name(response)}"}
+                operation["responses"][str(status)] = {
+                    "description": _schema_name(response),
+                    "content": {"application/json": {"schema": ref}},
+                }
+        paths.setdefault(path, {})[route.method.lower()] = operation
+    for path, operations in sorted(paths.items()):
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()

@@ -1,0 +1,79 @@
+"""Request helpers shared by the handlers: JSON bodies, auth, client address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from chatr_server.appkeys import SERVICES, SETTINGS
+from chatr_server.errors import ServiceError, bad_request
+from chatr_server.services.auth import AuthenticatedUser
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The JSON object body (``{}`` when empty); 400 for malformed or non-object JSON."""
+    limit = request.app[SETTINGS].max_json_body
+    if request.content_length is not None and request.content_length > limit:
+        raise ServiceError(413, "Request body too large")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise ServiceError(413, "Request body too large")
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("Malformed JSON body") from None
+    if not isinstance(body, dict):
+        raise bad_request("Request body must be a JSON object")
+    return body
+
+
+def validate(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    """Check types with a marshmallow schema; unknown keys are dropped."""
+    try:
+        return schema.load(data, unknown=EXCLUDE)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.normalized_messages().items()))
+        message = messages[0] if isinstance(messages, list) and messages else str(messages)
+        raise bad_request(f"{field}: {message}") from None
+
+
+async def json_body(request: web.Request, schema: Schema) -> dict[str, Any]:
+    return validate(schema, await read_json(request))
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The second word of ``Authorization`` (the scheme word is not checked, as in the original)."""
+    if not header:
+        return None
+    parts = header.split()
+    if len(parts) < 2 or not parts[1]:
+        return None
+    return parts[1]
+
+
+async def require_user(request: web.Request) -> AuthenticatedUser:
+    """Authenticate the request's bearer token (401 when absent, 403 when bad)."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise ServiceError(401, "Access token required")
+    return await request.app[SERVICES].auth.authenticate(token)
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address, trusting exactly the configured number of proxy hops."""
+    hops = request.app[SETTINGS].trusted_proxy_hops
+    peer = request.remote or "unknown"
+    if hops <= 0:
+        return peer
+    forwarded = [
+        p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()
+    ]
+    chain = [*forwarded, peer]
+    # The last `hops` entries were added by our own proxies; the one before is the client.
+    index = len(chain) - 1 - hops
+    return chain[index] if index >= 0 else chain[0]

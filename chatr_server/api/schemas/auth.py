@@ -1,0 +1,80 @@
+"""Request and response schemas of ``/api/auth``."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from chatr_server.api.schemas.common import Str
+
+_SHORT = validate.Length(max=256)
+
+
+class RegisterSchema(Schema):
+    email = Str(validate=_SHORT)
+    phoneNumber = Str(validate=validate.Length(max=32))
+    username = Str(validate=validate.Length(max=64))
+    password = Str(validate=validate.Length(max=256))
+    firstName = Str(validate=_SHORT)
+    lastName = Str(validate=_SHORT)
+    gender = Str(validate=validate.Length(max=32))
+
+
+class RegisterResponseSchema(Schema):
+    message = fields.String()
+    userId = fields.UUID()
+    requiresEmailVerification = fields.Boolean()
+
+
+class LoginSchema(Schema):
+    email = Str(validate=_SHORT, metadata={"description": "Email or username"})
+    password = Str(validate=validate.Length(max=256))
+    loginVerificationCode = Str(validate=validate.Length(max=16))
+    verificationMethod = Str(validate=validate.Length(max=16))
+    twoFactorCode = fields.Raw(load_default=None, allow_none=True)
+
+
+class LoginUserSchema(Schema):
+    id = fields.UUID()
+    email = fields.String(allow_none=True)
+    username = fields.String()
+    displayName = fields.String(allow_none=True)
+    firstName = fields.String(allow_none=True)
+    lastName = fields.String(allow_none=True)
+    createdAt = fields.String()
+    emailVerified = fields.Boolean()
+    isSupport = fields.Boolean()
+
+
+class LoginResponseSchema(Schema):
+    message = fields.String()
+    token = fields.String(metadata={"description": "Present when login completed"})
+    user = fields.Nested(LoginUserSchema)
+    userId = fields.UUID(metadata={"description": "Present when a verification step follows"})
+    requiresEmailVerification = fields.Boolean()
+    requiresPhoneVerification = fields.Boolean()
+    requiresLoginVerification = fields.Boolean()
+    verificationMethod = fields.String()
+
+
+class VerifyCodeSchema(Schema):
+    userId = Str(validate=validate.Length(max=64))
+    code = Str(validate=validate.Length(max=16))
+
+
+class VerifiedUserSchema(Schema):
+    id = fields.UUID()
+    email = fields.String(allow_none=True)
+    phoneNumber = fields.String(allow_none=True)
+    username = fields.String()
+    emailVerified = fields.Boolean()
+    phoneVerified = fields.Boolean()
+    isSupport = fields.Boolean()
+
+
+class VerifyResponseSchema(Schema):
+    message = fields.String()
+    token = fields.String()
+    user = fields.Nested(VerifiedUserSchema)
+    requiresPhoneVerification = fields.Boolean()
+    phoneNumber = fields.String()
+    userId = fields.UUID()

@@ -1,0 +1,22 @@
+"""Shared marshmallow building blocks."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+def Str(**kwargs: object) -> fields.String:
+    """A string field that accepts null and is optional (the client often sends undefined)."""
+    return fields.String(allow_none=True, load_default=None, **kwargs)  # type: ignore[arg-type]
+
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True)
+
+
+class MessageSchema(Schema):
+    message = fields.String(required=True)
+
+
+class OkSchema(Schema):
+    ok = fields.Boolean(required=True)

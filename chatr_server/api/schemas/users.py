@@ -1,0 +1,57 @@
+"""Request and response schemas of ``/api/users``."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class UserMeSchema(Schema):
+    id = fields.UUID()
+    email = fields.String(allow_none=True)
+    phoneNumber = fields.String(allow_none=True)
+    username = fields.String()
+    displayName = fields.String(allow_none=True)
+    firstName = fields.String(allow_none=True)
+    lastName = fields.String(allow_none=True)
+    profileImage = fields.String(allow_none=True)
+    coverImage = fields.String(allow_none=True)
+    emailVerified = fields.Boolean()
+    phoneVerified = fields.Boolean()
+    createdAt = fields.String()
+    privacyOnlineStatus = fields.String()
+    privacyPhone = fields.String()
+    privacyEmail = fields.String()
+    privacyFullName = fields.String()
+    privacyGender = fields.String()
+    privacyJoinedDate = fields.String()
+    gender = fields.String(allow_none=True)
+    isSupport = fields.Boolean()
+
+
+class UpdateMeSchema(Schema):
+    # No load_default: an absent key leaves the column unchanged, null clears it.
+    displayName = fields.String(allow_none=True, validate=validate.Length(max=256))
+    firstName = fields.String(allow_none=True, validate=validate.Length(max=256))
+    lastName = fields.String(allow_none=True, validate=validate.Length(max=256))
+    gender = fields.String(allow_none=True, validate=validate.Length(max=32))
+
+
+class UpdatedProfileSchema(Schema):
+    id = fields.UUID()
+    username = fields.String()
+    displayName = fields.String(allow_none=True)
+    firstName = fields.String(allow_none=True)
+    lastName = fields.String(allow_none=True)
+    profileImage = fields.String(allow_none=True)
+    coverImage = fields.String(allow_none=True)
+    gender = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phoneNumber = fields.String(allow_none=True)
+
+
+class AvailabilitySchema(Schema):
+    available = fields.Boolean()
+
+
+class SuggestionsSchema(Schema):
+    suggestions = fields.List(fields.String())

@@ -1,0 +1,129 @@
+"""The application factory: one function builds the whole server.
+
+The CLI, the tests and the load scripts all call :func:`create_app`, so they
+run exactly the same wiring. Resources (database pool, store, mail and SMS
+clients) open in a cleanup context and close in reverse order on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from chatr_server.api.handlers.health import OPENAPI_CACHE
+from chatr_server.api.middleware import docs_auth, error_boundary, request_context
+from chatr_server.api.routes import setup_routes
+from chatr_server.appkeys import SERVICES, SETTINGS
+from chatr_server.db import migrate as migrations
+from chatr_server.db.embedded import EmbeddedPostgres
+from chatr_server.db.pool import create_pool
+from chatr_server.db.queries import Queries
+from chatr_server.integrations.mail import Mailer
+from chatr_server.integrations.sms import SmsSender
+from chatr_server.services.auth import AuthService
+from chatr_server.services.codes import CodeService
+from chatr_server.services.container import Services
+from chatr_server.services.notify import Notifier
+from chatr_server.services.passwords import PasswordHasher
+from chatr_server.services.ratelimit import RateLimiter
+from chatr_server.services.testdata import TestDataService
+from chatr_server.services.testmode import TestMode
+from chatr_server.services.tokens import TokenService
+from chatr_server.services.users import UserService
+from chatr_server.settings import Settings
+from chatr_server.store import KeyValueStore, MemoryStore, RedisStore
+
+log = logging.getLogger(__name__)
+
+# Multipart uploads are bounded per route; this is the hard ceiling for any body.
+MAX_REQUEST_BYTES = 26 * 1024 * 1024
+
+
+async def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """``DATABASE_URL`` when given, else an embedded server under the data folder."""
+    if settings.database_url:
+        return settings.database_url, None
+    embedded = EmbeddedPostgres(settings.data_dir)
+    return await embedded.start(), embedded
+
+
+def create_store(settings: Settings) -> KeyValueStore:
+    if settings.redis_url:
+        return RedisStore(settings.redis_url, settings.redis_prefix)
+    return MemoryStore()
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    dsn, embedded = await resolve_database_url(settings)
+    pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+    store = create_store(settings)
+    mailer = Mailer(settings.outbox_dir)
+    sms = SmsSender(settings.outbox_dir)
+    try:
+        async with pool.acquire() as conn:
+            if settings.production:
+                missing = await migrations.pending(conn)
+                if missing:
+                    raise RuntimeError(f"database needs migrations {missing}: run `migrate` first")
+            else:
+                await migrations.migrate(conn)
+        if store.kind == "redis" and not await store.ping():
+            log.warning("Redis is not answering; presence and rate limits are degraded")
+        queries = Queries()
+        test_mode = TestMode(store, settings.test_mode_allowed)
+        tokens = TokenService(settings.jwt_secret)
+        passwords = PasswordHasher(settings.bcrypt_rounds)
+        codes = CodeService(queries, settings.jwt_secret)
+        notifier = Notifier(mailer, sms, test_mode, settings.product_name, settings.frontend_url)
+        services = Services(
+            settings=settings,
+            pool=pool,
+            queries=queries,
+            store=store,
+            test_mode=test_mode,
+            tokens=tokens,
+            rate_limiter=RateLimiter(store, test_mode, settings.rate_limits_enabled),
+            mailer=mailer,
+            sms=sms,
+            auth=AuthService(
+                pool,
+                queries,
+                tokens,
+                passwords,
+                codes,
+                notifier,
+                test_mode,
+                settings.dev_phone_whitelist,
+            ),
+            users=UserService(pool, queries),
+        )
+        services.extra["testdata"] = TestDataService(pool, queries)
+        app[SERVICES] = services
+        if test_mode.allowed:
+            log.warning(
+                "test mode is allowed (CHATR_TEST_MODE=1): bypass codes and /api/test/* are live"
+            )
+        yield
+    finally:
+        await sms.close()
+        await mailer.close()
+        await store.close()
+        await pool.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the aiohttp application for ``settings`` (resources open on startup)."""
+    app = web.Application(
+        middlewares=[request_context, docs_auth, error_boundary],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
+    app[SETTINGS] = settings
+    app[OPENAPI_CACHE] = {}
+    app.cleanup_ctx.append(_resources)
+    setup_routes(app)
+    return app

@@ -1,0 +1,11 @@
+"""Typed keys for application state: the only way code reaches shared objects."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatr_server.services.container import Services
+from chatr_server.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)

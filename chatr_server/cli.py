@@ -1,0 +1,127 @@
+"""Command line: ``python -m chatr_server serve|migrate|conformance``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from chatr_server.settings import ConfigError, Settings
+from chatr_server.util.logging import setup_logging
+
+log = logging.getLogger("chatr_server")
+
+DESCRIPTION = """\
+Chatr messaging server.
+
+Configuration comes from environment variables (see conf/settings.md). With
+nothing configured, `serve` starts an embedded PostgreSQL under ./var/pgdata,
+keeps presence in process, stores uploads in ./uploads and writes email/SMS
+to ./var/outbox.
+"""
+
+
+def _load_settings() -> Settings:
+    try:
+        settings = Settings.from_env().with_dev_secret()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    setup_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from chatr_server.app import create_app
+
+    settings = _load_settings()
+    settings = replace(
+        settings,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+    )
+    loop = None
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a hard dependency on Linux
+        loop = asyncio.new_event_loop()
+    log.info("starting chatr_server on http://%s:%s", settings.host, settings.port)
+    # run_app handles SIGINT and SIGTERM: stop accepting, finish in-flight
+    # requests for up to shutdown_timeout, then run the cleanup contexts.
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        shutdown_timeout=10.0,
+        access_log=None if settings.production else logging.getLogger("aiohttp.access"),
+        print=None,
+    )
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    import asyncpg
+
+    from chatr_server.app import resolve_database_url
+    from chatr_server.db.migrate import migrate
+
+    settings = _load_settings()
+
+    async def run() -> list[str]:
+        dsn, embedded = await resolve_database_url(settings)
+        try:
+            conn = await asyncpg.connect(dsn)
+            try:
+                return await migrate(conn)
+            finally:
+                await conn.close()
+        finally:
+            if embedded is not None:
+                await embedded.stop()
+
+    applied = asyncio.run(run())
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+def _conformance(args: argparse.Namespace) -> None:
+    from chatr_server.realtime import conformance
+
+    conformance.main(["--host", args.host or "127.0.0.1", "--port", str(args.port or 3000)])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m chatr_server",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP and Socket.IO server")
+    serve.add_argument("--host", help="address to bind (default HOST or 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port to bind (default PORT or 3001)")
+    serve.set_defaults(func=_serve)
+
+    mig = sub.add_parser("migrate", help="apply pending database migrations and exit")
+    mig.set_defaults(func=_migrate)
+
+    conf = sub.add_parser(
+        "conformance",
+        help="serve the apps the official Engine.IO/Socket.IO test suites expect",
+    )
+    conf.add_argument("--host", default="127.0.0.1")
+    conf.add_argument("--port", type=int, default=3000)
+    conf.set_defaults(func=_conformance)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)

@@ -1,0 +1,367 @@
+"""Registration, verification, login and logout (rest.md §2, behaviors.md §1–2)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from chatr_server.db.queries import Queries
+from chatr_server.errors import ServiceError, bad_request, conflict, not_found, unauthorized
+from chatr_server.presenters.users import login_user, verified_user
+from chatr_server.services.codes import CODE_TTL, CodeCheck, CodeService
+from chatr_server.services.notify import Notifier
+from chatr_server.services.passwords import MAX_PASSWORD_BYTES, PasswordHasher
+from chatr_server.services.testmode import TestMode
+from chatr_server.services.tokens import TokenClaims, TokenService, token_hash
+from chatr_server.util.ids import parse_uuid
+from chatr_server.util.timefmt import utcnow
+
+EMAIL_RE = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+USERNAME_RE = re.compile(r"^@[a-zA-Z0-9_]{3,20}$")
+SPECIAL_CHARS_RE = re.compile(r'[!@#$%^&*(),.?":{}|<>]')
+GENDERS = ("male", "female", "non-binary", "prefer-not-to-say")
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 100
+
+# An unverified account younger than this is protected from being re-registered
+# by someone who does not know its password (SEC-9). Older ones are abandoned.
+UNVERIFIED_PROTECTION = CODE_TTL * 4
+
+
+def normalize_username(raw: str) -> str:
+    raw = raw.strip()
+    return raw if raw.startswith("@") else "@" + raw
+
+
+def normalize_phone(raw: str) -> str | None:
+    """The contract's UK mobile rule; returns the stored E.164 form or ``None``."""
+    cleaned = re.sub(r"[^\d+]", "", raw)
+    if cleaned.startswith("+44") and 13 <= len(cleaned) <= 15:
+        return cleaned
+    if cleaned.startswith("07") and len(cleaned) == 11:
+        return "+44" + cleaned[1:]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    id: str
+    username: str | None
+    token: str
+    claims: TokenClaims
+
+
+class AuthService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        queries: Queries,
+        tokens: TokenService,
+        passwords: PasswordHasher,
+        codes: CodeService,
+        notifier: Notifier,
+        test_mode: TestMode,
+        phone_whitelist: tuple[str, ...] = (),
+    ) -> None:
+        self._pool = pool
+        self._users = queries.users
+        self._tokens = tokens
+        self._passwords = passwords
+        self._codes = codes
+        self._notify = notifier
+        self._test_mode = test_mode
+        self._whitelist = {normalize_phone(p) or p for p in phone_whitelist}
+
+    # ---- tokens -------------------------------------------------------
+
+    async def authenticate(self, token: str) -> AuthenticatedUser:
+        """Verify a bearer token: signature, expiry, logout and password resets."""
+        from chatr_server.services.tokens import TokenError
+
+        try:
+            claims = self._tokens.decode(token)
+        except TokenError:
+            raise ServiceError(403, "Invalid or expired token") from None
+        user_id = parse_uuid(claims.user_id)
+        if user_id is None:
+            raise ServiceError(403, "Invalid or expired token")
+        row = await self._pool.fetchrow(self._users.auth_state, user_id, token_hash(token))
+        assert row is not None
+        if row["revoked"]:
+            raise ServiceError(403, "Token has been revoked")
+        valid_after = row["tokens_valid_after"]
+        if valid_after is not None and claims.issued_at < valid_after.timestamp():
+            raise ServiceError(403, "Token has been revoked")
+        return AuthenticatedUser(str(user_id), claims.username, token, claims)
+
+    async def logout(self, user: AuthenticatedUser) -> dict[str, Any]:
+        expires = datetime.fromtimestamp(user.claims.expires_at, UTC)
+        await self._pool.execute(self._users.revoke_token, token_hash(user.token), expires)
+        return {"message": "Logged out successfully"}
+
+    def _login_success(self, row: asyncpg.Record) -> dict[str, Any]:
+        token = self._tokens.issue_user_token(str(row["id"]), row["username"])
+        return {"message": "Login successful", "token": token, "user": login_user(row)}
+
+    # ---- register -----------------------------------------------------
+
+    @staticmethod
+    def _validate_registration(body: dict[str, Any]) -> dict[str, Any]:
+        email = (body.get("email") or "").strip() or None
+        phone_raw = (body.get("phoneNumber") or "").strip() or None
+        username = body.get("username") or ""
+        password = body.get("password") or ""
+        first = (body.get("firstName") or "").strip()
+        last = (body.get("lastName") or "").strip()
+        gender = body.get("gender") or None
+
+        if not (email or phone_raw) or not username or not password:
+            raise bad_request("Email or phone number, username, and password are required")
+        if not first:
+            raise bad_request("First name is required")
+        if not last:
+            raise bad_request("Last name is required")
+        if gender is not None and gender not in GENDERS:
+            raise bad_request("Invalid gender value")
+        if email is not None and (len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.match(email)):
+            raise bad_request("Invalid email format")
+        phone = None
+        if phone_raw is not None:
+            phone = normalize_phone(phone_raw)
+            if phone is None:
+                raise bad_request("Invalid phone number format")
+        username = normalize_username(username)
+        if not USERNAME_RE.match(username):
+            raise bad_request("Username must be 3-20 characters, alphanumeric and underscores only")
+        if len(password) < 8:
+            raise bad_request("Password must be at least 8 characters")
+        if len(password.encode()) > MAX_PASSWORD_BYTES:
+            raise bad_request(f"Password must be at most {MAX_PASSWORD_BYTES} bytes")
+        if not re.search(r"[A-Z]", password):
+            raise bad_request("Password must include at least one capital letter")
+        if not SPECIAL_CHARS_RE.search(password):
+            raise bad_request("Password must include at least one special character")
+        if len(first) > MAX_NAME_LENGTH or len(last) > MAX_NAME_LENGTH:
+            raise bad_request(f"Names must be at most {MAX_NAME_LENGTH} characters")
+        return {
+            "email": email,
+            "phone": phone,
+            "username": username,
+            "password": password,
+            "first": first,
+            "last": last,
+            "gender": gender,
+        }
+
+    async def _may_overwrite(self, existing: asyncpg.Record, password: str) -> bool:
+        """Only the same person (same password) or an abandoned account may be re-registered."""
+        if utcnow() - existing["created_at"] > UNVERIFIED_PROTECTION:
+            return True
+        return await self._passwords.verify(password, existing["password_hash"])
+
+    async def register(self, body: dict[str, Any]) -> dict[str, Any]:
+        data = self._validate_registration(body)
+        email, phone, username = data["email"], data["phone"], data["username"]
+        whitelisted = phone is not None and phone in self._whitelist
+        password_hash = await self._passwords.hash(data["password"])
+        display_name = f"{data['first']} {data['last']}"
+
+        async with self._pool.acquire() as conn, conn.transaction():
+            target = None
+            if email is not None:
+                existing = await conn.fetchrow(self._users.by_email_exact, email)
+                if existing is not None:
+                    if existing["email_verified"]:
+                        raise conflict("Email already registered and verified. Please login.")
+                    target = existing
+            if phone is not None and not whitelisted:
+                if await conn.fetchval(self._users.phone_verified_exists, phone):
+                    raise conflict("Phone number already registered and verified. Please login.")
+                if target is None:
+                    target = await conn.fetchrow(self._users.unverified_by_phone, phone)
+            owner = await conn.fetchval(self._users.id_by_username, username)
+            if owner is not None and (target is None or owner != target["id"]):
+                raise conflict("Username already taken")
+            if target is not None and not await self._may_overwrite(target, data["password"]):
+                raise conflict(
+                    "An account with these details is awaiting verification. "
+                    "Check your email for the code, or log in with its password."
+                )
+            values = (
+                email or (target["email"] if target is not None else None),
+                phone,
+                username,
+                display_name,
+                data["first"],
+                data["last"],
+                password_hash,
+                data["gender"],
+            )
+            try:
+                if target is not None:
+                    user_id = target["id"]
+                    await conn.execute(self._users.overwrite_unverified, user_id, *values)
+                else:
+                    user_id = await conn.fetchval(self._users.insert, *values)
+            except asyncpg.UniqueViolationError as exc:
+                if "email" in (exc.constraint_name or ""):
+                    raise conflict("Email already registered") from None
+                raise conflict("Username already taken") from None
+            code = await self._codes.issue(conn, user_id, "email")
+        if email is not None:
+            await self._notify.email_verification(email, code)
+        return {
+            "message": (
+                "User registered successfully. Please check your email for verification code."
+            ),
+            "userId": str(user_id),
+            "requiresEmailVerification": True,
+        }
+
+    # ---- login --------------------------------------------------------
+
+    async def _find_login_user(self, conn: asyncpg.Connection, identifier: str) -> Any:
+        ident = identifier.strip().lower()
+        if "@" in ident and "." in ident:
+            return await conn.fetchrow(self._users.by_email_ci, ident)
+        return await conn.fetchrow(self._users.by_username_ci, normalize_username(ident))
+
+    async def login(self, body: dict[str, Any]) -> dict[str, Any]:
+        identifier = body.get("email") or ""
+        password = body.get("password") or ""
+        code = body.get("loginVerificationCode") or None
+        method = "sms" if body.get("verificationMethod", "sms") in (None, "sms") else "email"
+        if not identifier or not password:
+            raise bad_request("Email/username and password are required")
+
+        async with self._pool.acquire() as conn:
+            user = await self._find_login_user(conn, identifier)
+            ok = await self._passwords.verify(password, user["password_hash"] if user else None)
+            if user is None or not ok:
+                raise unauthorized("Invalid credentials")
+            user_id = user["id"]
+
+            if await self._test_mode.bypasses(code):
+                return self._login_success(user)
+
+            if not user["email_verified"]:
+                new_code = await self._codes.issue(conn, user_id, "email")
+                if user["email"]:
+                    await self._notify.email_verification(user["email"], new_code)
+                return {
+                    "requiresEmailVerification": True,
+                    "message": "Please verify your email before logging in",
+                    "userId": str(user_id),
+                }
+            if not user["phone_verified"]:
+                new_code = await self._codes.issue(conn, user_id, "phone")
+                if user["phone_number"]:
+                    await self._notify.sms_verification(user["phone_number"], new_code)
+                return {
+                    "requiresPhoneVerification": True,
+                    "message": "Please verify your phone number before logging in",
+                    "userId": str(user_id),
+                }
+            if code is not None:
+                result = await self._codes.check(conn, user_id, "login", str(code))
+                if result is CodeCheck.OK:
+                    return self._login_success(user)
+                if result is CodeCheck.MISSING:
+                    raise bad_request("No verification code found. Please log in again.")
+                if result is CodeCheck.EXPIRED:
+                    raise unauthorized("Verification code has expired. Please log in again.")
+                if result is CodeCheck.LOCKED:
+                    raise ServiceError(429, "Too many incorrect codes. Please log in again.")
+                raise unauthorized("Invalid verification code")
+
+            if method == "sms" and not user["phone_number"]:
+                raise bad_request("No phone number on file. Please use email verification.")
+            await conn.execute(self._users.set_login_method, user_id, method)
+            new_code = await self._codes.issue(conn, user_id, "login", method)
+        if method == "sms":
+            await self._notify.sms_login_code(user["phone_number"], new_code)
+            message = "Please check your phone for the verification code"
+        else:
+            if user["email"]:
+                await self._notify.email_login_code(user["email"], new_code)
+            message = "Please check your email for the verification code"
+        return {
+            "requiresLoginVerification": True,
+            "verificationMethod": method,
+            "message": message,
+            "userId": str(user_id),
+        }
+
+    # ---- verification -------------------------------------------------
+
+    async def _check_code(
+        self, conn: asyncpg.Connection, user_id: Any, purpose: str, code: str
+    ) -> None:
+        if await self._test_mode.bypasses(code):
+            await self._codes.discard(conn, user_id, purpose)
+            return
+        result = await self._codes.check(conn, user_id, purpose, code)
+        if result is CodeCheck.OK:
+            return
+        if result is CodeCheck.EXPIRED:
+            raise unauthorized("Verification code expired. Please request a new one.")
+        if result is CodeCheck.LOCKED:
+            raise ServiceError(429, "Too many incorrect codes. Please request a new one.")
+        raise unauthorized("Invalid verification code")
+
+    async def verify_email(self, body: dict[str, Any]) -> dict[str, Any]:
+        raw_id, code = body.get("userId"), body.get("code")
+        if not raw_id or not code:
+            raise bad_request("User ID and code are required")
+        user_id = parse_uuid(raw_id)
+        async with self._pool.acquire() as conn:
+            user = await conn.fetchrow(self._users.by_id, user_id) if user_id else None
+            if user is None:
+                raise not_found("User not found")
+            if user["email_verified"]:
+                raise bad_request("Email already verified")
+            await self._check_code(conn, user_id, "email", str(code))
+            await conn.execute(self._users.mark_email_verified, user_id)
+            user = await conn.fetchrow(self._users.by_id, user_id)
+            if user["phone_number"] is None or user["phone_verified"]:
+                token = self._tokens.issue_user_token(str(user_id), user["username"])
+                return {
+                    "message": "Email verified successfully. Registration complete!",
+                    "token": token,
+                    "user": verified_user(user),
+                }
+            phone_code = await self._codes.issue(conn, user_id, "phone")
+        await self._notify.sms_verification(user["phone_number"], phone_code)
+        return {
+            "message": "Email verified successfully. Please verify your phone number.",
+            "requiresPhoneVerification": True,
+            "phoneNumber": user["phone_number"],
+            "userId": str(user_id),
+        }
+
+    async def verify_phone(self, body: dict[str, Any]) -> dict[str, Any]:
+        raw_id, code = body.get("userId"), body.get("code")
+        if not raw_id or not code:
+            raise bad_request("User ID and code are required")
+        user_id = parse_uuid(raw_id)
+        async with self._pool.acquire() as conn:
+            user = await conn.fetchrow(self._users.by_id, user_id) if user_id else None
+            if user is None:
+                raise not_found("User not found")
+            if not user["email_verified"]:
+                raise bad_request("Please verify your email first")
+            if user["phone_verified"]:
+                raise bad_request("Phone already verified")
+            await self._check_code(conn, user_id, "phone", str(code))
+            await conn.execute(self._users.mark_phone_verified, user_id)
+            user = await conn.fetchrow(self._users.by_id, user_id)
+        token = self._tokens.issue_user_token(str(user_id), user["username"])
+        return {
+            "message": "Phone verified successfully. Registration complete!",
+            "token": token,
+            "user": verified_user(user),
+        }

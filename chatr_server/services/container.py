@@ -1,0 +1,35 @@
+"""Everything a request or socket handler may need, built once by the app factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from chatr_server.db.queries import Queries
+from chatr_server.integrations.mail import Mailer
+from chatr_server.integrations.sms import SmsSender
+from chatr_server.services.auth import AuthService
+from chatr_server.services.ratelimit import RateLimiter
+from chatr_server.services.testmode import TestMode
+from chatr_server.services.tokens import TokenService
+from chatr_server.services.users import UserService
+from chatr_server.settings import Settings
+from chatr_server.store import KeyValueStore
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    queries: Queries
+    store: KeyValueStore
+    test_mode: TestMode
+    tokens: TokenService
+    rate_limiter: RateLimiter
+    mailer: Mailer
+    sms: SmsSender
+    auth: AuthService
+    users: UserService
+    extra: dict[str, Any] = field(default_factory=dict)

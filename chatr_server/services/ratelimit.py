@@ -1,0 +1,64 @@
+"""Fixed-window rate limits per client address, counted in the shared store.
+
+Windows and limits follow behaviors.md §13. Limits are off while test mode is
+on, and fail open when the store is unreachable (a Redis outage must not lock
+everyone out of logging in).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chatr_server.errors import ServiceError
+from chatr_server.services.testmode import TestMode
+from chatr_server.store import KeyValueStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    name: str
+    max_hits: int
+    window_s: int
+
+
+LIMITS = {
+    "register": Limit("register", 5, 900),
+    "login": Limit("login", 10, 900),
+    "resend": Limit("resend", 3, 300),
+    "forgot-pw": Limit("forgot-pw", 3, 900),
+}
+
+
+class RateLimiter:
+    def __init__(self, store: KeyValueStore, test_mode: TestMode, enabled: bool = True) -> None:
+        self._store = store
+        self._test_mode = test_mode
+        self._enabled = enabled
+
+    async def hit(self, limit_name: str, client: str) -> int | None:
+        """Count one request; return the remaining allowance (``None`` when not limited).
+
+        Raises a 429 :class:`ServiceError` once the window's allowance is used up.
+        """
+        limit = LIMITS[limit_name]
+        if not self._enabled or await self._test_mode.is_on():
+            return None
+        try:
+            count, ttl_ms = await self._store.incr_window(
+                f"rl:{limit.name}:{client}", limit.window_s
+            )
+        except Exception:
+            log.warning("rate-limit store unavailable; allowing request", exc_info=True)
+            return None
+        remaining = max(0, limit.max_hits - count)
+        if count > limit.max_hits:
+            raise ServiceError(
+                429,
+                "Too many attempts. Please try again later.",
+                retryAfter=max(1, -(-ttl_ms // 1000)),
+                headers={"X-RateLimit-Remaining": "0"},
+            )
+        return remaining

@@ -1,0 +1,74 @@
+"""JWT issue and verification: HS256 with one secret for every token type."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+USER_TOKEN_LIFETIME_S = 365 * 24 * 3600
+GUEST_TOKEN_LIFETIME_S = 24 * 3600
+
+
+class TokenError(Exception):
+    """The token is malformed, forged or expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: str
+    username: str | None
+    issued_at: int
+    expires_at: int
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 hex of the token: what the revocation list stores."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenService:
+    def __init__(self, secret: str) -> None:
+        if not secret:
+            raise ValueError("a JWT secret is required")
+        self._secret = secret
+
+    def issue_user_token(self, user_id: str, username: str) -> str:
+        now = int(time.time())
+        claims = {
+            "userId": user_id,
+            "username": username,
+            "iat": now,
+            "exp": now + USER_TOKEN_LIFETIME_S,
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def issue_guest_token(self, user_id: str) -> str:
+        now = int(time.time())
+        claims = {"userId": user_id, "iat": now, "exp": now + GUEST_TOKEN_LIFETIME_S}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def decode(self, token: str) -> TokenClaims:
+        """Verify signature and expiry; only HS256 is accepted (never ``none``)."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                options={"require": ["exp", "iat"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenError(str(exc)) from None
+        user_id = claims.get("userId")
+        if not isinstance(user_id, str) or not user_id:
+            raise TokenError("token has no userId")
+        username = claims.get("username")
+        return TokenClaims(
+            user_id=user_id,
+            username=username if isinstance(username, str) else None,
+            issued_at=int(claims["iat"]),
+            expires_at=int(claims["exp"]),
+        )

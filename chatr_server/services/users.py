@@ -1,0 +1,106 @@
+"""Own profile, username availability and suggestions (rest.md §3)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from chatr_server.db.queries import Queries
+from chatr_server.errors import bad_request, not_found
+from chatr_server.presenters.users import updated_profile, user_me
+from chatr_server.services.auth import GENDERS, MAX_NAME_LENGTH, normalize_username
+
+SUGGESTION_ATTEMPTS = 20
+SUGGESTION_COUNT = 3
+MAX_USERNAME_QUERY = 64
+
+ProfileListener = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def _candidate(base: str) -> str:
+    rnd = secrets.randbelow
+    pick = rnd(6)
+    if pick == 0:
+        return f"{base}{rnd(999) + 1}"
+    if pick == 1:
+        return f"{base}{rnd(90) + 10}"
+    if pick == 2:
+        return f"{base}{rnd(900) + 100}"
+    if pick == 3:
+        return f"{base}_{rnd(999) + 1}"
+    if pick == 4:
+        return f"{base}{datetime.now(UTC).year}"
+    return f"{base}{rnd(9000) + 1000}"
+
+
+class UserService:
+    def __init__(self, pool: asyncpg.Pool, queries: Queries) -> None:
+        self._pool = pool
+        self._users = queries.users
+        self._profile_listeners: list[ProfileListener] = []
+
+    def on_profile_update(self, listener: ProfileListener) -> None:
+        """Register a callback run after a profile change (the socket layer broadcasts)."""
+        self._profile_listeners.append(listener)
+
+    async def me(self, user_id: str) -> dict[str, Any]:
+        row = await self._pool.fetchrow(self._users.by_id, user_id)
+        if row is None:
+            raise not_found("User not found")
+        return user_me(row)
+
+    async def update_me(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        fields = ("displayName", "firstName", "lastName", "gender")
+        values: list[Any] = []
+        for key in fields:
+            value = body.get(key) or None
+            if isinstance(value, str):
+                value = value.strip() or None
+            if value is not None and len(value) > MAX_NAME_LENGTH:
+                raise bad_request(f"{key} must be at most {MAX_NAME_LENGTH} characters")
+            values.append(value)
+        if values[3] is not None and values[3] not in GENDERS:
+            raise bad_request("Invalid gender value")
+        present = [key in body for key in fields]
+        row = await self._pool.fetchrow(self._users.update_profile, user_id, *values, *present)
+        if row is None:
+            raise not_found("User not found")
+        result = updated_profile(row)
+        event = {
+            "userId": result["id"],
+            "displayName": result["displayName"],
+            "firstName": result["firstName"],
+            "lastName": result["lastName"],
+            "profileImage": result["profileImage"],
+        }
+        for listener in self._profile_listeners:
+            await listener(user_id, event)
+        return result
+
+    async def check_username(self, username: str | None) -> dict[str, Any]:
+        if not username or not username.strip():
+            raise bad_request("Username is required")
+        if len(username) > MAX_USERNAME_QUERY:
+            return {"available": False}
+        taken = await self._pool.fetchval(self._users.id_by_username, normalize_username(username))
+        return {"available": taken is None}
+
+    async def suggest_username(self, username: str | None) -> dict[str, Any]:
+        if not username or not username.strip():
+            raise bad_request("Username is required")
+        base = username.strip().lstrip("@")[:MAX_USERNAME_QUERY]
+        candidates: list[str] = []
+        for _ in range(SUGGESTION_ATTEMPTS):
+            name = _candidate(base)
+            if name not in candidates:
+                candidates.append(name)
+        taken = {
+            r["username"]
+            for r in await self._pool.fetch(self._users.usernames_in, ["@" + c for c in candidates])
+        }
+        free = [c for c in candidates if "@" + c not in taken]
+        return {"suggestions": free[:SUGGESTION_COUNT]}

@@ -1,0 +1,45 @@
+"""The ephemeral key/value store behind presence, rate limits and flags.
+
+Two implementations share this interface: Redis (``REDIS_URL`` set; shared by
+every process and node) and an in-process one (nothing configured; one
+process only). Keys are given without the deployment prefix; each store adds
+its own prefix so test runs and deployments never see each other's keys.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class KeyValueStore(Protocol):
+    kind: str
+
+    async def ping(self) -> bool:
+        """True when the store answers."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str, ttl_s: float | None = None) -> None: ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+    async def incr_window(self, key: str, window_s: float) -> tuple[int, int]:
+        """Count a hit in a fixed window starting at the first hit.
+
+        Returns the count so far and the milliseconds left in the window.
+        """
+
+    async def hset(self, key: str, mapping: dict[str, str], ttl_s: float | None = None) -> None: ...
+
+    async def hgetall(self, key: str) -> dict[str, str]: ...
+
+    async def hincrby(self, key: str, field: str, amount: int, ttl_s: float | None = None) -> int:
+        """Add to an integer hash field (and refresh the key's expiry when given)."""
+
+    async def sadd(self, key: str, *members: str) -> None: ...
+
+    async def srem(self, key: str, *members: str) -> None: ...
+
+    async def smembers(self, key: str) -> set[str]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,113 @@
+-- Users: accounts, profiles and lookups.
+
+
+-- name: by_id
+SELECT id, email, phone_number, username, display_name, first_name, last_name,
+       password_hash, profile_image, cover_image, two_factor_secret, two_factor_enabled,
+       email_verified, phone_verified, login_verification_method, last_seen,
+       privacy_online_status, privacy_phone, privacy_email, privacy_full_name,
+       privacy_gender, privacy_joined_date, gender, is_bot, is_support, is_guest,
+       tokens_valid_after, created_at, updated_at
+FROM users WHERE id = $1
+
+-- name: by_email_ci
+SELECT id, email, phone_number, username, display_name, first_name, last_name,
+       password_hash, profile_image, cover_image, two_factor_secret, two_factor_enabled,
+       email_verified, phone_verified, login_verification_method, last_seen,
+       privacy_online_status, privacy_phone, privacy_email, privacy_full_name,
+       privacy_gender, privacy_joined_date, gender, is_bot, is_support, is_guest,
+       tokens_valid_after, created_at, updated_at
+FROM users WHERE lower(email) = lower($1)
+ORDER BY email_verified DESC, created_at LIMIT 1
+
+-- name: by_username_ci
+SELECT id, email, phone_number, username, display_name, first_name, last_name,
+       password_hash, profile_image, cover_image, two_factor_secret, two_factor_enabled,
+       email_verified, phone_verified, login_verification_method, last_seen,
+       privacy_online_status, privacy_phone, privacy_email, privacy_full_name,
+       privacy_gender, privacy_joined_date, gender, is_bot, is_support, is_guest,
+       tokens_valid_after, created_at, updated_at
+FROM users WHERE lower(username) = lower($1)
+ORDER BY email_verified DESC, created_at LIMIT 1
+
+-- name: by_email_exact
+SELECT id, email, phone_number, username, email_verified, phone_verified, password_hash,
+       created_at
+FROM users WHERE email = $1
+
+-- name: unverified_by_phone
+SELECT id, email, phone_number, username, email_verified, phone_verified, password_hash,
+       created_at
+FROM users WHERE phone_number = $1 AND NOT phone_verified
+ORDER BY created_at LIMIT 1
+
+-- name: phone_verified_exists
+SELECT EXISTS (SELECT 1 FROM users WHERE phone_number = $1 AND phone_verified)
+
+-- name: id_by_username
+SELECT id FROM users WHERE username = $1
+
+-- name: usernames_in
+SELECT username FROM users WHERE username = ANY($1::text[])
+
+-- name: insert
+INSERT INTO users (email, phone_number, username, display_name, first_name, last_name,
+                   password_hash, gender)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id
+
+-- name: overwrite_unverified
+UPDATE users
+SET email = $2, phone_number = $3, username = $4, display_name = $5, first_name = $6,
+    last_name = $7, password_hash = $8, gender = $9, updated_at = now()
+WHERE id = $1 AND NOT email_verified
+
+-- name: mark_email_verified
+UPDATE users
+SET email_verified = true,
+    phone_verified = phone_verified OR phone_number IS NULL,
+    updated_at = now()
+WHERE id = $1
+RETURNING phone_verified
+
+-- name: mark_phone_verified
+UPDATE users SET phone_verified = true, updated_at = now() WHERE id = $1
+
+-- name: set_login_method
+UPDATE users SET login_verification_method = $2 WHERE id = $1
+
+-- name: update_profile
+-- $2..$5 are the new values; $6..$9 say whether each key was present in the request.
+UPDATE users
+SET display_name = CASE WHEN $6 THEN $2 ELSE display_name END,
+    first_name   = CASE WHEN $7 THEN $3 ELSE first_name END,
+    last_name    = CASE WHEN $8 THEN $4 ELSE last_name END,
+    gender       = CASE WHEN $9 THEN $5 ELSE gender END,
+    updated_at   = now()
+WHERE id = $1
+RETURNING id, username, display_name, first_name, last_name, profile_image, cover_image,
+          gender, email, phone_number
+
+-- name: set_password
+UPDATE users
+SET password_hash = $2, tokens_valid_after = date_trunc('second', now()), updated_at = now()
+WHERE id = $1
+
+-- name: auth_state
+-- One round trip per authenticated request: revocation and "tokens valid after".
+SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_hash = $2 AND expires_at > now())
+           AS revoked,
+       u.tokens_valid_after,
+       u.id IS NOT NULL AS user_exists
+FROM (SELECT 1) AS one
+LEFT JOIN users u ON u.id = $1
+
+-- name: revoke_token
+INSERT INTO revoked_tokens (token_hash, expires_at) VALUES ($1, $2)
+ON CONFLICT (token_hash) DO NOTHING
+
+-- name: purge_revoked
+DELETE FROM revoked_tokens WHERE expires_at <= now()
+
+-- name: delete_user
+DELETE FROM users WHERE id = $1

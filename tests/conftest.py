@@ -1,0 +1,146 @@
+"""Test harness: real PostgreSQL and Redis, one fresh database per test run.
+
+The database server is ``DATABASE_URL`` when set, else the local one on
+127.0.0.1:5432 when it answers, else an embedded server (pgserver). Redis is
+``REDIS_URL``, else 127.0.0.1:6379 when it answers, else the in-process
+store. Each run creates its own database and Redis key prefix and removes
+both at the end, so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from chatr_server.app import create_app
+from chatr_server.db.migrate import migrate
+from chatr_server.settings import Settings
+
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+async def _answers(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pg_server_dsn() -> AsyncIterator[str]:
+    """A maintenance DSN of the PostgreSQL server the tests use."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    if await _answers(LOCAL_PG):
+        yield LOCAL_PG
+        return
+    from chatr_server.db.embedded import EmbeddedPostgres
+
+    folder = Path(tempfile.mkdtemp(prefix="chatr-pg-", dir=Path.cwd() / "var"))
+    embedded = EmbeddedPostgres(folder)
+    dsn = await embedded.start()
+    yield dsn
+    await embedded.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def database_url(pg_server_dsn: str) -> AsyncIterator[str]:
+    """A fresh database for this run, migrated by the real runner, dropped afterwards."""
+    name = f"chatr_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(pg_server_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    if "?" in pg_server_dsn and "host=" in pg_server_dsn:
+        # Unix-socket URL (embedded server): the database name goes in the path.
+        base, query = pg_server_dsn.split("?", 1)
+        dsn = _with_database(base, name) + "?" + query
+    else:
+        dsn = _with_database(pg_server_dsn, name)
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn)
+    await conn.close()
+    yield dsn
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def redis_url() -> AsyncIterator[str | None]:
+    url = os.environ.get("REDIS_URL") or LOCAL_REDIS
+    client = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception:
+        await client.aclose()
+        if os.environ.get("REDIS_URL"):
+            raise
+        yield None
+        return
+    await client.aclose()
+    yield url
+
+
+@pytest_asyncio.fixture(scope="session")
+async def redis_prefix(redis_url: str | None) -> AsyncIterator[str]:
+    prefix = f"chatr-test-{secrets.token_hex(6)}:"
+    yield prefix
+    if redis_url:
+        client = Redis.from_url(redis_url)
+        async for key in client.scan_iter(match=prefix + "*", count=500):
+            await client.delete(key)
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def base_settings(
+    database_url: str, redis_url: str | None, redis_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    root = tmp_path_factory.mktemp("chatr")
+    return Settings(
+        database_url=database_url,
+        database_pool_size=5,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        jwt_secret=secrets.token_urlsafe(48),
+        bcrypt_rounds=4,
+        data_dir=root / "var",
+        uploads_dir=root / "uploads",
+        test_mode_allowed=True,
+        rate_limits_enabled=False,
+    )
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, base_settings: Settings) -> Callable[..., Any]:
+    """Start the real app (via the factory) with settings overrides; returns a test client."""
+
+    async def factory(**overrides: Any) -> Any:
+        settings = replace(base_settings, **overrides)
+        return await aiohttp_client(create_app(settings))
+
+    return factory
+
+
+@pytest_asyncio.fixture
+async def client(make_client: Callable[..., Any]) -> Any:
+    return await make_client()

@@ -1,0 +1,42 @@
+import pytest
+
+from chatr_server.settings import ConfigError, Settings
+
+
+def test_defaults_match_the_original():
+    s = Settings.from_env({})
+    assert s.port == 3001
+    assert s.production is False
+    assert s.database_url is None and s.redis_url is None
+    assert s.aws_region == "eu-west-2"
+
+
+def test_production_requires_strong_secret():
+    with pytest.raises(ConfigError):
+        Settings.from_env({"NODE_ENV": "production"})
+    with pytest.raises(ConfigError):
+        Settings.from_env({"NODE_ENV": "production", "JWT_SECRET": "short"})
+    s = Settings.from_env({"NODE_ENV": "production", "JWT_SECRET": "k" * 48})
+    assert s.production and s.log_json
+
+
+def test_bad_values_are_reported_by_name():
+    with pytest.raises(ConfigError, match="PORT"):
+        Settings.from_env({"PORT": "eighty"})
+    with pytest.raises(ConfigError, match="SMTP_TLS"):
+        Settings.from_env({"SMTP_TLS": "maybe"})
+
+
+def test_dev_secret_is_generated_once_and_kept(tmp_path):
+    s = Settings.from_env({"CHATR_DATA_DIR": str(tmp_path)})
+    first = s.with_dev_secret()
+    second = Settings.from_env({"CHATR_DATA_DIR": str(tmp_path)}).with_dev_secret()
+    assert len(first.jwt_secret) >= 32
+    assert first.jwt_secret == second.jwt_secret
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_allowed_origins_include_www_and_localhost():
+    s = Settings.from_env({"FRONTEND_URL": "https://chatr.example"})
+    assert "https://www.chatr.example" in s.allowed_origins
+    assert "http://localhost:3000" in s.allowed_origins
