@@ -22,6 +22,9 @@ from chatr_server.db.pool import create_pool
 from chatr_server.db.queries import Queries
 from chatr_server.integrations.mail import Mailer
 from chatr_server.integrations.sms import SmsSender
+from chatr_server.repos.codes import CodesRepo
+from chatr_server.repos.testdata import TestDataRepo
+from chatr_server.repos.users import UsersRepo
 from chatr_server.services.auth import AuthService
 from chatr_server.services.codes import CodeService
 from chatr_server.services.container import Services
@@ -76,7 +79,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         test_mode = TestMode(store, settings.test_mode_allowed)
         tokens = TokenService(settings.jwt_secret)
         passwords = PasswordHasher(settings.bcrypt_rounds)
-        codes = CodeService(queries, settings.jwt_secret)
+        users_repo = UsersRepo(queries)
+        codes = CodeService(CodesRepo(queries), settings.jwt_secret)
         notifier = Notifier(mailer, sms, test_mode, settings.product_name, settings.frontend_url)
         services = Services(
             settings=settings,
@@ -90,7 +94,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             sms=sms,
             auth=AuthService(
                 pool,
-                queries,
+                users_repo,
                 tokens,
                 passwords,
                 codes,
@@ -98,9 +102,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 test_mode,
                 settings.dev_phone_whitelist,
             ),
-            users=UserService(pool, queries),
+            users=UserService(pool, users_repo),
         )
-        services.extra["testdata"] = TestDataService(pool, queries)
+        services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
         app[SERVICES] = services
         if test_mode.allowed:
             log.warning(

@@ -113,7 +113,10 @@ async def redis_prefix(redis_url: str | None) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def base_settings(
-    database_url: str, redis_url: str | None, redis_prefix: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str,
+    redis_url: str | None,
+    redis_prefix: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     root = tmp_path_factory.mktemp("chatr")
     return Settings(

@@ -48,7 +48,11 @@ async def make_user(client: Any, **overrides: Any) -> TestUser:
     assert status == 201, data
     resp = await client.post(
         "/api/auth/login",
-        json={"email": sent["email"], "password": sent["password"], "loginVerificationCode": "000000"},
+        json={
+            "email": sent["email"],
+            "password": sent["password"],
+            "loginVerificationCode": "000000",
+        },
     )
     login = await resp.json()
     assert resp.status == 200, login

@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from chatr_server.db.queries import Queries
 from chatr_server.errors import ServiceError, bad_request, conflict, not_found, unauthorized
 from chatr_server.presenters.users import login_user, verified_user
+from chatr_server.repos.users import UsersRepo
 from chatr_server.services.codes import CODE_TTL, CodeCheck, CodeService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import MAX_PASSWORD_BYTES, PasswordHasher
@@ -59,7 +59,7 @@ class AuthService:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        queries: Queries,
+        users: UsersRepo,
         tokens: TokenService,
         passwords: PasswordHasher,
         codes: CodeService,
@@ -68,7 +68,7 @@ class AuthService:
         phone_whitelist: tuple[str, ...] = (),
     ) -> None:
         self._pool = pool
-        self._users = queries.users
+        self._users = users
         self._tokens = tokens
         self._passwords = passwords
         self._codes = codes
@@ -89,8 +89,7 @@ class AuthService:
         user_id = parse_uuid(claims.user_id)
         if user_id is None:
             raise ServiceError(403, "Invalid or expired token")
-        row = await self._pool.fetchrow(self._users.auth_state, user_id, token_hash(token))
-        assert row is not None
+        row = await self._users.auth_state(self._pool, user_id, token_hash(token))
         if row["revoked"]:
             raise ServiceError(403, "Token has been revoked")
         valid_after = row["tokens_valid_after"]
@@ -100,7 +99,7 @@ class AuthService:
 
     async def logout(self, user: AuthenticatedUser) -> dict[str, Any]:
         expires = datetime.fromtimestamp(user.claims.expires_at, UTC)
-        await self._pool.execute(self._users.revoke_token, token_hash(user.token), expires)
+        await self._users.revoke_token(self._pool, token_hash(user.token), expires)
         return {"message": "Logged out successfully"}
 
     def _login_success(self, row: asyncpg.Record) -> dict[str, Any]:
@@ -173,17 +172,17 @@ class AuthService:
         async with self._pool.acquire() as conn, conn.transaction():
             target = None
             if email is not None:
-                existing = await conn.fetchrow(self._users.by_email_exact, email)
+                existing = await self._users.by_email_exact(conn, email)
                 if existing is not None:
                     if existing["email_verified"]:
                         raise conflict("Email already registered and verified. Please login.")
                     target = existing
             if phone is not None and not whitelisted:
-                if await conn.fetchval(self._users.phone_verified_exists, phone):
+                if await self._users.phone_verified_exists(conn, phone):
                     raise conflict("Phone number already registered and verified. Please login.")
                 if target is None:
-                    target = await conn.fetchrow(self._users.unverified_by_phone, phone)
-            owner = await conn.fetchval(self._users.id_by_username, username)
+                    target = await self._users.unverified_by_phone(conn, phone)
+            owner = await self._users.id_by_username(conn, username)
             if owner is not None and (target is None or owner != target["id"]):
                 raise conflict("Username already taken")
             if target is not None and not await self._may_overwrite(target, data["password"]):
@@ -204,9 +203,9 @@ class AuthService:
             try:
                 if target is not None:
                     user_id = target["id"]
-                    await conn.execute(self._users.overwrite_unverified, user_id, *values)
+                    await self._users.overwrite_unverified(conn, user_id, values)
                 else:
-                    user_id = await conn.fetchval(self._users.insert, *values)
+                    user_id = await self._users.insert(conn, values)
             except asyncpg.UniqueViolationError as exc:
                 if "email" in (exc.constraint_name or ""):
                     raise conflict("Email already registered") from None
@@ -227,8 +226,8 @@ class AuthService:
     async def _find_login_user(self, conn: asyncpg.Connection, identifier: str) -> Any:
         ident = identifier.strip().lower()
         if "@" in ident and "." in ident:
-            return await conn.fetchrow(self._users.by_email_ci, ident)
-        return await conn.fetchrow(self._users.by_username_ci, normalize_username(ident))
+            return await self._users.by_email_ci(conn, ident)
+        return await self._users.by_username_ci(conn, normalize_username(ident))
 
     async def login(self, body: dict[str, Any]) -> dict[str, Any]:
         identifier = body.get("email") or ""
@@ -280,7 +279,7 @@ class AuthService:
 
             if method == "sms" and not user["phone_number"]:
                 raise bad_request("No phone number on file. Please use email verification.")
-            await conn.execute(self._users.set_login_method, user_id, method)
+            await self._users.set_login_method(conn, user_id, method)
             new_code = await self._codes.issue(conn, user_id, "login", method)
         if method == "sms":
             await self._notify.sms_login_code(user["phone_number"], new_code)
@@ -319,14 +318,14 @@ class AuthService:
             raise bad_request("User ID and code are required")
         user_id = parse_uuid(raw_id)
         async with self._pool.acquire() as conn:
-            user = await conn.fetchrow(self._users.by_id, user_id) if user_id else None
+            user = await self._users.by_id(conn, user_id) if user_id else None
             if user is None:
                 raise not_found("User not found")
             if user["email_verified"]:
                 raise bad_request("Email already verified")
             await self._check_code(conn, user_id, "email", str(code))
-            await conn.execute(self._users.mark_email_verified, user_id)
-            user = await conn.fetchrow(self._users.by_id, user_id)
+            await self._users.mark_email_verified(conn, user_id)
+            user = await self._users.by_id(conn, user_id)
             if user["phone_number"] is None or user["phone_verified"]:
                 token = self._tokens.issue_user_token(str(user_id), user["username"])
                 return {
@@ -349,7 +348,7 @@ class AuthService:
             raise bad_request("User ID and code are required")
         user_id = parse_uuid(raw_id)
         async with self._pool.acquire() as conn:
-            user = await conn.fetchrow(self._users.by_id, user_id) if user_id else None
+            user = await self._users.by_id(conn, user_id) if user_id else None
             if user is None:
                 raise not_found("User not found")
             if not user["email_verified"]:
@@ -357,8 +356,8 @@ class AuthService:
             if user["phone_verified"]:
                 raise bad_request("Phone already verified")
             await self._check_code(conn, user_id, "phone", str(code))
-            await conn.execute(self._users.mark_phone_verified, user_id)
-            user = await conn.fetchrow(self._users.by_id, user_id)
+            await self._users.mark_phone_verified(conn, user_id)
+            user = await self._users.by_id(conn, user_id)
         token = self._tokens.issue_user_token(str(user_id), user["username"])
         return {
             "message": "Phone verified successfully. Registration complete!",

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from chatr_server.db.queries import Queries
+from chatr_server.repos.codes import CodesRepo
 from chatr_server.util.timefmt import utcnow
 
 CODE_TTL = timedelta(minutes=15)
@@ -38,8 +38,8 @@ def generate_code() -> str:
 
 
 class CodeService:
-    def __init__(self, queries: Queries, secret: str) -> None:
-        self._q = queries.codes
+    def __init__(self, repo: CodesRepo, secret: str) -> None:
+        self._repo = repo
         self._key = hashlib.sha256(b"chatr-otp:" + secret.encode()).digest()
 
     def _hash(self, user_id: str, purpose: str, code: str) -> str:
@@ -51,14 +51,8 @@ class CodeService:
     ) -> str:
         """Create a fresh code for ``purpose``, replacing any earlier one."""
         code = generate_code()
-        await conn.execute(
-            self._q.upsert,
-            user_id,
-            purpose,
-            self._hash(str(user_id), purpose, code),
-            method,
-            utcnow() + CODE_TTL,
-        )
+        code_hash = self._hash(str(user_id), purpose, code)
+        await self._repo.upsert(conn, user_id, purpose, code_hash, method, utcnow() + CODE_TTL)
         return code
 
     async def check(
@@ -66,29 +60,29 @@ class CodeService:
     ) -> CodeCheck:
         """Compare ``code`` with the stored one; consume it on success."""
         async with conn.transaction():
-            row = await conn.fetchrow(self._q.get_for_update, user_id, purpose)
+            row = await self._repo.get_for_update(conn, user_id, purpose)
             if row is None:
                 return CodeCheck.MISSING
             if row["attempts"] >= MAX_ATTEMPTS:
-                await conn.execute(self._q.delete, user_id, purpose)
+                await self._repo.delete(conn, user_id, purpose)
                 return CodeCheck.LOCKED
             if row["expires_at"] <= utcnow():
-                await conn.execute(self._q.delete, user_id, purpose)
+                await self._repo.delete(conn, user_id, purpose)
                 return CodeCheck.EXPIRED
             expected = row["code_hash"]
             given = self._hash(str(user_id), purpose, code)
             if hmac.compare_digest(expected, given):
-                await conn.execute(self._q.delete, user_id, purpose)
+                await self._repo.delete(conn, user_id, purpose)
                 return CodeCheck.OK
-            attempts = await conn.fetchval(self._q.add_attempt, user_id, purpose)
+            attempts = await self._repo.add_attempt(conn, user_id, purpose)
             if attempts >= MAX_ATTEMPTS:
-                await conn.execute(self._q.delete, user_id, purpose)
+                await self._repo.delete(conn, user_id, purpose)
                 return CodeCheck.LOCKED
             return CodeCheck.WRONG
 
     async def method(self, conn: asyncpg.Connection, user_id: str, purpose: str) -> str | None:
-        row = await conn.fetchrow(self._q.get_for_update, user_id, purpose)
+        row = await self._repo.get_for_update(conn, user_id, purpose)
         return None if row is None else row["method"]
 
     async def discard(self, conn: asyncpg.Connection, user_id: str, purpose: str) -> None:
-        await conn.execute(self._q.delete, user_id, purpose)
+        await self._repo.delete(conn, user_id, purpose)

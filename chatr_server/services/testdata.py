@@ -6,7 +6,8 @@ from typing import Any
 
 import asyncpg
 
-from chatr_server.db.queries import Queries
+from chatr_server.repos.testdata import TestDataRepo
+from chatr_server.repos.users import UsersRepo
 
 E2E_MESSAGE_PREFIXES = (
     "Hello ",
@@ -46,48 +47,42 @@ def _like_prefixes(prefixes: tuple[str, ...]) -> list[str]:
 class TestDataService:
     __test__ = False
 
-    def __init__(self, pool: asyncpg.Pool, queries: Queries) -> None:
+    def __init__(self, pool: asyncpg.Pool, repo: TestDataRepo, users: UsersRepo) -> None:
         self._pool = pool
-        self._q = queries.testmode
-        self._users = queries.users
+        self._repo = repo
+        self._users = users
 
     async def cleanup_pair(self, user_id: str, recipient_id: Any) -> dict[str, Any]:
         groups = _like_prefixes(E2E_GROUP_PREFIXES)
         async with self._pool.acquire() as conn, conn.transaction():
-            status = await conn.execute(
-                self._q.delete_e2e_messages,
+            messages = await self._repo.delete_e2e_messages(
+                conn,
                 user_id,
                 recipient_id,
                 _like_prefixes(E2E_MESSAGE_PREFIXES),
                 list(E2E_FILE_NAMES),
             )
-            await conn.execute(self._q.delete_pair_conversation_if_empty, user_id, recipient_id)
-            group_status = await conn.execute(self._q.delete_e2e_groups, groups)
-        return {
-            "ok": True,
-            "messagesDeleted": int(status.split()[-1]),
-            "groupsDeleted": int(group_status.split()[-1]),
-        }
+            await self._repo.delete_pair_conversation_if_empty(conn, user_id, recipient_id)
+            deleted_groups = await self._repo.delete_e2e_groups(conn, groups)
+        return {"ok": True, "messagesDeleted": messages, "groupsDeleted": deleted_groups}
 
     async def cleanup_all(self) -> dict[str, Any]:
         groups = _like_prefixes(E2E_GROUP_PREFIXES)
         async with self._pool.acquire() as conn, conn.transaction():
-            messages = await conn.fetchval(self._q.count_e2e_group_messages, groups)
-            status = await conn.execute(self._q.delete_e2e_groups, groups)
-        return {"ok": True, "groupsDeleted": int(status.split()[-1]), "messagesDeleted": messages}
+            messages = await self._repo.count_e2e_group_messages(conn, groups)
+            deleted_groups = await self._repo.delete_e2e_groups(conn, groups)
+        return {"ok": True, "groupsDeleted": deleted_groups, "messagesDeleted": messages}
 
     async def restore_images(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        await self._pool.execute(
-            self._q.restore_images,
+        await self._repo.restore_images(
+            self._pool,
             user_id,
-            "profileImage" in body,
-            body.get("profileImage"),
-            "coverImage" in body,
-            body.get("coverImage"),
+            ("profileImage" in body, body.get("profileImage")),
+            ("coverImage" in body, body.get("coverImage")),
         )
         return {"ok": True}
 
     async def delete_user(self, user_id: Any) -> dict[str, Any]:
         # Every dependent row cascades from users (data.md §3).
-        await self._pool.execute(self._users.delete_user, user_id)
+        await self._users.delete(self._pool, user_id)
         return {"ok": True}

@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from chatr_server.db.queries import Queries
 from chatr_server.errors import bad_request, not_found
 from chatr_server.presenters.users import updated_profile, user_me
+from chatr_server.repos.users import UsersRepo
 from chatr_server.services.auth import GENDERS, MAX_NAME_LENGTH, normalize_username
 
 SUGGESTION_ATTEMPTS = 20
@@ -38,9 +38,9 @@ def _candidate(base: str) -> str:
 
 
 class UserService:
-    def __init__(self, pool: asyncpg.Pool, queries: Queries) -> None:
+    def __init__(self, pool: asyncpg.Pool, users: UsersRepo) -> None:
         self._pool = pool
-        self._users = queries.users
+        self._users = users
         self._profile_listeners: list[ProfileListener] = []
 
     def on_profile_update(self, listener: ProfileListener) -> None:
@@ -48,7 +48,7 @@ class UserService:
         self._profile_listeners.append(listener)
 
     async def me(self, user_id: str) -> dict[str, Any]:
-        row = await self._pool.fetchrow(self._users.by_id, user_id)
+        row = await self._users.by_id(self._pool, user_id)
         if row is None:
             raise not_found("User not found")
         return user_me(row)
@@ -66,7 +66,7 @@ class UserService:
         if values[3] is not None and values[3] not in GENDERS:
             raise bad_request("Invalid gender value")
         present = [key in body for key in fields]
-        row = await self._pool.fetchrow(self._users.update_profile, user_id, *values, *present)
+        row = await self._users.update_profile(self._pool, user_id, values, present)
         if row is None:
             raise not_found("User not found")
         result = updated_profile(row)
@@ -86,7 +86,7 @@ class UserService:
             raise bad_request("Username is required")
         if len(username) > MAX_USERNAME_QUERY:
             return {"available": False}
-        taken = await self._pool.fetchval(self._users.id_by_username, normalize_username(username))
+        taken = await self._users.id_by_username(self._pool, normalize_username(username))
         return {"available": taken is None}
 
     async def suggest_username(self, username: str | None) -> dict[str, Any]:
@@ -98,9 +98,6 @@ class UserService:
             name = _candidate(base)
             if name not in candidates:
                 candidates.append(name)
-        taken = {
-            r["username"]
-            for r in await self._pool.fetch(self._users.usernames_in, ["@" + c for c in candidates])
-        }
+        taken = await self._users.taken_usernames(self._pool, ["@" + c for c in candidates])
         free = [c for c in candidates if "@" + c not in taken]
         return {"suggestions": free[:SUGGESTION_COUNT]}

@@ -32,7 +32,7 @@ def _outbox_codes(settings, kind: str) -> list[str]:
 
 
 async def test_register_success_shape(client):
-    status, body, sent = await register(client)
+    status, body, _sent = await register(client)
     assert status == 201
     assert body["message"] == (
         "User registered successfully. Please check your email for verification code."
@@ -44,7 +44,10 @@ async def test_register_success_shape(client):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"email": ..., "phoneNumber": ...}, "Email or phone number, username, and password are required"),
+        (
+            {"email": ..., "phoneNumber": ...},
+            "Email or phone number, username, and password are required",
+        ),
         ({"username": ""}, "Email or phone number, username, and password are required"),
         ({"password": ...}, "Email or phone number, username, and password are required"),
         ({"firstName": "  "}, "First name is required"),
@@ -53,7 +56,10 @@ async def test_register_success_shape(client):
         ({"email": "not-an-email"}, "Invalid email format"),
         ({"phoneNumber": "+1555123"}, "Invalid phone number format"),
         ({"username": "ab"}, "Username must be 3-20 characters, alphanumeric and underscores only"),
-        ({"username": "bad-name!"}, "Username must be 3-20 characters, alphanumeric and underscores only"),
+        (
+            {"username": "bad-name!"},
+            "Username must be 3-20 characters, alphanumeric and underscores only",
+        ),
         ({"password": "Sh0rt!"}, "Password must be at least 8 characters"),
         ({"password": "nocapitals!1"}, "Password must include at least one capital letter"),
         ({"password": "NoSpecials1"}, "Password must include at least one special character"),
@@ -124,13 +130,17 @@ async def test_register_verified_email_conflict(client, base_settings):
 
 async def test_register_phone_normalised_and_verified_phone_conflict(client):
     phone = "07700900" + str(100 + __import__("secrets").randbelow(899))
-    status, data, sent = await register(client, phoneNumber=phone)
+    status, data, _sent = await register(client, phoneNumber=phone)
     assert status == 201
-    resp = await client.post("/api/auth/verify-email", json={"userId": data["userId"], "code": "000000"})
+    resp = await client.post(
+        "/api/auth/verify-email", json={"userId": data["userId"], "code": "000000"}
+    )
     body = await resp.json()
     assert body["requiresPhoneVerification"] is True
     assert body["phoneNumber"] == "+44" + phone[1:]
-    resp = await client.post("/api/auth/verify-phone", json={"userId": data["userId"], "code": "000000"})
+    resp = await client.post(
+        "/api/auth/verify-phone", json={"userId": data["userId"], "code": "000000"}
+    )
     assert resp.status == 200
     status, body, _ = await register(client, phoneNumber=phone)
     assert status == 409
@@ -142,24 +152,36 @@ async def test_register_phone_normalised_and_verified_phone_conflict(client):
 
 async def test_verify_email_with_emailed_code_without_test_mode(make_client, base_settings):
     client = await make_client(test_mode_allowed=False)
-    status, data, _ = await register(client)
+    _status, data, _ = await register(client)
     codes = _outbox_codes(base_settings, "email")
     assert codes, "the verification email should be in the outbox"
-    resp = await client.post("/api/auth/verify-email", json={"userId": data["userId"], "code": "000000"})
+    resp = await client.post(
+        "/api/auth/verify-email", json={"userId": data["userId"], "code": "000000"}
+    )
     assert resp.status == 401
     assert await resp.json() == {"error": "Invalid verification code"}
-    resp = await client.post("/api/auth/verify-email", json={"userId": data["userId"], "code": codes[-1]})
+    resp = await client.post(
+        "/api/auth/verify-email", json={"userId": data["userId"], "code": codes[-1]}
+    )
     body = await resp.json()
     assert resp.status == 200, body
     assert body["message"] == "Email verified successfully. Registration complete!"
     assert set(body["user"]) == {
-        "id", "email", "phoneNumber", "username", "emailVerified", "phoneVerified", "isSupport",
+        "id",
+        "email",
+        "phoneNumber",
+        "username",
+        "emailVerified",
+        "phoneVerified",
+        "isSupport",
     }
     assert body["user"]["phoneVerified"] is True
     claims = jwt.decode(body["token"], options={"verify_signature": False})
     assert claims["userId"] == data["userId"]
     # A used code cannot be used again.
-    resp = await client.post("/api/auth/verify-email", json={"userId": data["userId"], "code": codes[-1]})
+    resp = await client.post(
+        "/api/auth/verify-email", json={"userId": data["userId"], "code": codes[-1]}
+    )
     assert resp.status == 400
     assert await resp.json() == {"error": "Email already verified"}
 
@@ -186,7 +208,9 @@ async def test_verify_email_wrong_code_attempts_burn_the_code(make_client):
     statuses = []
     for _ in range(6):
         wrong = generate_code()
-        resp = await client.post("/api/auth/verify-email", json={"userId": data["userId"], "code": wrong})
+        resp = await client.post(
+            "/api/auth/verify-email", json={"userId": data["userId"], "code": wrong}
+        )
         statuses.append(resp.status)
     assert 429 in statuses
     assert statuses[0] == 401
@@ -194,7 +218,9 @@ async def test_verify_email_wrong_code_attempts_burn_the_code(make_client):
 
 async def test_verify_phone_requires_email_first(client):
     _, data, _ = await register(client, phoneNumber="07700900" + "555")
-    resp = await client.post("/api/auth/verify-phone", json={"userId": data["userId"], "code": "000000"})
+    resp = await client.post(
+        "/api/auth/verify-phone", json={"userId": data["userId"], "code": "000000"}
+    )
     assert resp.status == 400
     assert await resp.json() == {"error": "Please verify your email first"}
     resp = await client.post("/api/auth/verify-phone", json={})
@@ -205,17 +231,28 @@ async def test_verify_phone_requires_email_first(client):
 
 
 async def test_login_bypass_returns_contract_shape(client):
-    status, data, sent = await register(client)
+    _status, _data, sent = await register(client)
     resp = await client.post(
         "/api/auth/login",
-        json={"email": sent["email"].upper(), "password": PASSWORD, "loginVerificationCode": "000000"},
+        json={
+            "email": sent["email"].upper(),
+            "password": PASSWORD,
+            "loginVerificationCode": "000000",
+        },
     )
     body = await resp.json()
     assert resp.status == 200
     assert body["message"] == "Login successful"
     assert set(body["user"]) == {
-        "id", "email", "username", "displayName", "firstName", "lastName", "createdAt",
-        "emailVerified", "isSupport",
+        "id",
+        "email",
+        "username",
+        "displayName",
+        "firstName",
+        "lastName",
+        "createdAt",
+        "emailVerified",
+        "isSupport",
     }
     assert body["user"]["username"] == "@" + sent["username"]
     assert body["user"]["displayName"] == "Test User"
@@ -239,10 +276,14 @@ async def test_login_errors(client):
     assert resp.status == 400
     assert await resp.json() == {"error": "Email/username and password are required"}
     _, _, sent = await register(client)
-    resp = await client.post("/api/auth/login", json={"email": sent["email"], "password": "Wrong!Pass1"})
+    resp = await client.post(
+        "/api/auth/login", json={"email": sent["email"], "password": "Wrong!Pass1"}
+    )
     assert resp.status == 401
     assert await resp.json() == {"error": "Invalid credentials"}
-    resp = await client.post("/api/auth/login", json={"email": "nobody@nowhere.test", "password": "x"})
+    resp = await client.post(
+        "/api/auth/login", json={"email": "nobody@nowhere.test", "password": "x"}
+    )
     assert resp.status == 401
     resp = await client.post("/api/auth/login", json={"email": 12, "password": "x"})
     assert resp.status == 400
@@ -260,7 +301,9 @@ async def test_login_flow_without_test_mode(make_client, base_settings):
         "userId": data["userId"],
     }
     code = _outbox_codes(base_settings, "email")[-1]
-    resp = await client.post("/api/auth/verify-email", json={"userId": data["userId"], "code": code})
+    resp = await client.post(
+        "/api/auth/verify-email", json={"userId": data["userId"], "code": code}
+    )
     assert resp.status == 200
     # The bypass code is an ordinary wrong code here.
     resp = await client.post("/api/auth/login", json={**creds, "loginVerificationCode": "000000"})
@@ -270,7 +313,9 @@ async def test_login_flow_without_test_mode(make_client, base_settings):
     resp = await client.post("/api/auth/login", json=creds)
     assert resp.status == 400
     assert await resp.json() == {"error": "No phone number on file. Please use email verification."}
-    body = await (await client.post("/api/auth/login", json={**creds, "verificationMethod": "email"})).json()
+    body = await (
+        await client.post("/api/auth/login", json={**creds, "verificationMethod": "email"})
+    ).json()
     assert body == {
         "requiresLoginVerification": True,
         "verificationMethod": "email",
@@ -355,7 +400,9 @@ async def test_rate_limit_on_login(make_client):
     client = await make_client(rate_limits_enabled=True, test_mode_allowed=False)
     statuses = []
     for _ in range(11):
-        resp = await client.post("/api/auth/login", json={"email": "rl@example.com", "password": "x"})
+        resp = await client.post(
+            "/api/auth/login", json={"email": "rl@example.com", "password": "x"}
+        )
         statuses.append(resp.status)
         assert "X-RateLimit-Remaining" in resp.headers
     assert statuses[:10] == [401] * 10

@@ -34,7 +34,9 @@ async def test_cleanup_pair(client):
 async def test_restore_images(client):
     user = await make_user(client)
     resp = await client.post(
-        "/api/test/restore-images", headers=user.auth, json={"profileImage": "/uploads/profiles/x.jpg"}
+        "/api/test/restore-images",
+        headers=user.auth,
+        json={"profileImage": "/uploads/profiles/x.jpg"},
     )
     assert await resp.json() == {"ok": True}
     me = await (await client.get("/api/users/me", headers=user.auth)).json()

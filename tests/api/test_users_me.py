@@ -9,10 +9,26 @@ import pytest
 from tests.helpers import make_user, unique_username
 
 ME_KEYS = {
-    "id", "email", "phoneNumber", "username", "displayName", "firstName", "lastName",
-    "profileImage", "coverImage", "emailVerified", "phoneVerified", "createdAt",
-    "privacyOnlineStatus", "privacyPhone", "privacyEmail", "privacyFullName", "privacyGender",
-    "privacyJoinedDate", "gender", "isSupport",
+    "id",
+    "email",
+    "phoneNumber",
+    "username",
+    "displayName",
+    "firstName",
+    "lastName",
+    "profileImage",
+    "coverImage",
+    "emailVerified",
+    "phoneVerified",
+    "createdAt",
+    "privacyOnlineStatus",
+    "privacyPhone",
+    "privacyEmail",
+    "privacyFullName",
+    "privacyGender",
+    "privacyJoinedDate",
+    "gender",
+    "isSupport",
 }
 
 
@@ -40,16 +56,28 @@ async def test_get_me_for_deleted_user_is_404(client):
 
 async def test_update_me_partial_and_clearing(client):
     user = await make_user(client)
-    resp = await client.put("/api/users/me", headers=user.auth, json={"displayName": "Ally", "gender": "male"})
+    resp = await client.put(
+        "/api/users/me", headers=user.auth, json={"displayName": "Ally", "gender": "male"}
+    )
     body = await resp.json()
     assert resp.status == 200
     assert set(body) == {
-        "id", "username", "displayName", "firstName", "lastName", "profileImage", "coverImage",
-        "gender", "email", "phoneNumber",
+        "id",
+        "username",
+        "displayName",
+        "firstName",
+        "lastName",
+        "profileImage",
+        "coverImage",
+        "gender",
+        "email",
+        "phoneNumber",
     }
     assert body["displayName"] == "Ally"
     assert body["firstName"] == "Test"  # absent keys unchanged
-    resp = await client.put("/api/users/me", headers=user.auth, json={"firstName": "", "gender": None})
+    resp = await client.put(
+        "/api/users/me", headers=user.auth, json={"firstName": "", "gender": None}
+    )
     body = await resp.json()
     assert body["firstName"] is None
     assert body["gender"] is None
@@ -57,7 +85,8 @@ async def test_update_me_partial_and_clearing(client):
 
 
 @pytest.mark.parametrize(
-    "payload", [{"gender": "robot"}, {"displayName": 5}, {"firstName": ["x"]}, {"lastName": "x" * 300}]
+    "payload",
+    [{"gender": "robot"}, {"displayName": 5}, {"firstName": ["x"]}, {"lastName": "x" * 300}],
 )
 async def test_update_me_bad_input(client, payload):
     user = await make_user(client)

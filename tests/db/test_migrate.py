@@ -40,7 +40,9 @@ async def test_migrate_twice_is_a_no_op(empty_db):
     await conn.close()
     assert first == [m.version for m in discover()]
     assert second == []
-    assert {"users", "messages", "groups", "group_members", "conversations"} <= await _tables(empty_db)
+    assert {"users", "messages", "groups", "group_members", "conversations"} <= await _tables(
+        empty_db
+    )
 
 
 async def test_two_concurrent_runners_apply_each_migration_once(empty_db):
