@@ -11,6 +11,7 @@ from chatr_server.db.queries import Queries
 from chatr_server.integrations.mail import Mailer
 from chatr_server.integrations.sms import SmsSender
 from chatr_server.services.auth import AuthService
+from chatr_server.services.bus import EventBus, NullBus
 from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
@@ -32,4 +33,5 @@ class Services:
     sms: SmsSender
     auth: AuthService
     users: UserService
+    bus: EventBus = field(default_factory=NullBus)
     extra: dict[str, Any] = field(default_factory=dict)
