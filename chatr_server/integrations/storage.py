@@ -48,9 +48,7 @@ def content_disposition(filename: str, *, inline: bool = False) -> str:
     """A ``Content-Disposition`` value with an ASCII fallback and an RFC 5987 UTF-8 name."""
     kind = "inline" if inline else "attachment"
     cleaned = "".join(ch for ch in filename if ch >= " " and ch != "\x7f").strip() or "file"
-    fallback = "".join(
-        ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\;' else "_" for ch in cleaned
-    )
+    fallback = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\;' else "_" for ch in cleaned)
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
