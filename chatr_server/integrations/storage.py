@@ -197,8 +197,11 @@ class S3Storage:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         public_url: str | None = None,
+        *,
+        max_attempts: int = 3,
     ) -> None:
         self.bucket = bucket
+        self._max_attempts = max_attempts
         self.region = region
         self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
         self._access_key_id = access_key_id
@@ -227,7 +230,7 @@ class S3Storage:
                     s3={"addressing_style": "path" if self.endpoint_url else "auto"},
                     connect_timeout=5,
                     read_timeout=30,
-                    retries={"max_attempts": 3, "mode": "standard"},
+                    retries={"max_attempts": self._max_attempts, "mode": "standard"},
                 )
                 stack = contextlib.AsyncExitStack()
                 self._client = await stack.enter_async_context(
@@ -271,6 +274,9 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
                 return None
+            log.warning("s3 get failed", extra={"error": type(exc).__name__})
+            raise StorageError("could not read the file") from exc
+        except Exception as exc:
             log.warning("s3 get failed", extra={"error": type(exc).__name__})
             raise StorageError("could not read the file") from exc
 

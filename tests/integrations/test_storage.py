@@ -213,3 +213,25 @@ async def test_s3_close_then_reuse(s3_store: S3Storage) -> None:
     await s3_store.close()
     # A closed store reopens lazily instead of failing.
     assert await s3_store.get("audio/a.webm") == b"1"
+
+
+async def test_s3_unreachable_raises_storage_error() -> None:
+    from chatr_server.integrations.storage import StorageError
+
+    from .conftest import free_port
+
+    store = S3Storage(
+        "bkt",
+        "us-east-1",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        access_key_id="a",
+        secret_access_key="b",
+        max_attempts=1,
+    )
+    try:
+        with pytest.raises(StorageError):
+            await store.put("profiles/a.jpg", b"x", "image/jpeg")
+        with pytest.raises(StorageError):
+            await store.get("profiles/a.jpg")
+    finally:
+        await store.close()
