@@ -20,8 +20,9 @@ from chatr_server.db import migrate as migrations
 from chatr_server.db.embedded import EmbeddedPostgres
 from chatr_server.db.pool import create_pool
 from chatr_server.db.queries import Queries
-from chatr_server.integrations.mail import Mailer
-from chatr_server.integrations.sms import SmsSender
+from chatr_server.integrations.mail import create_mailer
+from chatr_server.integrations.sms import create_sms_sender
+from chatr_server.integrations.storage import create_storage
 from chatr_server.repos.codes import CodesRepo
 from chatr_server.repos.testdata import TestDataRepo
 from chatr_server.repos.users import UsersRepo
@@ -63,8 +64,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     dsn, embedded = await resolve_database_url(settings)
     pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
     store = create_store(settings)
-    mailer = Mailer(settings.outbox_dir)
-    sms = SmsSender(settings.outbox_dir)
+    mailer = create_mailer(settings)
+    sms = create_sms_sender(settings)
+    storage = create_storage(settings)
     try:
         async with pool.acquire() as conn:
             if settings.production:
@@ -92,6 +94,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             rate_limiter=RateLimiter(store, test_mode, settings.rate_limits_enabled),
             mailer=mailer,
             sms=sms,
+            storage=storage,
             auth=AuthService(
                 pool,
                 users_repo,
@@ -112,6 +115,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             )
         yield
     finally:
+        await storage.close()
         await sms.close()
         await mailer.close()
         await store.close()

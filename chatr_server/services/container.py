@@ -10,6 +10,7 @@ import asyncpg
 from chatr_server.db.queries import Queries
 from chatr_server.integrations.mail import Mailer
 from chatr_server.integrations.sms import SmsSender
+from chatr_server.integrations.storage import Storage
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
 from chatr_server.services.ratelimit import RateLimiter
@@ -31,6 +32,7 @@ class Services:
     rate_limiter: RateLimiter
     mailer: Mailer
     sms: SmsSender
+    storage: Storage
     auth: AuthService
     users: UserService
     bus: EventBus = field(default_factory=NullBus)
