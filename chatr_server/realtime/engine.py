@@ -1,0 +1,749 @@
+"""Engine.IO v4 server on raw aiohttp: long-polling, websocket, upgrade, heartbeat.
+
+Design notes (the "why"):
+
+* No task per session. Heartbeats are ``loop.call_later`` timers; a long-poll GET is just
+  the request handler waiting on a future; websocket writes are attempted synchronously
+  (aiohttp only suspends when the socket buffer is over its high-water mark) and a writer
+  task exists only while the peer is applying backpressure.
+* Outgoing data are pre-encoded frames (see :mod:`eio_protocol`) so a broadcast is encoded
+  once and the same objects are queued for every recipient.
+* Every queue is bounded; exceeding it closes the session ("transport error").
+* Parse errors never escape: a session that sends garbage is closed with "parse error".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, Final
+
+import orjson
+from aiohttp import WSMsgType, web
+from multidict import CIMultiDictProxy
+
+from . import eio_protocol as eio
+from .eio_protocol import BinaryFrame
+from .errors import ProtocolError
+
+log = logging.getLogger("chatr_server.realtime.engine")
+
+POLLING: Final = "polling"
+WEBSOCKET: Final = "websocket"
+
+# Engine.IO error codes and messages, exactly as the reference server sends them.
+UNKNOWN_TRANSPORT: Final = (0, "Transport unknown")
+UNKNOWN_SID: Final = (1, "Session ID unknown")
+BAD_HANDSHAKE_METHOD: Final = (2, "Bad handshake method")
+BAD_REQUEST: Final = (3, "Bad request")
+FORBIDDEN: Final = (4, "Forbidden")
+UNSUPPORTED_PROTOCOL_VERSION: Final = (5, "Unsupported protocol version")
+
+# Session states. CLOSING only exists for a graceful server-side close on long-polling:
+# the final frames (ending with CLOSE) wait for the client's next GET.
+_OPEN: Final = 0
+_CLOSING: Final = 1
+_CLOSED: Final = 2
+
+# Default send-queue bound in packets: far above any burst a healthy client sees between
+# two polls, small enough that a dead client costs at most a few hundred KiB.
+DEFAULT_MAX_QUEUED_PACKETS: Final = 1000
+# How long a server-closed polling session waits for the GET that collects its CLOSE
+# packet; the reference server uses a similar grace period before dropping the client.
+_CLOSE_GRACE_SECONDS: Final = 5.0
+# Close handshake timeout handed to aiohttp: a peer that never answers our close frame
+# must not keep a handler (and its buffers) alive for aiohttp's 10 s default.
+_WS_CLOSE_TIMEOUT: Final = 2.0
+
+OnConnect = Callable[["EngineSession"], None]
+OnMessage = Callable[["EngineSession", "str | bytes"], None]
+OnClose = Callable[["EngineSession", str], None]
+AllowRequest = Callable[[web.Request], "bool | Awaitable[bool]"]
+
+
+class Handshake:
+    """What the server knew about the client when the session was opened."""
+
+    __slots__ = ("address", "headers", "query", "secure", "time", "url")
+
+    def __init__(self, request: web.Request) -> None:
+        self.headers: CIMultiDictProxy[str] = request.headers
+        self.query: dict[str, str] = dict(request.query)
+        self.address: str = request.remote or ""
+        self.time: float = time.time()
+        self.secure: bool = request.secure
+        self.url: str = request.path_qs
+
+    def __repr__(self) -> str:
+        return f"Handshake(address={self.address!r}, query={self.query!r})"
+
+
+def _drive(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` until it finishes or first suspends; return the awaited future.
+
+    ``None`` (the sentinel ``_DONE``) means it completed without ever yielding. This lets
+    us call aiohttp's async ``send_frame`` from synchronous code: without compression it
+    only suspends when the transport is paused, so the common case costs no task at all.
+    """
+    try:
+        return coro.send(None)
+    except StopIteration:
+        return _DONE
+
+
+_DONE: Final = object()
+
+
+class EngineSession:
+    """One Engine.IO connection (one client), whatever transport it currently uses."""
+
+    __slots__ = (
+        "_poll_waiter",
+        "_post_busy",
+        "_queue",
+        "_queued_bytes",
+        "_timer",
+        "_writer",
+        "_ws",
+        "ctx",
+        "handshake",
+        "server",
+        "sid",
+        "state",
+        "transport",
+        "upgrading",
+    )
+
+    def __init__(self, server: EngineServer, sid: str, transport: str, handshake: Handshake):
+        self.server = server
+        self.sid = sid
+        self.transport = transport
+        self.handshake = handshake
+        self.state = _OPEN
+        self.upgrading = False
+        #: Free slot for the layer above (the Socket.IO server stores its client here).
+        self.ctx: Any = None
+        self._queue: deque[bytes] | None = None  # created lazily: an empty deque is ~600 B
+        self._queued_bytes = 0
+        self._poll_waiter: asyncio.Future[None] | None = None
+        self._post_busy = False
+        self._ws: web.WebSocketResponse | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        return f"<EngineSession {self.sid} {self.transport}>"
+
+    @property
+    def closed(self) -> bool:
+        return self.state != _OPEN
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, data: str | bytes) -> None:
+        """Send one application message (text or binary)."""
+        self.send_frames((eio.message_frame(data),))
+
+    def send_frames(self, frames: Sequence[bytes]) -> None:
+        """Queue pre-encoded frames (shared objects are fine: they are never mutated)."""
+        if self.state != _OPEN:
+            return
+        if (
+            self.transport is WEBSOCKET
+            and self._writer is None
+            and not self._queue
+            and self._ws is not None
+        ):
+            for index, frame in enumerate(frames):
+                if not self._write_ws(frame):
+                    self._enqueue(frames[index + 1 :])
+                    return
+                if self.state != _OPEN:
+                    return
+            return
+        self._enqueue(frames)
+
+    def _enqueue(self, frames: Sequence[bytes]) -> None:
+        if not frames:
+            return
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.extend(frames)
+        self._queued_bytes += sum(len(f) for f in frames)
+        server = self.server
+        if len(queue) > server.max_queued_packets or self._queued_bytes > server.max_queued_bytes:
+            log.warning(
+                "engine session %s: send queue overflow (%d packets, %d bytes), closing",
+                self.sid,
+                len(queue),
+                self._queued_bytes,
+            )
+            self._drop_queue()
+            self.close("transport error", graceful=False)
+            return
+        if self.transport is POLLING:
+            self._wake_poll()
+
+    def _drop_queue(self) -> None:
+        self._queue = None
+        self._queued_bytes = 0
+
+    def _wake_poll(self) -> None:
+        waiter = self._poll_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _write_ws(self, frame: bytes) -> bool:
+        """Write one frame now; False if the socket is backpressured (a task took over)."""
+        ws = self._ws
+        assert ws is not None
+        opcode = WSMsgType.BINARY if type(frame) is BinaryFrame else WSMsgType.TEXT
+        coro = ws.send_frame(frame, opcode)
+        try:
+            pending = _drive(coro)
+        except Exception as exc:  # connection reset / closing transport
+            log.debug("engine session %s: websocket write failed: %r", self.sid, exc)
+            self.close("transport error", graceful=False)
+            return True
+        if pending is _DONE:
+            return True
+        self._writer = self.server._spawn(self._finish_writes(coro, pending))
+        return False
+
+    async def _finish_writes(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
+        """Complete a suspended write, then drain the queue with ordinary awaits."""
+        try:
+            try:
+                while pending is not _DONE:
+                    if pending is None:  # bare yield (sleep(0)); just let the loop spin
+                        await asyncio.sleep(0)
+                    else:
+                        await pending
+                    pending = _drive(coro)
+            finally:
+                coro.close()
+            ws = self._ws
+            while ws is not None and self._queue and self.transport is WEBSOCKET:
+                frame = self._queue.popleft()
+                self._queued_bytes -= len(frame)
+                opcode = WSMsgType.BINARY if type(frame) is BinaryFrame else WSMsgType.TEXT
+                await ws.send_frame(frame, opcode)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("engine session %s: websocket write failed: %r", self.sid, exc)
+            self.close("transport error", graceful=False)
+        finally:
+            self._writer = None
+
+    def _flush_to_ws(self) -> None:
+        queue = self._queue
+        while queue and self._writer is None and self.state == _OPEN:
+            frame = queue.popleft()
+            self._queued_bytes -= len(frame)
+            self._write_ws(frame)
+
+    def _take_payload(self) -> bytes:
+        queue = self._queue
+        if not queue:
+            return eio.NOOP_FRAME
+        self._drop_queue()
+        return eio.encode_payload(queue)
+
+    # ---------------------------------------------------------------- heartbeat
+
+    def _schedule_ping(self) -> None:
+        server = self.server
+        self._timer = server._loop.call_later(server.ping_interval, self._on_ping_due)
+
+    def _on_ping_due(self) -> None:
+        server = self.server
+        self._timer = server._loop.call_later(server.ping_timeout, self._on_ping_timeout)
+        self.send_frames((eio.PING_FRAME,))
+
+    def _on_ping_timeout(self) -> None:
+        self._timer = None
+        self.close("ping timeout", graceful=False)
+
+    def _on_pong(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.state == _OPEN:
+            self._schedule_ping()
+
+    # ---------------------------------------------------------------- receiving
+
+    def _on_packet(self, kind: str, data: str | bytes) -> None:
+        if kind == eio.MESSAGE:
+            self._deliver(data)
+        elif kind == eio.PONG:
+            self._on_pong()
+        elif kind == eio.CLOSE:
+            self._closed_by_client("transport close")
+        elif kind == eio.PING:
+            # v4 clients only ping during the upgrade probe, but answering is harmless.
+            self.send_frames((b"3" + data.encode() if isinstance(data, str) else b"3",))
+        elif kind == eio.NOOP or kind == eio.UPGRADE:
+            pass
+        else:  # OPEN is never valid from a client
+            self.close("parse error", graceful=False)
+
+    def _on_text(self, text: str) -> None:
+        try:
+            kind, data = eio.decode_packet(text)
+        except ProtocolError:
+            self.close("parse error", graceful=False)
+            return
+        self._on_packet(kind, data)
+
+    def _deliver(self, data: str | bytes) -> None:
+        try:
+            self.server.on_message(self, data)
+        except ProtocolError as exc:
+            log.debug("engine session %s: protocol error: %s", self.sid, exc)
+            self.close("parse error", graceful=False)
+        except Exception:
+            log.exception("engine session %s: message handler failed", self.sid)
+            self.close("transport error", graceful=False)
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self, reason: str = "forced close", *, graceful: bool = True) -> None:
+        """Close the session.
+
+        ``graceful`` (application-initiated) lets queued frames reach the client first and
+        tells a polling client with a CLOSE packet; otherwise (errors, timeouts) the
+        session is dropped at once, like the reference server does.
+        """
+        if self.state != _OPEN:
+            return
+        self._finish(reason)
+        if self.transport is POLLING:
+            self._enqueue_close()
+            if graceful and self._poll_waiter is None:
+                self.state = _CLOSING  # keep the session until the client collects "1"
+                self._timer = self.server._loop.call_later(_CLOSE_GRACE_SECONDS, self._finalize)
+            else:
+                if self._poll_waiter is None:
+                    self._drop_queue()
+                self._wake_poll()
+                self._finalize()
+        else:
+            if not graceful:
+                self._drop_queue()
+            self._finalize()
+        self._close_ws()
+
+    def _enqueue_close(self) -> None:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(eio.CLOSE_FRAME)
+
+    def _closed_by_client(self, reason: str) -> None:
+        if self.state != _OPEN:
+            return
+        self._finish(reason)
+        self._drop_queue()
+        self._wake_poll()  # a pending GET ends with a NOOP, as the reference server does
+        self._finalize()
+        self._close_ws()
+
+    def _finish(self, reason: str) -> None:
+        """Common part of every close: stop timers, tell the layer above once."""
+        self.state = _CLOSING
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            self.server.on_close(self, reason)
+        except Exception:
+            log.exception("engine session %s: close handler failed", self.sid)
+
+    def _finalize(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.state = _CLOSED
+        self.server._forget(self)
+
+    def _close_ws(self) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return
+        self.server._spawn(self._close_ws_when_drained(ws))
+
+    async def _close_ws_when_drained(self, ws: web.WebSocketResponse) -> None:
+        writer = self._writer
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writer), _WS_CLOSE_TIMEOUT)
+        with contextlib.suppress(Exception):
+            await ws.close()
+        self._drop_queue()
+
+    # ------------------------------------------------------------ HTTP handlers
+
+    async def _handle_get(self, request: web.Request) -> web.StreamResponse:
+        server = self.server
+        if self._poll_waiter is not None:
+            # A second concurrent GET is a client bug (or an attack): fail both, close.
+            self.close("transport error", graceful=False)
+            return server._error(request, BAD_REQUEST)
+        if self.state == _OPEN and not self._queue and not self.upgrading:
+            waiter = self._poll_waiter = server._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._poll_waiter = None
+        if self.transport is not POLLING:
+            body = eio.NOOP_FRAME  # upgraded meanwhile: the queue belongs to the websocket
+        else:
+            body = self._take_payload()
+        if self.state == _CLOSING:
+            self._finalize()
+        return web.Response(
+            body=body,
+            content_type="text/plain",
+            charset="UTF-8",
+            headers=server._cors_headers(request),
+        )
+
+    async def _handle_post(self, request: web.Request) -> web.StreamResponse:
+        server = self.server
+        if self._post_busy:
+            self.close("transport error", graceful=False)
+            return server._error(request, BAD_REQUEST)
+        limit = server.max_payload
+        if request.content_length is not None and request.content_length > limit:
+            self.close("transport error", graceful=False)
+            return server._error(request, BAD_REQUEST, status=413)
+        self._post_busy = True
+        try:
+            body = bytearray()
+            async for chunk in request.content.iter_any():
+                body += chunk
+                if len(body) > limit:
+                    self.close("transport error", graceful=False)
+                    return server._error(request, BAD_REQUEST, status=413)
+        finally:
+            self._post_busy = False
+        if self.state != _OPEN:
+            return server._error(request, BAD_REQUEST)
+        try:
+            packets = eio.decode_payload(body.decode())
+        except (ProtocolError, UnicodeDecodeError):
+            self.close("parse error", graceful=False)
+            return server._error(request, BAD_REQUEST)
+        for kind, data in packets:
+            if self.state != _OPEN:
+                break
+            self._on_packet(kind, data)
+        return web.Response(
+            text="ok", content_type="text/html", headers=server._cors_headers(request)
+        )
+
+    # --------------------------------------------------------------- websocket
+
+    async def _ws_loop(self, ws: web.WebSocketResponse) -> None:
+        """Read frames until the socket closes; runs in the aiohttp handler task."""
+        reason = "transport close"
+        try:
+            while self.state == _OPEN:
+                msg = await ws.receive()
+                kind = msg.type
+                if kind is WSMsgType.TEXT:
+                    self._on_text(msg.data)
+                elif kind is WSMsgType.BINARY:
+                    self._deliver(msg.data)
+                elif kind is WSMsgType.ERROR:
+                    reason = "transport error"
+                    break
+                else:  # CLOSE / CLOSING / CLOSED
+                    break
+        finally:
+            if self._ws is ws:
+                self._closed_by_client(reason)
+
+    def _complete_upgrade(self, ws: web.WebSocketResponse) -> None:
+        self.transport = WEBSOCKET
+        self.upgrading = False
+        self._ws = ws
+        self._wake_poll()
+        self._flush_to_ws()
+
+
+class EngineServer:
+    """Standalone Engine.IO v4 server; attach it to an aiohttp application.
+
+    ``on_connect(session)``, ``on_message(session, data)`` and ``on_close(session, reason)``
+    are synchronous callbacks: anything slow belongs in the layer above, which must not
+    block the connection handler. ``on_message`` may raise ProtocolError to have the
+    session closed with "parse error".
+    """
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        max_payload: int = 1_000_000,
+        cors_allow_origin: str | Sequence[str] | None = "*",
+        on_connect: OnConnect | None = None,
+        on_message: OnMessage | None = None,
+        on_close: OnClose | None = None,
+        allow_request: AllowRequest | None = None,
+        transports: Iterable[str] = (POLLING, WEBSOCKET),
+        upgrade_timeout: float = 10.0,
+        max_queued_packets: int = DEFAULT_MAX_QUEUED_PACKETS,
+        max_queued_bytes: int | None = None,
+    ) -> None:
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.max_payload = max_payload
+        self.cors_allow_origin = cors_allow_origin
+        self.on_connect: OnConnect = on_connect or (lambda session: None)
+        self.on_message: OnMessage = on_message or (lambda session, data: None)
+        self.on_close: OnClose = on_close or (lambda session, reason: None)
+        self.allow_request = allow_request
+        self.transports = frozenset(transports)
+        self.upgrade_timeout = upgrade_timeout
+        self.max_queued_packets = max_queued_packets
+        # Bytes bound defaults to a few max-size messages: one full message must fit.
+        self.max_queued_bytes = (
+            max_queued_bytes if max_queued_bytes is not None else max(4 * max_payload, 1 << 22)
+        )
+        self.sessions: dict[str, EngineSession] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_: asyncio.AbstractEventLoop | None = None
+        self._shutting_down = False
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop_
+        if loop is None:
+            loop = self._loop_ = asyncio.get_running_loop()
+        return loop
+
+    def attach(self, app: web.Application, path: str = "/engine.io/") -> None:
+        """Serve the protocol at ``path`` (with and without the trailing slash)."""
+        app.router.add_route("*", path, self.handle)
+        stripped = path.rstrip("/")
+        if stripped and stripped != path:
+            app.router.add_route("*", stripped, self.handle)
+        app.on_shutdown.append(self._on_app_shutdown)
+
+    async def _on_app_shutdown(self, app: web.Application) -> None:
+        await self.shutdown()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _forget(self, session: EngineSession) -> None:
+        if self.sessions.get(session.sid) is session:
+            del self.sessions[session.sid]
+
+    # -------------------------------------------------------------- responses
+
+    def _cors_headers(self, request: web.Request) -> dict[str, str] | None:
+        allowed = self.cors_allow_origin
+        if allowed is None:
+            return None
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return None
+        if allowed == "*":
+            return {"Access-Control-Allow-Origin": "*"}
+        if origin == allowed or (not isinstance(allowed, str) and origin in allowed):
+            return {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Credentials": "true",
+                "Vary": "Origin",
+            }
+        return None
+
+    def _error(
+        self, request: web.Request, error: tuple[int, str], status: int = 400
+    ) -> web.Response:
+        code, message = error
+        return web.Response(
+            status=status,
+            body=orjson.dumps({"code": code, "message": message}),
+            content_type="application/json",
+            headers=self._cors_headers(request),
+        )
+
+    def _preflight(self, request: web.Request) -> web.Response:
+        headers = self._cors_headers(request)
+        if headers is None:
+            return self._error(request, BAD_HANDSHAKE_METHOD)
+        headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "content-type"
+        )
+        headers["Access-Control-Max-Age"] = "86400"
+        return web.Response(status=204, headers=headers)
+
+    # --------------------------------------------------------------- routing
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The single aiohttp handler: validates the query then dispatches."""
+        if request.method == "OPTIONS":
+            return self._preflight(request)
+        query = request.query
+        transport = query.get("transport")
+        if transport not in self.transports:
+            return self._error(request, UNKNOWN_TRANSPORT)
+        if query.get("EIO") != "4":
+            return self._error(request, UNSUPPORTED_PROTOCOL_VERSION)
+        if self._shutting_down:
+            return self._error(request, FORBIDDEN, status=403)
+        if self.allow_request is not None:
+            allowed = self.allow_request(request)
+            if not isinstance(allowed, bool):
+                allowed = await allowed
+            if not allowed:
+                return self._error(request, FORBIDDEN, status=403)
+        sid = query.get("sid")
+        is_ws = transport == WEBSOCKET
+        if sid is None:
+            if is_ws:
+                if request.method != "GET" or not _is_ws_upgrade(request):
+                    return self._error(request, BAD_REQUEST)
+                return await self._open_websocket(request)
+            if request.method != "GET":
+                return self._error(request, BAD_HANDSHAKE_METHOD)
+            return self._open_polling(request)
+        session = self.sessions.get(sid)
+        if session is None:
+            return self._error(request, UNKNOWN_SID)
+        if is_ws:
+            if request.method != "GET" or not _is_ws_upgrade(request):
+                return self._error(request, BAD_REQUEST)
+            if session.transport is not POLLING or session.upgrading or session.state != _OPEN:
+                # Like the reference server: complete the websocket handshake, then close
+                # it. The established session is left untouched.
+                ws = self._websocket()
+                await ws.prepare(request)
+                await ws.close()
+                return ws
+            return await self._upgrade(request, session)
+        if session.transport is not POLLING:
+            return self._error(request, BAD_REQUEST)
+        if request.method == "GET":
+            return await session._handle_get(request)
+        if request.method == "POST":
+            return await session._handle_post(request)
+        return self._error(request, BAD_REQUEST)
+
+    # ------------------------------------------------------------- sessions
+
+    def _new_session(self, request: web.Request, transport: str) -> EngineSession:
+        sid = secrets.token_urlsafe(15)
+        session = EngineSession(self, sid, transport, Handshake(request))
+        self.sessions[sid] = session
+        return session
+
+    def _open_frame(self, session: EngineSession, upgrades: list[str]) -> bytes:
+        return b"0" + orjson.dumps(
+            {
+                "sid": session.sid,
+                "upgrades": upgrades,
+                "pingInterval": round(self.ping_interval * 1000),
+                "pingTimeout": round(self.ping_timeout * 1000),
+                "maxPayload": self.max_payload,
+            }
+        )
+
+    def _start(self, session: EngineSession) -> None:
+        session._schedule_ping()
+        try:
+            self.on_connect(session)
+        except Exception:
+            log.exception("engine session %s: connect handler failed", session.sid)
+            session.close("transport error", graceful=False)
+
+    def _open_polling(self, request: web.Request) -> web.Response:
+        session = self._new_session(request, POLLING)
+        upgrades = [WEBSOCKET] if WEBSOCKET in self.transports else []
+        session._enqueue((self._open_frame(session, upgrades),))
+        self._start(session)
+        return web.Response(
+            body=session._take_payload(),
+            content_type="text/plain",
+            charset="UTF-8",
+            headers=self._cors_headers(request),
+        )
+
+    def _websocket(self) -> web.WebSocketResponse:
+        # No permessage-deflate: a zlib context per connection costs ~100+ KiB of RAM and
+        # CPU on every frame; the reference server also ships with compression off.
+        return web.WebSocketResponse(
+            compress=False,
+            max_msg_size=self.max_payload,
+            autoping=True,
+            timeout=_WS_CLOSE_TIMEOUT,
+        )
+
+    async def _open_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = self._websocket()
+        await ws.prepare(request)
+        session = self._new_session(request, WEBSOCKET)
+        session._ws = ws
+        session.send_frames((self._open_frame(session, []),))
+        self._start(session)
+        await session._ws_loop(ws)
+        return ws
+
+    async def _upgrade(self, request: web.Request, session: EngineSession) -> web.WebSocketResponse:
+        ws = self._websocket()
+        await ws.prepare(request)
+        session.upgrading = True
+        upgraded = False
+        try:
+            async with asyncio.timeout(self.upgrade_timeout):
+                msg = await ws.receive()
+                if msg.type is WSMsgType.TEXT and msg.data == "2probe" and session.state == _OPEN:
+                    await ws.send_frame(eio.PROBE_PONG_FRAME, WSMsgType.TEXT)
+                    # Release the pending GET so the client can pause polling.
+                    session._wake_poll()
+                    msg = await ws.receive()
+                    if msg.type is WSMsgType.TEXT and msg.data == "5" and session.state == _OPEN:
+                        session._complete_upgrade(ws)
+                        upgraded = True
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            if not upgraded:
+                session.upgrading = False
+        if not upgraded:
+            await ws.close()
+            return ws
+        await session._ws_loop(ws)
+        return ws
+
+    async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Close every session gracefully and wait (bounded) for the sockets to close."""
+        self._shutting_down = True
+        for session in list(self.sessions.values()):
+            session.close("server shutting down", graceful=True)
+        # Polling sessions do not wait for a GET that may never come during shutdown.
+        for session in list(self.sessions.values()):
+            session._wake_poll()
+            session._finalize()
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+
+def _is_ws_upgrade(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"

@@ -1,0 +1,595 @@
+"""Socket.IO v5 server on top of :mod:`engine`: namespaces, sockets, events, acks, rooms.
+
+Ordering model: each :class:`Socket` runs its handlers strictly in arrival order. Jobs go
+into a per-socket deque drained by a task that only exists while jobs are pending, so an
+idle socket costs no task, and a slow handler only delays its own socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Final
+
+from aiohttp import web
+
+from . import sio_protocol as sio
+from .adapter import AdapterFactory, InProcessAdapter
+from .engine import EngineServer, EngineSession, Handshake
+from .errors import ConnectionRefused, ProtocolError
+
+log = logging.getLogger("chatr_server.realtime")
+
+ConnectHook = Callable[["Socket", Any], "Awaitable[None] | None"]
+ConnectedHook = Callable[["Socket"], "Awaitable[None] | None"]
+DisconnectHook = Callable[["Socket", str], "Awaitable[None] | None"]
+EventHandler = Callable[..., Any]
+
+# Default bound on events queued behind a busy handler, per socket. A client that keeps
+# sending while its handlers cannot keep up is disconnected instead of growing memory.
+DEFAULT_MAX_PENDING_EVENTS: Final = 1000
+# Reference server default: an Engine.IO connection that never joins a namespace is closed.
+DEFAULT_CONNECT_TIMEOUT: Final = 45.0
+
+_CONNECTING: Final = 0
+_CONNECTED: Final = 1
+_DISCONNECTED: Final = 2
+
+# Job kinds in a socket's queue.
+_JOB_CONNECT: Final = 0
+_JOB_EVENT: Final = 1
+_JOB_DISCONNECT: Final = 2
+
+
+class Socket:
+    """A client's connection to one namespace."""
+
+    __slots__ = (
+        "_acks",
+        "_buffer",
+        "_jobs",
+        "_next_ack",
+        "_runner",
+        "_state",
+        "client",
+        "data",
+        "id",
+        "namespace",
+    )
+
+    def __init__(self, namespace: Namespace, client: _Client, sid: str) -> None:
+        self.namespace = namespace
+        self.client = client
+        self.id = sid
+        #: Free-form application state (user id, ...).
+        self.data: dict[str, Any] = {}
+        self._state = _CONNECTING
+        self._jobs: deque[tuple[int, Any, Any]] | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._acks: dict[int, asyncio.Future[list[Any]]] | None = None
+        self._next_ack = 0
+        self._buffer: list[Sequence[bytes]] | None = None  # emits made before CONNECT
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.namespace.name} {self.id}>"
+
+    @property
+    def sid(self) -> str:
+        return self.id
+
+    @property
+    def handshake(self) -> Handshake:
+        return self.client.engine.handshake
+
+    @property
+    def connected(self) -> bool:
+        return self._state == _CONNECTED
+
+    @property
+    def rooms(self) -> set[str]:
+        return self.namespace.adapter.socket_rooms(self.id)
+
+    # ------------------------------------------------------------------ rooms
+
+    def join(self, room: str) -> None:
+        if self._state != _DISCONNECTED:
+            self.namespace.adapter.add_all(self.id, (room,))
+
+    def leave(self, room: str) -> None:
+        self.namespace.adapter.delete(self.id, room)
+
+    # ------------------------------------------------------------------ output
+
+    def _send(self, frames: Sequence[bytes]) -> None:
+        state = self._state
+        if state == _CONNECTED:
+            self.client.engine.send_frames(frames)
+        elif state == _CONNECTING:
+            if self._buffer is None:
+                self._buffer = []
+            self._buffer.append(frames)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send an event to this client. Never blocks; bytes become binary attachments."""
+        if event in sio.RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        if self._state == _DISCONNECTED:
+            return
+        self._send(sio.encode_event(self.namespace.name, event, args))
+
+    async def call(
+        self,
+        event: str,
+        *args: Any,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the API contract names it `timeout`
+    ) -> list[Any]:
+        """Emit and wait for the client's acknowledgement; returns its arguments.
+
+        Raises TimeoutError after ``timeout`` seconds and ConnectionError if the socket
+        disconnects first.
+        """
+        if event in sio.RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        if self._state == _DISCONNECTED:
+            raise ConnectionError("socket is disconnected")
+        ack_id = self._next_ack
+        self._next_ack += 1
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        if self._acks is None:
+            self._acks = {}
+        self._acks[ack_id] = future
+        try:
+            self._send(sio.encode_event(self.namespace.name, event, args, ack_id))
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            if self._acks is not None:
+                self._acks.pop(ack_id, None)
+
+    def disconnect(self, close: bool = False) -> None:
+        """Server-side disconnect from this namespace (``close``: the whole connection)."""
+        if close:
+            self.client.disconnect_all()
+            return
+        if self._state == _CONNECTED:
+            self.client.engine.send_frames(sio.encode(sio.DISCONNECT, self.namespace.name))
+        self._on_close("server namespace disconnect")
+
+    # ------------------------------------------------------------------ input
+
+    def _push(self, kind: int, a: Any = None, b: Any = None) -> None:
+        jobs = self._jobs
+        if jobs is None:
+            jobs = self._jobs = deque()
+        elif len(jobs) >= self.namespace.server.max_pending_events:
+            log.warning("socket %s: %d events pending, disconnecting", self.id, len(jobs))
+            self.client.engine.close("transport error", graceful=False)
+            return
+        jobs.append((kind, a, b))
+        if self._runner is None:
+            self._runner = self.namespace.server._spawn(self._drain())
+
+    async def _drain(self) -> None:
+        jobs = self._jobs
+        try:
+            while jobs:
+                kind, a, b = jobs.popleft()
+                if kind == _JOB_EVENT:
+                    await self._run_event(a, b)
+                elif kind == _JOB_CONNECT:
+                    await self._run_connect(a)
+                else:
+                    await self._run_disconnect(a)
+        finally:
+            self._runner = None
+            if self._state == _DISCONNECTED:
+                self._jobs = None
+
+    def _on_event(self, data: list[Any], ack_id: int | None) -> None:
+        if self._state == _DISCONNECTED:
+            return
+        if self._runner is None and self._state == _CONNECTED:
+            # Idle socket and a plain-function handler: run inline, no task needed.
+            handler = self.namespace._handlers.get(data[0])
+            if handler is not None and not inspect.iscoroutinefunction(handler):
+                try:
+                    result = handler(self, *data[1:])
+                except Exception:
+                    log.exception("socket %s: handler for %r failed", self.id, data[0])
+                    return
+                if inspect.isawaitable(result):
+                    self._push(_JOB_EVENT, (data[0], result), ack_id)
+                elif ack_id is not None:
+                    self._send_ack(ack_id, result)
+                return
+        self._push(_JOB_EVENT, data, ack_id)
+
+    async def _run_event(self, data: Any, ack_id: int | None) -> None:
+        if type(data) is tuple:  # (event, awaitable) from a sync handler returning one
+            event, result = data
+        else:
+            event = data[0]
+            ns = self.namespace
+            handler = ns._handlers.get(event)
+            if handler is not None:
+                result = handler(self, *data[1:])
+            elif ns._on_unknown is not None:
+                result = ns._on_unknown(self, event, *data[1:])
+            else:
+                return
+        try:
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            log.exception("socket %s: handler for %r failed", self.id, event)
+            return
+        if ack_id is not None:
+            self._send_ack(ack_id, result)
+
+    def _send_ack(self, ack_id: int, result: Any) -> None:
+        if result is None:
+            args: list[Any] = []
+        elif type(result) is tuple:
+            args = list(result)
+        else:
+            args = [result]
+        try:
+            frames = sio.encode(sio.ACK, self.namespace.name, args, ack_id)
+        except TypeError:
+            log.exception("socket %s: ack value is not serialisable", self.id)
+            return
+        self._send(frames)
+
+    def _on_ack(self, ack_id: int, args: list[Any]) -> None:
+        acks = self._acks
+        if acks is None:
+            return
+        future = acks.pop(ack_id, None)
+        if future is not None and not future.done():
+            future.set_result(args)
+
+    async def _run_connect(self, auth: Any) -> None:
+        ns = self.namespace
+        try:
+            if ns._on_connect is not None:
+                result = ns._on_connect(self, auth)
+                if inspect.isawaitable(result):
+                    await result
+        except ConnectionRefused as exc:
+            self._refuse(exc.error_payload())
+            return
+        except Exception:
+            log.exception("socket %s: connect handler failed", self.id)
+            self._refuse({"message": "Internal server error"})
+            return
+        if self._state != _CONNECTING:
+            return  # the transport closed while the hook ran
+        self._state = _CONNECTED
+        ns.sockets[self.id] = self
+        ns.adapter.add_all(self.id, (self.id,))
+        client = self.client
+        client.connected()
+        engine = client.engine
+        engine.send_frames(sio.encode(sio.CONNECT, ns.name, {"sid": self.id}))
+        buffered = self._buffer
+        if buffered is not None:
+            self._buffer = None
+            for frames in buffered:
+                engine.send_frames(frames)
+        if ns._on_connected is not None:
+            # Let the CONNECT reply leave in its own write cycle before the hook emits
+            # (the reference server's websocket transport also holds later packets until
+            # the previous write completed). See ``connect_reply_gap``.
+            await asyncio.sleep(ns.server.connect_reply_gap)
+            try:
+                result = ns._on_connected(self)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("socket %s: connected handler failed", self.id)
+
+    def _refuse(self, payload: dict[str, Any]) -> None:
+        if self._state != _CONNECTING:
+            return
+        self._state = _DISCONNECTED
+        self._buffer = None
+        self.namespace.adapter.delete_all(self.id)
+        self.client.forget(self)
+        self.client.engine.send_frames(sio.encode(sio.CONNECT_ERROR, self.namespace.name, payload))
+
+    async def _run_disconnect(self, reason: str) -> None:
+        hook = self.namespace._on_disconnect
+        if hook is None:
+            return
+        try:
+            result = hook(self, reason)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("socket %s: disconnect handler failed", self.id)
+
+    def _on_close(self, reason: str) -> None:
+        """Leave everything now; the disconnect hook runs after already-queued events."""
+        state = self._state
+        if state == _DISCONNECTED:
+            return
+        self._state = _DISCONNECTED
+        self._buffer = None
+        ns = self.namespace
+        if ns.sockets.get(self.id) is self:
+            del ns.sockets[self.id]
+        ns.adapter.delete_all(self.id)
+        self.client.forget(self)
+        acks = self._acks
+        if acks:
+            self._acks = None
+            for future in acks.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("socket disconnected"))
+        if state == _CONNECTED and ns._on_disconnect is not None:
+            self._push(_JOB_DISCONNECT, reason)
+        elif self._runner is None:
+            self._jobs = None
+
+
+class Namespace:
+    """A Socket.IO namespace: handlers, connected sockets and its adapter."""
+
+    def __init__(self, server: SocketServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.sockets: dict[str, Socket] = {}
+        self.adapter = server._adapter_factory(self)
+        self._handlers: dict[str, EventHandler] = {}
+        self._on_connect: ConnectHook | None = None
+        self._on_connected: ConnectedHook | None = None
+        self._on_disconnect: DisconnectHook | None = None
+        self._on_unknown: EventHandler | None = None
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name} ({len(self.sockets)} sockets)>"
+
+    # ------------------------------------------------------------ registration
+
+    def on(self, event: str, handler: EventHandler | None = None) -> Any:
+        """Register ``handler(sock, *args)`` for ``event`` (usable as a decorator)."""
+        if event in sio.RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is reserved: use on_connect/on_disconnect")
+
+        def register(fn: EventHandler) -> EventHandler:
+            self._handlers[event] = fn
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def on_connect(self, fn: ConnectHook) -> ConnectHook:
+        """``fn(sock, auth)`` runs before the CONNECT reply; raise ConnectionRefused to refuse."""
+        self._on_connect = fn
+        return fn
+
+    def on_connected(self, fn: ConnectedHook) -> ConnectedHook:
+        """``fn(sock)`` runs right after the CONNECT reply was queued."""
+        self._on_connected = fn
+        return fn
+
+    def on_disconnect(self, fn: DisconnectHook) -> DisconnectHook:
+        """``fn(sock, reason)``; runs after the socket's already-received events."""
+        self._on_disconnect = fn
+        return fn
+
+    def on_unknown(self, fn: EventHandler) -> EventHandler:
+        """``fn(sock, event, *args)`` for events without a handler."""
+        self._on_unknown = fn
+        return fn
+
+    # --------------------------------------------------------------- fan-out
+
+    def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        except_rooms: str | Iterable[str] | None = None,
+    ) -> None:
+        """Broadcast to everyone, or to the members of ``to`` (room name(s)); encoded once."""
+        if event in sio.RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        frames = sio.encode_event(self.name, event, args)
+        self.adapter.broadcast(frames, _names(to), _names(except_rooms), _names(skip_sid))
+
+    def sockets_in(self, room: str) -> set[str]:
+        return self.adapter.sockets((room,))
+
+    def get_socket(self, sid: str) -> Socket | None:
+        return self.sockets.get(sid)
+
+    def room_size(self, room: str) -> int:
+        return self.adapter.room_size(room)
+
+
+def _names(value: str | Iterable[str] | None) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset((value,))
+    return frozenset(value)
+
+
+class _Client:
+    """Socket.IO state of one Engine.IO session: its namespace sockets and decoder."""
+
+    __slots__ = ("_timer", "decoder", "engine", "server", "sockets")
+
+    def __init__(self, server: SocketServer, engine: EngineSession) -> None:
+        self.server = server
+        self.engine = engine
+        self.sockets: dict[str, Socket] = {}
+        self.decoder = sio.Decoder(server.max_attachments)
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            server.connect_timeout, self._connect_timed_out
+        )
+
+    def _connect_timed_out(self) -> None:
+        self._timer = None
+        if not self.sockets:
+            self.engine.close("forced close")
+
+    def connected(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def forget(self, sock: Socket) -> None:
+        if self.sockets.get(sock.namespace.name) is sock:
+            del self.sockets[sock.namespace.name]
+
+    def disconnect_all(self) -> None:
+        for sock in list(self.sockets.values()):
+            sock.disconnect()
+        self.engine.close("forced close")
+
+    def on_packet(self, packet: sio.Packet) -> None:
+        ptype = packet.type
+        if ptype == sio.EVENT or ptype == sio.BINARY_EVENT:
+            sock = self.sockets.get(packet.namespace)
+            if sock is not None:
+                sock._on_event(packet.data, packet.id)
+        elif ptype == sio.ACK or ptype == sio.BINARY_ACK:
+            sock = self.sockets.get(packet.namespace)
+            if sock is not None and packet.id is not None:
+                sock._on_ack(packet.id, packet.data)
+        elif ptype == sio.CONNECT:
+            self._connect(packet.namespace, None if packet.data is sio.ABSENT else packet.data)
+        elif ptype == sio.DISCONNECT:
+            sock = self.sockets.get(packet.namespace)
+            if sock is not None:
+                sock._on_close("client namespace disconnect")
+        else:
+            raise ProtocolError("CONNECT_ERROR is not valid from a client")
+
+    def _connect(self, name: str, auth: Any) -> None:
+        ns = self.server.namespaces.get(name)
+        if ns is None:
+            self.engine.send_frames(
+                sio.encode(sio.CONNECT_ERROR, name, {"message": "Invalid namespace"})
+            )
+            return
+        if name in self.sockets:
+            return  # already connected (or connecting): ignore the duplicate
+        sock = Socket(ns, self, self.server._new_sid())
+        self.sockets[name] = sock
+        sock._push(_JOB_CONNECT, auth)
+
+    def on_close(self, reason: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for sock in list(self.sockets.values()):
+            sock._on_close(reason)
+
+
+class SocketServer:
+    """Socket.IO v5 server. See the package docstring for the API overview."""
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        max_payload: int = 1_000_000,
+        adapter: AdapterFactory | None = None,
+        cors_allow_origin: str | Sequence[str] | None = "*",
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS,
+        max_attachments: int = sio.DEFAULT_MAX_ATTACHMENTS,
+        connect_reply_gap: float = 0.0,
+        **engine_options: Any,
+    ) -> None:
+        """Create the server; ``engine_options`` go to :class:`EngineServer`.
+
+        ``connect_reply_gap`` (seconds) delays ``on_connected`` after the CONNECT reply.
+        Real clients do not need it; the protocol test suite's raw-websocket helper drops
+        a second frame that arrives in the same TCP read as the first, so the conformance
+        server sets a couple of milliseconds.
+        """
+        self.engine = EngineServer(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_payload=max_payload,
+            cors_allow_origin=cors_allow_origin,
+            on_connect=self._on_engine_connect,
+            on_message=self._on_engine_message,
+            on_close=self._on_engine_close,
+            **engine_options,
+        )
+        self._adapter_factory: AdapterFactory = adapter or InProcessAdapter
+        self.connect_timeout = connect_timeout
+        self.max_pending_events = max_pending_events
+        self.max_attachments = max_attachments
+        self.connect_reply_gap = connect_reply_gap
+        self.namespaces: dict[str, Namespace] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    def of(self, name: str = "/") -> Namespace:
+        """Get or create a namespace; clients can only connect to created namespaces."""
+        if not name.startswith("/"):
+            name = "/" + name
+        ns = self.namespaces.get(name)
+        if ns is None:
+            ns = self.namespaces[name] = Namespace(self, name)
+        return ns
+
+    def attach(self, app: web.Application, path: str = "/socket.io/") -> None:
+        """Register the GET/POST/OPTIONS/websocket routes at ``path`` on ``app``."""
+        self.engine.attach(app, path)
+        app.on_shutdown.insert(0, self._on_app_shutdown)
+
+    async def _on_app_shutdown(self, app: web.Application) -> None:
+        await self.shutdown()
+
+    async def shutdown(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Disconnect everyone ("server shutting down") and let pending handlers finish."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.engine.shutdown()
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        for ns in self.namespaces.values():
+            await ns.adapter.close()
+
+    # ---------------------------------------------------------------- internals
+
+    def _new_sid(self) -> str:
+        # Socket.IO v5 requires the socket id to differ from the Engine.IO session id
+        # (the latter is a credential for the polling transport).
+        return secrets.token_urlsafe(15)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _on_engine_connect(self, session: EngineSession) -> None:
+        session.ctx = _Client(self, session)
+
+    def _on_engine_message(self, session: EngineSession, data: str | bytes) -> None:
+        client: _Client = session.ctx
+        if type(data) is str:
+            packet = client.decoder.feed_text(data)
+        else:
+            packet = client.decoder.feed_binary(data)  # type: ignore[arg-type]
+        if packet is not None:
+            client.on_packet(packet)
+
+    def _on_engine_close(self, session: EngineSession, reason: str) -> None:
+        client: _Client | None = session.ctx
+        if client is not None:
+            client.on_close(reason)
