@@ -16,6 +16,7 @@ from chatr_server.api.handlers.health import OPENAPI_CACHE
 from chatr_server.api.middleware import docs_auth, error_boundary, request_context
 from chatr_server.api.routes import setup_routes
 from chatr_server.appkeys import SERVICES, SETTINGS
+from chatr_server.chat.gateway import setup_chat
 from chatr_server.db import migrate as migrations
 from chatr_server.db.embedded import EmbeddedPostgres
 from chatr_server.db.pool import create_pool
@@ -134,4 +135,5 @@ def create_app(settings: Settings) -> web.Application:
     app[OPENAPI_CACHE] = {}
     app.cleanup_ctx.append(_resources)
     setup_routes(app)
+    setup_chat(app)
     return app

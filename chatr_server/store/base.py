@@ -33,6 +33,8 @@ class KeyValueStore(Protocol):
 
     async def hgetall(self, key: str) -> dict[str, str]: ...
 
+    async def hdel(self, key: str, *fields: str) -> None: ...
+
     async def hincrby(self, key: str, field: str, amount: int, ttl_s: float | None = None) -> int:
         """Add to an integer hash field (and refresh the key's expiry when given)."""
 

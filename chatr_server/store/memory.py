@@ -66,6 +66,11 @@ class MemoryStore:
             return {}
         return {k: str(v) for k, v in self._data[key].items()}
 
+    async def hdel(self, key: str, *fields: str) -> None:
+        if self._alive(key):
+            for name in fields:
+                self._data[key].pop(name, None)
+
     async def hincrby(self, key: str, field: str, amount: int, ttl_s: float | None = None) -> int:
         if not self._alive(key):
             self._data[key] = {}

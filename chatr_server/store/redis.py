@@ -68,6 +68,10 @@ class RedisStore:
     async def hgetall(self, key: str) -> dict[str, str]:
         return await self._redis.hgetall(self._k(key))
 
+    async def hdel(self, key: str, *fields: str) -> None:
+        if fields:
+            await self._redis.hdel(self._k(key), *fields)
+
     async def hincrby(self, key: str, field: str, amount: int, ttl_s: float | None = None) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(self._k(key), field, amount)

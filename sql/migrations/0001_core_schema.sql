@@ -139,7 +139,8 @@ CREATE TABLE conversations (
     summary               text,
     summary_message_count integer,
     summary_generated_at  timestamptz,
-    CONSTRAINT conversations_sorted CHECK (participant_a::text < participant_b::text),
+    -- Sorted pair: uuid order equals the order of their lowercase text form.
+    CONSTRAINT conversations_sorted CHECK (participant_a < participant_b),
     UNIQUE (participant_a, participant_b)
 );
 CREATE INDEX conversations_b_idx ON conversations (participant_b);

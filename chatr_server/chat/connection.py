@@ -1,0 +1,118 @@
+"""Handshake, connect sequence and disconnect (events.md §2, §3, §6.5)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chatr_server.api.request import bearer_token
+from chatr_server.chat.context import HIDDEN, PROFILE, ChatContext, profile, user_room
+from chatr_server.errors import ServiceError
+from chatr_server.realtime import ConnectionRefused, Namespace, Socket
+from chatr_server.services.messaging import SenderProfile
+from chatr_server.util.timefmt import iso_ms, utcnow
+
+log = logging.getLogger("chatr_server.chat")
+
+
+class ConnectionHandlers:
+    def __init__(self, ctx: ChatContext) -> None:
+        self._ctx = ctx
+
+    def register(self, ns: Namespace) -> None:
+        ns.on_connect(self.on_connect)
+        ns.on_connected(self.on_connected)
+        ns.on_disconnect(self.on_disconnect)
+
+    async def on_connect(self, sock: Socket, auth: Any) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            token = bearer_token(sock.handshake.headers.get("Authorization"))
+        if not token:
+            raise ConnectionRefused("Authentication error: No token provided")
+        services = self._ctx.services
+        try:
+            user = await services.auth.authenticate(token)
+            row = await self._ctx.extra("messaging_repo").socket_user(services.pool, user.id)
+        except ServiceError:
+            raise ConnectionRefused("Authentication error: Invalid token") from None
+        except Exception:
+            log.exception("socket handshake failed")
+            raise ConnectionRefused("Authentication error: Invalid token") from None
+        if row is None:
+            raise ConnectionRefused("Authentication error: User not found")
+        sock.data[PROFILE] = SenderProfile(
+            id=str(row["id"]),
+            username=row["username"],
+            display_name=row["display_name"],
+            profile_image=row["profile_image"],
+            is_guest=row["is_guest"],
+        )
+        sock.data[HIDDEN] = row["privacy_online_status"] == "nobody"
+
+    async def on_connected(self, sock: Socket) -> None:
+        me = profile(sock)
+        sock.join(user_room(me.id))
+        try:
+            await self._announce(sock, me)
+        except Exception:
+            log.exception("connect sequence failed for a socket; continuing")
+        # Mandatory: the web client only considers itself online after this.
+        sock.emit("socket:ready", {"userId": me.id})
+
+    async def _announce(self, sock: Socket, me: SenderProfile) -> None:
+        presence = self._ctx.extra("presence")
+        hidden = sock.data[HIDDEN]
+        await presence.connect(me.id, hidden)
+        visible = await self._ctx.extra("social_graph").visible_peers(me.id)
+        if not hidden:
+            self._ctx.services.bus.to_users(
+                visible,
+                "user:status",
+                {
+                    "userId": me.id,
+                    "username": me.username,
+                    "status": "online",
+                    "timestamp": iso_ms(utcnow()),
+                },
+            )
+        records = await presence.records(visible)
+        sock.emit(
+            "presence:update",
+            {
+                "status": "online",
+                "onlineUsers": [
+                    {"userId": uid, "status": rec["status"]}
+                    for uid, rec in records.items()
+                    if not rec["hidden"]
+                ],
+            },
+        )
+
+    async def on_disconnect(self, sock: Socket, reason: str) -> None:
+        me: SenderProfile | None = sock.data.get(PROFILE)
+        if me is None:
+            return
+        try:
+            await self._ctx.extra("calls_cleanup")(me.id)
+        except KeyError:
+            pass
+        except Exception:
+            log.exception("call cleanup on disconnect failed")
+        presence = self._ctx.extra("presence")
+        if not await presence.disconnect(me.id):
+            return  # other tabs or devices are still connected
+        now = utcnow()
+        if not sock.data.get(HIDDEN):
+            visible = await self._ctx.extra("social_graph").visible_peers(me.id)
+            self._ctx.services.bus.to_users(
+                visible,
+                "user:status",
+                {
+                    "userId": me.id,
+                    "username": me.username,
+                    "status": "offline",
+                    "lastSeen": iso_ms(now),
+                },
+            )
+        await self._ctx.extra("messaging_repo").set_last_seen(self._ctx.services.pool, me.id, now)

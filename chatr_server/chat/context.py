@@ -1,0 +1,37 @@
+"""Per-connection state and access to the services from a socket handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from chatr_server.appkeys import SERVICES
+from chatr_server.realtime import Socket
+from chatr_server.services.container import Services
+from chatr_server.services.messaging import SenderProfile
+
+PROFILE = "profile"
+HIDDEN = "hidden"
+
+
+class ChatContext:
+    """What every chat handler needs: the app's services and the live presence."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    @property
+    def services(self) -> Services:
+        return self._app[SERVICES]
+
+    def extra(self, name: str) -> Any:
+        return self._app[SERVICES].extra[name]
+
+
+def profile(sock: Socket) -> SenderProfile:
+    return sock.data[PROFILE]
+
+
+def user_room(user_id: str) -> str:
+    return f"user:{user_id}"

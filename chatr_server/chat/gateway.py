@@ -1,0 +1,65 @@
+"""Wire the chat features onto a :class:`SocketServer` attached to the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from chatr_server.appkeys import SERVICES, SETTINGS
+from chatr_server.chat import rpc
+from chatr_server.chat.bus import RealtimeBus
+from chatr_server.chat.connection import ConnectionHandlers
+from chatr_server.chat.context import ChatContext
+from chatr_server.chat.groups import GroupHandlers
+from chatr_server.chat.messages import MessageHandlers
+from chatr_server.chat.presence import PresenceHandlers
+from chatr_server.realtime import SocketServer
+from chatr_server.repos.messaging import MessagingRepo
+from chatr_server.services.messaging import MessagingService
+from chatr_server.services.presence import PresenceService
+from chatr_server.services.social_graph import SocialGraph
+
+SOCKET_SERVER = web.AppKey("socket_server", SocketServer)
+
+
+def setup_chat(app: web.Application) -> SocketServer:
+    """Attach the Socket.IO endpoint at ``/socket.io/`` and register every chat event."""
+    settings = app[SETTINGS]
+    sio = SocketServer(
+        ping_interval=settings.socket_ping_interval,
+        ping_timeout=settings.socket_ping_timeout,
+        max_payload=settings.socket_max_payload,
+    )
+    sio.attach(app, "/socket.io/")
+    app[SOCKET_SERVER] = sio
+    ns = sio.of("/")
+    ctx = ChatContext(app)
+    ConnectionHandlers(ctx).register(ns)
+    MessageHandlers(ctx).register(ns)
+    PresenceHandlers(ctx).register(ns)
+    GroupHandlers(ctx).register(ns)
+    rpc.register(ns)
+    app.cleanup_ctx.append(_live_services)
+    return sio
+
+
+async def _live_services(app: web.Application) -> AsyncIterator[None]:
+    """Presence and the realtime bus, once the core services exist."""
+    services = app[SERVICES]
+    ns = app[SOCKET_SERVER].of("/")
+    presence = PresenceService(services.store)
+    await presence.start()
+    repo = MessagingRepo(services.queries)
+    bus = RealtimeBus(ns, presence)
+    services.bus = bus
+    services.extra["presence"] = presence
+    services.extra["messaging_repo"] = repo
+    services.extra["social_graph"] = SocialGraph(services.pool, repo)
+    services.extra["messaging"] = MessagingService(
+        services.pool, repo, presence, bus, services.storage
+    )
+    try:
+        yield
+    finally:
+        await presence.stop()

@@ -1,0 +1,203 @@
+"""Presence, typing and audio-status events (events.md §6.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatr_server.chat.context import HIDDEN, ChatContext, profile, user_room
+from chatr_server.chat.guard import event
+from chatr_server.realtime import Namespace, Socket
+from chatr_server.services.message_input import InvalidPayload, opt_uuid
+from chatr_server.util.ids import parse_uuid
+from chatr_server.util.timefmt import iso_ms, utcnow
+
+# presence:request answers at most this many ids (the client asks for its chat list).
+MAX_PRESENCE_IDS = 500
+OFFLINE_UNKNOWN = {"status": "offline", "lastSeen": None, "hidden": True}
+
+
+class PresenceHandlers:
+    def __init__(self, ctx: ChatContext) -> None:
+        self._ctx = ctx
+
+    def register(self, ns: Namespace) -> None:
+        ns.on("presence:update", self.update)
+        ns.on("presence:request", self.request)
+        ns.on("typing:start", self.typing_start)
+        ns.on("typing:stop", self.typing_stop)
+        ns.on("audio:recording", self.recording)
+        ns.on("audio:listening", self.listening)
+        ns.on("audio:listened", self.listened)
+        ns.on("profile:imageUpdated", self.image_updated)
+
+    @event("Failed to update presence")
+    async def update(self, sock: Socket, status: Any = None, *_: Any) -> None:
+        if status not in ("online", "away", "offline"):
+            raise InvalidPayload()
+        me = profile(sock)
+        record = await self._ctx.extra("presence").set_status(me.id, status)
+        if record is None or sock.data.get(HIDDEN):
+            return
+        peers = await self._ctx.extra("social_graph").visible_peers(me.id)
+        self._ctx.services.bus.to_users(
+            peers,
+            "user:status",
+            {
+                "userId": me.id,
+                "username": me.username,
+                "status": status,
+                "timestamp": iso_ms(utcnow()),
+            },
+        )
+
+    @event("Failed to load presence")
+    async def request(self, sock: Socket, ids: Any = None, *_: Any) -> None:
+        if not isinstance(ids, list) or len(ids) > MAX_PRESENCE_IDS:
+            raise InvalidPayload()
+        me = profile(sock)
+        everyone, pending_out = await self._ctx.extra("social_graph").connected(me.id)
+        visible = [i for i in ids if isinstance(i, str) and i in everyone and i not in pending_out]
+        records = await self._ctx.extra("presence").records(visible)
+        stored = {}
+        missing = [parse_uuid(i) for i in visible if i not in records]
+        if missing:
+            repo = self._ctx.extra("messaging_repo")
+            for row in await repo.last_seen_many(
+                self._ctx.services.pool, [m for m in missing if m]
+            ):
+                stored[str(row["id"])] = row
+        reply = []
+        for uid in ids:
+            if not isinstance(uid, str) or uid not in visible:
+                reply.append({"userId": uid, **OFFLINE_UNKNOWN})
+                continue
+            rec = records.get(uid)
+            if rec is not None:
+                hidden = rec["hidden"]
+                reply.append(
+                    {
+                        "userId": uid,
+                        "status": "offline" if hidden else rec["status"],
+                        # SEC-13: a hidden user's last-seen time is not revealed.
+                        "lastSeen": None if hidden else rec["lastSeen"],
+                        "hidden": hidden,
+                    }
+                )
+                continue
+            row = stored.get(uid)
+            hidden = row is not None and row["privacy_online_status"] == "nobody"
+            last_seen = None if row is None or hidden else iso_ms(row["last_seen"])
+            reply.append(
+                {"userId": uid, "status": "offline", "lastSeen": last_seen, "hidden": hidden}
+            )
+        sock.emit("presence:response", reply)
+
+    async def _typing(self, sock: Socket, data: Any, typing: bool) -> None:
+        if not isinstance(data, dict):
+            raise InvalidPayload()
+        me = profile(sock)
+        if data.get("groupId") is not None and data.get("recipientId") is None:
+            group_id = opt_uuid(data, "groupId")
+            room = f"group:{group_id}"
+            if room not in sock.rooms:
+                return  # only sockets that joined the legacy room may signal in it
+            sock.namespace.emit(
+                "typing:status",
+                {
+                    "userId": me.id,
+                    "username": me.username,
+                    "groupId": str(group_id),
+                    "isTyping": typing,
+                    "type": "group",
+                },
+                to=room,
+                skip_sid=sock.id,
+            )
+            return
+        recipient = opt_uuid(data, "recipientId")
+        if recipient is None:
+            raise InvalidPayload()
+        pending, initiator, blocked = await self._ctx.extra("messaging").pair_state(
+            me.id, recipient
+        )
+        if blocked or (pending and initiator == me.id):
+            return
+        self._ctx.services.bus.to_user(
+            str(recipient),
+            "typing:status",
+            {"userId": me.id, "username": me.username, "isTyping": typing, "type": "direct"},
+        )
+
+    @event("Failed to send typing status")
+    async def typing_start(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        await self._typing(sock, data, True)
+
+    @event("Failed to send typing status")
+    async def typing_stop(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        await self._typing(sock, data, False)
+
+    @event("Failed to send recording status")
+    async def recording(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("isRecording"), bool):
+            raise InvalidPayload()
+        recipient = opt_uuid(data, "recipientId")
+        if recipient is None:
+            raise InvalidPayload()
+        me = profile(sock)
+        pending, _initiator, blocked = await self._ctx.extra("messaging").pair_state(
+            me.id, recipient
+        )
+        if pending or blocked:
+            return
+        self._ctx.services.bus.to_user(
+            str(recipient),
+            "audio:recording",
+            {"userId": me.id, "username": me.username, "isRecording": data["isRecording"]},
+        )
+
+    async def _listening(self, sock: Socket, data: Any, ended: bool | None) -> None:
+        if not isinstance(data, dict):
+            raise InvalidPayload()
+        message_id = opt_uuid(data, "messageId")
+        sender_id = opt_uuid(data, "senderId")
+        if message_id is None or sender_id is None:
+            raise InvalidPayload()
+        me = profile(sock)
+        messaging = self._ctx.extra("messaging")
+        # Only the recipient of that message may report listening to its sender.
+        if await messaging.sender_of_received(me.id, message_id) != str(sender_id):
+            return
+        payload: dict[str, Any] = {
+            "userId": me.id,
+            "username": me.username,
+            "messageId": str(message_id),
+        }
+        for key in ("isListening", "isEnded"):
+            if isinstance(data.get(key), bool):
+                payload[key] = data[key]
+        if ended is not None:
+            payload["isEnded"] = ended
+        self._ctx.services.bus.to_user(str(sender_id), "audio:listening", payload)
+        if payload.get("isEnded") is True:
+            await messaging.mark_read(me.id, message_id)
+
+    @event("Failed to send listening status")
+    async def listening(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        await self._listening(sock, data, None)
+
+    @event("Failed to send listening status")
+    async def listened(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        # The web client's "played to the end" event: the voice note's read receipt.
+        await self._listening(sock, data, True)
+
+    @event("Failed to update profile image")
+    async def image_updated(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        # The client's claim is only a hint: re-read the stored image.
+        me = profile(sock)
+        row = await self._ctx.extra("messaging_repo").socket_user(self._ctx.services.pool, me.id)
+        if row is not None:
+            me.profile_image = row["profile_image"]
+            me.display_name = row["display_name"]
+
+
+__all__ = ["PresenceHandlers", "user_room"]

@@ -1,0 +1,117 @@
+"""Payloads of the live message events (events.md §7.2), built from send results."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chatr_server.util.timefmt import iso_ms
+
+Row = Mapping[str, Any]
+
+
+def reply_to(row: Row) -> dict[str, Any] | None:
+    """The ``replyTo`` object from a message's stored reply snapshot."""
+    if row["reply_to_id"] is None:
+        return None
+    name = row["reply_to_sender_name"]
+    return {
+        "id": str(row["reply_to_id"]),
+        "content": row["reply_to_content"] or "",
+        "senderDisplayName": name,
+        "senderUsername": name or "",
+        "type": row["reply_to_type"] or "text",
+        "duration": row["reply_to_duration"] or None,
+    }
+
+
+def message_sent(row: Row, temp_id: str | None) -> dict[str, Any]:
+    """``message:sent`` to the sending socket: file/audio keys always present."""
+    payload: dict[str, Any] = {
+        "id": str(row["id"]),
+        "senderId": str(row["sender_id"]),
+        "recipientId": str(row["recipient_id"]),
+        "content": row["content"],
+        "type": row["type"],
+        "timestamp": iso_ms(row["created_at"]),
+        "status": row["status"],
+        "fileUrl": row["file_url"],
+        "fileName": row["file_name"],
+        "fileSize": row["file_size"],
+        "fileType": row["file_type"],
+        "waveform": row["audio_waveform"],
+        "duration": row["audio_duration"],
+        "conversationId": str(row["conversation_id"]) if row["conversation_id"] else None,
+        "conversationStatus": row["conversation_status"],
+    }
+    reply = reply_to(row)
+    if reply is not None:
+        payload["replyTo"] = reply
+    if row["link_preview"] is not None:
+        payload["linkPreview"] = row["link_preview"]
+    if temp_id is not None:
+        payload["tempId"] = temp_id
+    return payload
+
+
+def message_received(row: Row, sender: Mapping[str, Any]) -> dict[str, Any]:
+    """``message:received`` to the recipient: file/audio keys omitted when empty."""
+    payload: dict[str, Any] = {
+        "id": str(row["id"]),
+        "senderId": str(row["sender_id"]),
+        "recipientId": str(row["recipient_id"]),
+        "senderUsername": sender["username"],
+        "senderDisplayName": sender["displayName"],
+        "senderProfileImage": sender["profileImage"],
+        "senderIsGuest": sender["isGuest"],
+        "content": row["content"],
+        "type": row["type"],
+        "timestamp": iso_ms(row["created_at"]),
+        "status": row["status"],
+        "conversationId": str(row["conversation_id"]) if row["conversation_id"] else None,
+        "conversationStatus": row["conversation_status"],
+    }
+    for key, column in (
+        ("fileUrl", "file_url"),
+        ("fileName", "file_name"),
+        ("fileSize", "file_size"),
+        ("fileType", "file_type"),
+        ("waveform", "audio_waveform"),
+        ("duration", "audio_duration"),
+    ):
+        if row[column] is not None:
+            payload[key] = row[column]
+    reply = reply_to(row)
+    if reply is not None:
+        payload["replyTo"] = reply
+    if row["link_preview"] is not None:
+        payload["linkPreview"] = row["link_preview"]
+    return payload
+
+
+def group_message(
+    row: Row, sender: Mapping[str, Any] | None, temp_id: str | None
+) -> dict[str, Any]:
+    """``group:message``: GroupMessageRow + sender (MemberUser) + waveform/duration (+ tempId)."""
+    payload: dict[str, Any] = {
+        "id": str(row["id"]),
+        "groupId": str(row["group_id"]),
+        "senderId": str(row["sender_id"]),
+        "content": row["content"],
+        "type": row["type"],
+        "fileUrl": row["file_url"],
+        "fileName": row["file_name"],
+        "fileSize": row["file_size"],
+        "fileType": row["file_type"],
+        "audioWaveform": row["audio_waveform"],
+        "audioDuration": row["audio_duration"],
+        "linkPreview": row["link_preview"],
+        "deletedAt": iso_ms(row["deleted_at"]),
+        "createdAt": iso_ms(row["created_at"]),
+        "sender": sender,
+        "waveform": row["audio_waveform"],
+        "duration": row["audio_duration"],
+    }
+    if temp_id is not None:
+        payload["tempId"] = temp_id
+    return payload

@@ -1,0 +1,62 @@
+"""Statements of ``sql/queries/messaging.sql``: the realtime send and receipt path."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from asyncpg import Record
+
+from chatr_server.db.queries import Queries
+from chatr_server.repos.types import Executor
+
+
+class MessagingRepo:
+    def __init__(self, queries: Queries) -> None:
+        self._q = queries.messaging
+
+    async def send_dm(self, db: Executor, args: tuple[Any, ...]) -> Record:
+        """Run ``chatr_send_dm`` (see migration 0006 for the argument order)."""
+        row = await db.fetchrow(self._q.send_dm, *args)
+        assert row is not None
+        return row
+
+    async def send_group(self, db: Executor, args: tuple[Any, ...]) -> Record:
+        """Run ``chatr_send_group`` (see migration 0006 for the argument order)."""
+        row = await db.fetchrow(self._q.send_group, *args)
+        assert row is not None
+        return row
+
+    async def mark_delivered(
+        self, db: Executor, message_id: UUID, recipient_id: str
+    ) -> Record | None:
+        return await db.fetchrow(self._q.mark_delivered, message_id, recipient_id)
+
+    async def mark_read(self, db: Executor, message_id: UUID, recipient_id: str) -> Record | None:
+        return await db.fetchrow(self._q.mark_read, message_id, recipient_id)
+
+    async def pair_relation(self, db: Executor, a: str, b: UUID | str) -> Record:
+        row = await db.fetchrow(self._q.pair_relation, a, b)
+        assert row is not None
+        return row
+
+    async def message_sender_for_recipient(
+        self, db: Executor, message_id: UUID, recipient_id: str
+    ) -> UUID | None:
+        return await db.fetchval(self._q.message_sender_for_recipient, message_id, recipient_id)
+
+    async def group_membership(self, db: Executor, group_id: UUID, user_id: str) -> str | None:
+        return await db.fetchval(self._q.group_membership, group_id, user_id)
+
+    async def socket_user(self, db: Executor, user_id: UUID | str) -> Record | None:
+        return await db.fetchrow(self._q.socket_user, user_id)
+
+    async def set_last_seen(self, db: Executor, user_id: str, when: datetime) -> None:
+        await db.execute(self._q.set_last_seen, user_id, when)
+
+    async def last_seen_many(self, db: Executor, user_ids: list[UUID]) -> list[Record]:
+        return await db.fetch(self._q.last_seen_many, user_ids)
+
+    async def connected_users(self, db: Executor, user_id: str) -> list[Record]:
+        return await db.fetch(self._q.connected_users, user_id)

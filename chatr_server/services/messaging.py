@@ -1,0 +1,218 @@
+"""The live message path: send, deliver, read (events.md §6.1).
+
+This is the hot path. A send is one database round trip (the
+``chatr_send_dm`` function does idempotency, block check, conversation
+get-or-create, auto-accept and the insert), one presence lookup, and two
+emits. The sender is acknowledged only after that statement committed, so a
+``message:sent`` always names a stored message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from chatr_server.integrations.storage import Storage
+from chatr_server.presenters.messages_live import group_message, message_received, message_sent
+from chatr_server.repos.messaging import MessagingRepo
+from chatr_server.services.bus import EventBus
+from chatr_server.services.message_input import DirectSend, GroupSend, InvalidPayload
+from chatr_server.services.presence import PresenceService
+from chatr_server.util.timefmt import iso_ms, utcnow
+
+BLOCKED_BY_ME = "You have blocked this user"
+BLOCKED_BY_THEM = "Could not deliver — you're blocked"
+
+
+@dataclass(slots=True)
+class SenderProfile:
+    """What a connection knows about its user (cached at handshake)."""
+
+    id: str
+    username: str
+    display_name: str | None
+    profile_image: str | None
+    is_guest: bool
+
+    def as_sender(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "displayName": self.display_name,
+            "profileImage": self.profile_image,
+            "isGuest": self.is_guest,
+        }
+
+    def as_member(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "displayName": self.display_name,
+            "profileImage": self.profile_image,
+        }
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+
+class SendRefused(Exception):
+    """A send that must be answered with a specific event (not ``error``)."""
+
+    def __init__(self, event: str, payload: Any) -> None:
+        super().__init__(event)
+        self.event = event
+        self.payload = payload
+
+
+class MessagingService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        repo: MessagingRepo,
+        presence: PresenceService,
+        bus: EventBus,
+        storage: Storage,
+    ) -> None:
+        self._pool = pool
+        self._repo = repo
+        self._presence = presence
+        self._bus = bus
+        self._storage = storage
+
+    def _check_file_url(self, url: str | None) -> None:
+        # Only links into our own storage: a client cannot make a "file" message
+        # point at an arbitrary site.
+        if url is not None and self._storage.key_from_url(url) is None:
+            raise InvalidPayload("Invalid file URL")
+
+    async def send_direct(self, sender: SenderProfile, req: DirectSend) -> dict[str, Any]:
+        """Store and deliver a DM; returns the ``message:sent`` payload for the sender.
+
+        Raises :class:`InvalidPayload` (→ ``error``) or :class:`SendRefused`
+        (→ ``message:blocked``).
+        """
+        if req.message_id is None:
+            self._check_file_url(req.files.url)
+        recipient = str(req.recipient_id)
+        online = await self._presence.is_online(recipient)
+        files = req.files
+        row = await self._repo.send_dm(
+            self._pool,
+            (
+                sender.id,
+                req.recipient_id,
+                req.content,
+                req.type,
+                files.url,
+                files.name,
+                files.size,
+                files.mime,
+                files.waveform,
+                files.duration,
+                req.link_preview,
+                req.reply_to_id,
+                req.temp_id,
+                req.message_id,
+                online,
+            ),
+        )
+        outcome = row["outcome"]
+        if outcome == "blocked":
+            payload: dict[str, Any] = {"recipientId": recipient}
+            if req.temp_id is not None:
+                payload["tempId"] = req.temp_id
+            mine = str(row["blocked_by"]) == sender.id
+            payload["reason"] = BLOCKED_BY_ME if mine else BLOCKED_BY_THEM
+            raise SendRefused("message:blocked", payload)
+        if outcome == "no_recipient":
+            raise InvalidPayload("Recipient not found")
+        if outcome == "not_found":
+            raise InvalidPayload("Message not found")
+        if row["accepted_now"]:
+            self._bus.to_user(
+                str(row["initiator_id"]),
+                "conversation:accepted",
+                {"conversationId": str(row["conversation_id"]), "acceptedBy": sender.id},
+            )
+        if outcome != "duplicate":
+            received = message_received(row, sender.as_sender())
+            if files.waveform is not None and "waveform" not in received:
+                received["waveform"] = files.waveform
+            self._bus.to_user(recipient, "message:received", received)
+        return message_sent(row, req.temp_id)
+
+    async def mark_delivered(self, user_id: str, message_id: Any) -> None:
+        row = await self._repo.mark_delivered(self._pool, message_id, user_id)
+        if row is not None and not row["pending"]:
+            self._bus.to_user(
+                str(row["sender_id"]),
+                "message:status",
+                {
+                    "messageId": str(message_id),
+                    "status": "delivered",
+                    "timestamp": iso_ms(utcnow()),
+                },
+            )
+
+    async def mark_read(self, user_id: str, message_id: Any) -> None:
+        row = await self._repo.mark_read(self._pool, message_id, user_id)
+        if row is not None and not row["pending"]:
+            self._bus.to_user(
+                str(row["sender_id"]),
+                "message:status",
+                {"messageId": str(message_id), "status": "read", "timestamp": iso_ms(utcnow())},
+            )
+
+    async def pair_state(self, user_id: str, other_id: Any) -> tuple[bool, str | None, bool]:
+        """(pending, initiator id, blocked) for the pair; no conversation → (False, None, …)."""
+        row = await self._repo.pair_relation(self._pool, user_id, other_id)
+        pending = row["conversation_status"] == "pending"
+        initiator = str(row["initiator_id"]) if row["initiator_id"] is not None else None
+        return pending, initiator, row["blocked"]
+
+    async def sender_of_received(self, user_id: str, message_id: Any) -> str | None:
+        """The sender of a message the user received (None when it is not theirs)."""
+        sender = await self._repo.message_sender_for_recipient(self._pool, message_id, user_id)
+        return None if sender is None else str(sender)
+
+    async def group_status(self, user_id: str, group_id: Any) -> str | None:
+        return await self._repo.group_membership(self._pool, group_id, user_id)
+
+    async def send_group(self, sender: SenderProfile, req: GroupSend) -> None:
+        """Store and fan out a group message (``group:message``)."""
+        if req.message_id is None:
+            self._check_file_url(req.files.url)
+        files = req.files
+        row = await self._repo.send_group(
+            self._pool,
+            (
+                sender.id,
+                req.group_id,
+                req.content,
+                req.type,
+                files.url,
+                files.name,
+                files.size,
+                files.mime,
+                files.waveform,
+                files.duration,
+                req.link_preview,
+                req.temp_id,
+                req.message_id,
+            ),
+        )
+        outcome = row["outcome"]
+        if outcome == "not_member":
+            raise InvalidPayload("Not a member of this group")
+        if outcome == "pending_member":
+            raise InvalidPayload("Accept the group invite before sending messages")
+        if outcome == "not_found":
+            raise InvalidPayload("Message not found")
+        payload = group_message(row, sender.as_member(), req.temp_id)
+        if payload["waveform"] is None and files.waveform is not None:
+            payload["waveform"] = files.waveform
+        if payload["duration"] is None and files.duration is not None:
+            payload["duration"] = files.duration
+        self._bus.to_users([str(m) for m in row["member_ids"] or ()], "group:message", payload)

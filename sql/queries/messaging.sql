@@ -1,0 +1,87 @@
+-- The realtime message path: sends (through the functions of migration 0006)
+-- and receipts. Receipts only ever move a status forward (sent → delivered →
+-- read) and only the recipient may move it.
+
+-- name: send_dm
+SELECT * FROM chatr_send_dm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+
+-- name: send_group
+SELECT * FROM chatr_send_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+
+-- name: mark_delivered
+-- Returns the sender and whether the pair's conversation is still pending.
+WITH updated AS (
+    UPDATE messages SET status = 'delivered'
+    WHERE id = $1 AND recipient_id = $2 AND status = 'sent'
+    RETURNING sender_id, recipient_id
+)
+SELECT u.sender_id,
+       COALESCE(c.status = 'pending', false) AS pending
+FROM updated u
+LEFT JOIN conversations c
+       ON c.participant_a = LEAST(u.sender_id, u.recipient_id)
+      AND c.participant_b = GREATEST(u.sender_id, u.recipient_id)
+
+-- name: mark_read
+WITH updated AS (
+    UPDATE messages SET status = 'read', is_read = true, read_at = COALESCE(read_at, now())
+    WHERE id = $1 AND recipient_id = $2 AND status <> 'read'
+    RETURNING sender_id, recipient_id
+)
+SELECT u.sender_id,
+       COALESCE(c.status = 'pending', false) AS pending
+FROM updated u
+LEFT JOIN conversations c
+       ON c.participant_a = LEAST(u.sender_id, u.recipient_id)
+      AND c.participant_b = GREATEST(u.sender_id, u.recipient_id)
+
+-- name: pair_relation
+-- The pair's conversation (if any) and whether a block exists either way.
+SELECT c.status AS conversation_status,
+       c.initiator_id,
+       EXISTS (SELECT 1 FROM friendships f
+               WHERE f.status = 'blocked'
+                 AND ((f.requester_id = $1 AND f.addressee_id = $2)
+                      OR (f.requester_id = $2 AND f.addressee_id = $1))) AS blocked
+FROM (SELECT 1) AS one
+LEFT JOIN conversations c
+       ON c.participant_a = LEAST($1::uuid, $2::uuid) AND c.participant_b = GREATEST($1::uuid, $2::uuid)
+
+-- name: message_sender_for_recipient
+SELECT sender_id FROM messages WHERE id = $1 AND recipient_id = $2
+
+-- name: group_membership
+SELECT status FROM group_members WHERE group_id = $1 AND user_id = $2
+
+-- name: socket_user
+SELECT id, username, display_name, profile_image, is_guest, privacy_online_status
+FROM users WHERE id = $1
+
+-- name: set_last_seen
+UPDATE users SET last_seen = $2 WHERE id = $1
+
+-- name: last_seen_many
+SELECT id, last_seen, privacy_online_status FROM users WHERE id = ANY($1::uuid[])
+
+-- name: connected_users
+-- C(u) with, per user, whether they are only reached through a pending
+-- conversation that u initiated (P(u)). Blocks either way exclude a user.
+WITH links AS (
+    SELECT CASE WHEN f.requester_id = $1 THEN f.addressee_id ELSE f.requester_id END AS uid,
+           false AS pending_out
+    FROM friendships f
+    WHERE (f.requester_id = $1 OR f.addressee_id = $1) AND f.status = 'accepted'
+    UNION ALL
+    SELECT CASE WHEN c.participant_a = $1 THEN c.participant_b ELSE c.participant_a END,
+           c.status = 'pending' AND c.initiator_id = $1
+    FROM conversations c
+    WHERE c.participant_a = $1 OR c.participant_b = $1
+)
+SELECT l.uid, bool_and(l.pending_out) AS pending_out
+FROM links l
+WHERE NOT EXISTS (
+    SELECT 1 FROM friendships b
+    WHERE b.status = 'blocked'
+      AND ((b.requester_id = $1 AND b.addressee_id = l.uid)
+           OR (b.requester_id = l.uid AND b.addressee_id = $1)))
+GROUP BY l.uid

@@ -1,0 +1,204 @@
+"""message:send and receipts over real sockets (events.md §6.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from chatr_server.appkeys import SERVICES
+from tests.helpers import make_user
+
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def _pool(client):
+    return client.app[SERVICES].pool
+
+
+async def test_first_message_creates_pending_request_and_reply_accepts_it(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    a, b = await connect(alice), await connect(bob)
+    await a.emit(
+        "message:send", {"recipientId": bob.id, "content": "hello bob", "tempId": "temp-1"}
+    )
+    sent = await a.wait("message:sent")
+    received = await b.wait("message:received")
+    assert sent["tempId"] == "temp-1"
+    assert sent["id"] == received["id"]
+    assert sent["conversationStatus"] == "pending"
+    assert sent["status"] == "sent"  # pending requests are not marked delivered
+    assert TS.match(sent["timestamp"])
+    for key in ("fileUrl", "fileName", "fileSize", "fileType", "waveform", "duration"):
+        assert key in sent and sent[key] is None
+        assert key not in received
+    assert received["senderUsername"] == alice.username
+    assert received["senderDisplayName"] == "Test User"
+    assert received["senderIsGuest"] is False
+    assert received["content"] == "hello bob"
+    # Bob replies: the request is accepted and Alice is told.
+    await b.emit("message:send", {"recipientId": alice.id, "content": "hi alice"})
+    accepted = await a.wait("conversation:accepted")
+    assert accepted == {"conversationId": sent["conversationId"], "acceptedBy": bob.id}
+    reply = await b.wait("message:sent")
+    assert reply["conversationStatus"] == "accepted"
+    assert reply["status"] == "delivered"  # Alice is online and the pair accepted
+    assert "tempId" not in reply
+
+
+async def test_resend_with_same_temp_id_is_idempotent(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    a, b = await connect(alice), await connect(bob)
+    payload = {"recipientId": bob.id, "content": "once", "tempId": "temp-42"}
+    await a.emit("message:send", payload)
+    first = await a.wait("message:sent")
+    await a.emit("message:send", {**payload, "content": "changed"})
+    second = await a.wait("message:sent")
+    assert second["id"] == first["id"]
+    assert second["timestamp"] == first["timestamp"]
+    assert second["content"] == "once"
+    await asyncio.sleep(0.1)
+    assert len(b.events["message:received"]) == 1
+    count = await _pool(client).fetchval(
+        "SELECT count(*) FROM messages WHERE sender_id = $1", __import__("uuid").UUID(alice.id)
+    )
+    assert count == 1
+    # Another user may use the same temp id.
+    await b.emit("message:send", {"recipientId": alice.id, "content": "mine", "tempId": "temp-42"})
+    assert (await b.wait("message:sent"))["id"] != first["id"]
+
+
+async def test_burst_is_stored_and_confirmed_in_order(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    a = await connect(alice)
+    for i in range(30):
+        await a.emit("message:send", {"recipientId": bob.id, "content": f"m{i}", "tempId": f"t{i}"})
+    confirmations = await a.wait_count("message:sent", 30)
+    assert [c["tempId"] for c in confirmations] == [f"t{i}" for i in range(30)]
+    rows = await _pool(client).fetch(
+        "SELECT content FROM messages WHERE sender_id = $1 ORDER BY created_at, id",
+        __import__("uuid").UUID(alice.id),
+    )
+    assert [r["content"] for r in rows] == [f"m{i}" for i in range(30)]
+
+
+async def test_concurrent_first_messages_from_two_tabs_all_delivered(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    tabs = [await connect(alice) for _ in range(3)]
+    b = await connect(bob)
+    await asyncio.gather(
+        *(
+            tab.emit(
+                "message:send", {"recipientId": bob.id, "content": f"tab{i}", "tempId": f"x{i}"}
+            )
+            for i, tab in enumerate(tabs)
+        )
+    )
+    for tab in tabs:
+        await tab.wait("message:sent", index=0)
+    received = await b.wait_count("message:received", 3)
+    assert {m["content"] for m in received} == {"tab0", "tab1", "tab2"}
+    assert len({m["conversationId"] for m in received}) == 1
+
+
+async def test_bad_payloads_get_errors_and_keep_the_connection(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    a = await connect(alice)
+    cases = [
+        ({"recipientId": bob.id, "content": "   "}, "Message content is required"),
+        ({"content": "hi"}, "Recipient ID is required"),
+        ({"recipientId": "not-a-uuid", "content": "hi"}, "Invalid payload"),
+        ({"recipientId": bob.id, "content": 5}, "Invalid payload"),
+        ("just a string", "Invalid payload"),
+        ({"recipientId": bob.id, "content": "hi", "type": "virus"}, "Invalid payload"),
+        ({"recipientId": bob.id, "content": "hi", "waveform": "loud"}, "Invalid payload"),
+        (
+            {"recipientId": bob.id, "content": "hi", "fileUrl": "https://evil.example/x"},
+            "Invalid file URL",
+        ),
+        (
+            {"recipientId": "00000000-0000-4000-8000-000000000000", "content": "hi"},
+            "Recipient not found",
+        ),
+        (
+            {
+                "recipientId": bob.id,
+                "content": "hi",
+                "messageId": "00000000-0000-4000-8000-000000000000",
+            },
+            "Message not found",
+        ),
+    ]
+    for payload, message in cases:
+        await a.emit("message:send", payload)
+        assert await a.wait("error") == {"message": message}, payload
+    count = await _pool(client).fetchval(
+        "SELECT count(*) FROM messages WHERE sender_id = $1", __import__("uuid").UUID(alice.id)
+    )
+    assert count == 0
+    await a.emit("message:send", {"recipientId": bob.id, "content": "still here"})
+    assert (await a.wait("message:sent"))["content"] == "still here"
+
+
+async def test_read_receipts_only_from_the_recipient(client, connect):
+    alice, bob, eve = await make_user(client), await make_user(client), await make_user(client)
+    a, b, e = await connect(alice), await connect(bob), await connect(eve)
+    await a.emit("message:send", {"recipientId": bob.id, "content": "one"})
+    msg = await a.wait("message:sent")
+    await b.emit("message:send", {"recipientId": alice.id, "content": "accept"})  # accepts
+    await a.wait("conversation:accepted")
+    await e.emit("message:read", msg["id"])  # not eve's message
+    await asyncio.sleep(0.1)
+    assert a.events["message:status"] == []
+    await b.emit("message:received", msg["id"])
+    status = await a.wait("message:status")
+    assert status["messageId"] == msg["id"] and status["status"] == "delivered"
+    await b.emit("message:read", {"messageId": msg["id"], "senderId": alice.id})  # widget form
+    status = await a.wait("message:status")
+    assert status["status"] == "read"
+    row = await _pool(client).fetchrow(
+        "SELECT status, is_read, read_at FROM messages WHERE id = $1",
+        __import__("uuid").UUID(msg["id"]),
+    )
+    assert row["status"] == "read" and row["is_read"] and row["read_at"] is not None
+    # Never backwards: a late "received" does not downgrade.
+    await b.emit("message:received", msg["id"])
+    await asyncio.sleep(0.1)
+    assert (
+        await _pool(client).fetchval(
+            "SELECT status FROM messages WHERE id = $1", __import__("uuid").UUID(msg["id"])
+        )
+        == "read"
+    )
+    await b.emit("message:read", "nonsense")
+    assert await b.wait("error") == {"message": "Invalid payload"}
+
+
+async def test_blocked_sender_gets_message_blocked(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    await _pool(client).execute(
+        "INSERT INTO friendships (requester_id, addressee_id, status) VALUES ($1, $2, 'blocked')",
+        __import__("uuid").UUID(bob.id),
+        __import__("uuid").UUID(alice.id),
+    )
+    a, b = await connect(alice), await connect(bob)
+    await a.emit("message:send", {"recipientId": bob.id, "content": "hi", "tempId": "temp-9"})
+    assert await a.wait("message:blocked") == {
+        "recipientId": bob.id,
+        "tempId": "temp-9",
+        "reason": "Could not deliver — you're blocked",
+    }
+    await b.emit("message:send", {"recipientId": alice.id, "content": "hi"})
+    assert (await b.wait("message:blocked"))["reason"] == "You have blocked this user"
+
+
+async def test_offline_recipient_finds_message_stored(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    a = await connect(alice)
+    await a.emit("message:send", {"recipientId": bob.id, "content": "while you were out"})
+    sent = await a.wait("message:sent")
+    assert sent["status"] == "sent"
+    row = await _pool(client).fetchrow(
+        "SELECT content, recipient_id FROM messages WHERE id = $1",
+        __import__("uuid").UUID(sent["id"]),
+    )
+    assert row["content"] == "while you were out" and str(row["recipient_id"]) == bob.id
