@@ -1,0 +1,134 @@
+"""Presence, typing and audio status (events.md §3, §6.2; behaviors.md §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from chatr_server.appkeys import SERVICES
+from tests.helpers import make_user
+
+
+async def _befriend(client, a, b):
+    await client.app[SERVICES].pool.execute(
+        "INSERT INTO friendships (requester_id, addressee_id, status) VALUES ($1, $2, 'accepted')",
+        uuid.UUID(a.id),
+        uuid.UUID(b.id),
+    )
+
+
+async def test_friends_see_each_other_come_and_go(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    await _befriend(client, alice, bob)
+    a = await connect(alice)
+    b = await connect(bob)
+    online = await a.wait("user:status")
+    assert online["userId"] == bob.id and online["status"] == "online"
+    assert online["username"] == bob.username and "timestamp" in online
+    assert b.events["presence:update"][0]["onlineUsers"] == [{"userId": alice.id, "status": "online"}]
+    await b.emit("presence:update", "away")
+    assert (await a.wait("user:status"))["status"] == "away"
+    await b.close()
+    offline = await a.wait("user:status")
+    assert offline["status"] == "offline" and offline["lastSeen"]
+    last_seen = await client.app[SERVICES].pool.fetchval(
+        "SELECT last_seen FROM users WHERE id = $1", uuid.UUID(bob.id)
+    )
+    assert last_seen is not None
+
+
+async def test_second_tab_keeps_user_online(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    await _befriend(client, alice, bob)
+    a = await connect(alice)
+    tab1, tab2 = await connect(bob), await connect(bob)
+    await a.wait_count("user:status", 2)
+    await tab1.close()
+    await asyncio.sleep(0.2)
+    assert all(s["status"] == "online" for s in a.events["user:status"])
+    await a.emit("presence:request", [bob.id])
+    response = await a.wait("presence:response")
+    assert response[0]["status"] == "online"
+    await tab2.close()
+    assert (await a.wait("user:status", index=2))["status"] == "offline"
+
+
+async def test_presence_request_hides_strangers_and_hidden_users(client, connect):
+    alice, bob, stranger = await make_user(client), await make_user(client), await make_user(client)
+    await _befriend(client, alice, bob)
+    await client.app[SERVICES].pool.execute(
+        "UPDATE users SET privacy_online_status = 'nobody', last_seen = now() WHERE id = $1",
+        uuid.UUID(bob.id),
+    )
+    a = await connect(alice)
+    await a.emit("presence:request", [bob.id, stranger.id, "junk", 7])
+    response = await a.wait("presence:response")
+    assert [r["userId"] for r in response] == [bob.id, stranger.id, "junk", 7]
+    # Bob hides his status: offline and no last-seen time (SEC-13).
+    assert response[0] == {"userId": bob.id, "status": "offline", "lastSeen": None, "hidden": True}
+    assert response[1] == {"userId": stranger.id, "status": "offline", "lastSeen": None, "hidden": True}
+    b = await connect(bob)
+    await asyncio.sleep(0.1)
+    assert a.events["user:status"] == []  # hidden users announce nothing
+    await a.emit("presence:request", [bob.id])
+    assert (await a.wait("presence:response"))[0]["status"] == "offline"
+    await a.emit("presence:request", "not-a-list")
+    assert await a.wait("error") == {"message": "Invalid payload"}
+    await b.emit("presence:update", "dancing")
+    assert await b.wait("error") == {"message": "Invalid payload"}
+
+
+async def test_pending_request_presence_runs_one_way(client, connect):
+    """X→Y pending: Y gets no live status of X; X gets Y's (behaviors.md §3)."""
+    x, y = await make_user(client), await make_user(client)
+    cx = await connect(x)
+    await cx.emit("message:send", {"recipientId": y.id, "content": "hi"})
+    await cx.wait("message:sent")
+    cy = await connect(y)
+    assert (await cx.wait("user:status"))["userId"] == y.id
+    await cx.close()
+    await asyncio.sleep(0.2)
+    assert cy.events["user:status"] == []
+
+
+async def test_typing_relayed_and_suppressed_for_pending_initiator(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    a, b = await connect(alice), await connect(bob)
+    await a.emit("message:send", {"recipientId": bob.id, "content": "request"})
+    await a.wait("message:sent")
+    await a.emit("typing:start", {"recipientId": bob.id})  # initiator of a pending request
+    await b.emit("typing:start", {"recipientId": alice.id})  # the recipient may type back
+    status = await a.wait("typing:status")
+    assert status == {"userId": bob.id, "username": bob.username, "isTyping": True, "type": "direct"}
+    await asyncio.sleep(0.1)
+    assert b.events["typing:status"] == []
+    await b.emit("typing:start", {"recipientId": "nope"})
+    assert await b.wait("error") == {"message": "Invalid payload"}
+
+
+async def test_audio_recording_and_listening(client, connect):
+    alice, bob, eve = await make_user(client), await make_user(client), await make_user(client)
+    await _befriend(client, alice, bob)
+    a, b, e = await connect(alice), await connect(bob), await connect(eve)
+    await a.emit("message:send", {"recipientId": bob.id, "content": "Voice message", "type": "audio"})
+    sent = await a.wait("message:sent")
+    assert sent["conversationStatus"] == "accepted"
+    await a.emit("audio:recording", {"recipientId": bob.id, "isRecording": True})
+    assert await b.wait("audio:recording") == {
+        "userId": alice.id,
+        "username": alice.username,
+        "isRecording": True,
+    }
+    # Eve is not the recipient: her listening report goes nowhere.
+    await e.emit("audio:listening", {"senderId": alice.id, "messageId": sent["id"], "isListening": True})
+    await b.emit("audio:listening", {"senderId": alice.id, "messageId": sent["id"], "isListening": True})
+    listening = await a.wait("audio:listening")
+    assert listening["userId"] == bob.id and listening["isListening"] is True
+    await b.emit("audio:listened", {"senderId": alice.id, "messageId": sent["id"]})
+    ended = await a.wait("audio:listening")
+    assert ended["isEnded"] is True
+    status = await a.wait("message:status")
+    assert status["status"] == "read" and status["messageId"] == sent["id"]
+    assert len(a.events["audio:listening"]) == 2
+    await b.emit("audio:recording", {"recipientId": alice.id})
+    assert await b.wait("error") == {"message": "Invalid payload"}
