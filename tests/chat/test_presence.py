@@ -25,7 +25,9 @@ async def test_friends_see_each_other_come_and_go(client, connect):
     online = await a.wait("user:status")
     assert online["userId"] == bob.id and online["status"] == "online"
     assert online["username"] == bob.username and "timestamp" in online
-    assert b.events["presence:update"][0]["onlineUsers"] == [{"userId": alice.id, "status": "online"}]
+    assert b.events["presence:update"][0]["onlineUsers"] == [
+        {"userId": alice.id, "status": "online"}
+    ]
     await b.emit("presence:update", "away")
     assert (await a.wait("user:status"))["status"] == "away"
     await b.close()
@@ -66,7 +68,12 @@ async def test_presence_request_hides_strangers_and_hidden_users(client, connect
     assert [r["userId"] for r in response] == [bob.id, stranger.id, "junk", 7]
     # Bob hides his status: offline and no last-seen time (SEC-13).
     assert response[0] == {"userId": bob.id, "status": "offline", "lastSeen": None, "hidden": True}
-    assert response[1] == {"userId": stranger.id, "status": "offline", "lastSeen": None, "hidden": True}
+    assert response[1] == {
+        "userId": stranger.id,
+        "status": "offline",
+        "lastSeen": None,
+        "hidden": True,
+    }
     b = await connect(bob)
     await asyncio.sleep(0.1)
     assert a.events["user:status"] == []  # hidden users announce nothing
@@ -99,7 +106,12 @@ async def test_typing_relayed_and_suppressed_for_pending_initiator(client, conne
     await a.emit("typing:start", {"recipientId": bob.id})  # initiator of a pending request
     await b.emit("typing:start", {"recipientId": alice.id})  # the recipient may type back
     status = await a.wait("typing:status")
-    assert status == {"userId": bob.id, "username": bob.username, "isTyping": True, "type": "direct"}
+    assert status == {
+        "userId": bob.id,
+        "username": bob.username,
+        "isTyping": True,
+        "type": "direct",
+    }
     await asyncio.sleep(0.1)
     assert b.events["typing:status"] == []
     await b.emit("typing:start", {"recipientId": "nope"})
@@ -110,7 +122,9 @@ async def test_audio_recording_and_listening(client, connect):
     alice, bob, eve = await make_user(client), await make_user(client), await make_user(client)
     await _befriend(client, alice, bob)
     a, b, e = await connect(alice), await connect(bob), await connect(eve)
-    await a.emit("message:send", {"recipientId": bob.id, "content": "Voice message", "type": "audio"})
+    await a.emit(
+        "message:send", {"recipientId": bob.id, "content": "Voice message", "type": "audio"}
+    )
     sent = await a.wait("message:sent")
     assert sent["conversationStatus"] == "accepted"
     await a.emit("audio:recording", {"recipientId": bob.id, "isRecording": True})
@@ -120,8 +134,12 @@ async def test_audio_recording_and_listening(client, connect):
         "isRecording": True,
     }
     # Eve is not the recipient: her listening report goes nowhere.
-    await e.emit("audio:listening", {"senderId": alice.id, "messageId": sent["id"], "isListening": True})
-    await b.emit("audio:listening", {"senderId": alice.id, "messageId": sent["id"], "isListening": True})
+    await e.emit(
+        "audio:listening", {"senderId": alice.id, "messageId": sent["id"], "isListening": True}
+    )
+    await b.emit(
+        "audio:listening", {"senderId": alice.id, "messageId": sent["id"], "isListening": True}
+    )
     listening = await a.wait("audio:listening")
     assert listening["userId"] == bob.id and listening["isListening"] is True
     await b.emit("audio:listened", {"senderId": alice.id, "messageId": sent["id"]})
