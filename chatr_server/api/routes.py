@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 from swagger_ui import api_doc
 
-from chatr_server.api.handlers import auth, health, testmode, users
+from chatr_server.api.handlers import auth, health, message_actions, testmode, users
 
 
 def setup_routes(app: web.Application) -> None:
@@ -27,6 +27,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_put("/api/users/me", users.update_me)
     r.add_get("/api/users/check-username", users.check_username)
     r.add_get("/api/users/suggest-username", users.suggest_username)
+
+    r.add_get("/api/messages/{id}/edits", message_actions.edit_history)
 
     r.add_post("/api/test/mode", testmode.set_mode)
     r.add_post("/api/test/cleanup", testmode.cleanup)

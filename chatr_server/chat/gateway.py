@@ -15,7 +15,9 @@ from chatr_server.chat.groups import GroupHandlers
 from chatr_server.chat.messages import MessageHandlers
 from chatr_server.chat.presence import PresenceHandlers
 from chatr_server.realtime import SocketServer
+from chatr_server.repos.message_actions import MessageActionsRepo
 from chatr_server.repos.messaging import MessagingRepo
+from chatr_server.services.message_actions import MessageActionsService
 from chatr_server.services.messaging import MessagingService
 from chatr_server.services.presence import PresenceService
 from chatr_server.services.social_graph import SocialGraph
@@ -58,6 +60,9 @@ async def _live_services(app: web.Application) -> AsyncIterator[None]:
     services.extra["social_graph"] = SocialGraph(services.pool, repo)
     services.extra["messaging"] = MessagingService(
         services.pool, repo, presence, bus, services.storage
+    )
+    services.extra["message_actions"] = MessageActionsService(
+        services.pool, MessageActionsRepo(services.queries), bus
     )
     try:
         yield

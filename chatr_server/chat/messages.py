@@ -7,7 +7,7 @@ from typing import Any
 from chatr_server.chat.context import ChatContext, profile
 from chatr_server.chat.guard import event
 from chatr_server.realtime import Namespace, Socket
-from chatr_server.services.message_input import bare_id, parse_direct_send
+from chatr_server.services.message_input import InvalidPayload, bare_id, opt_uuid, parse_direct_send
 from chatr_server.services.messaging import MessagingService, SendRefused
 
 
@@ -23,6 +23,9 @@ class MessageHandlers:
         ns.on("message:send", self.send)
         ns.on("message:received", self.received)
         ns.on("message:read", self.read)
+        ns.on("message:react", self.react)
+        ns.on("message:edit", self.edit)
+        ns.on("message:unsend", self.unsend)
 
     @event("Failed to send message")
     async def send(self, sock: Socket, data: Any = None, *_: Any) -> None:
@@ -41,3 +44,30 @@ class MessageHandlers:
     @event("Failed to update message status")
     async def read(self, sock: Socket, data: Any = None, *_: Any) -> None:
         await self._messaging.mark_read(profile(sock).id, bare_id(data))
+
+    @event("Failed to react to message")
+    async def react(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        if not isinstance(data, dict):
+            raise InvalidPayload()
+        message_id = opt_uuid(data, "messageId")
+        if message_id is None:
+            raise InvalidPayload()
+        await self._ctx.extra("message_actions").react(
+            profile(sock).id, message_id, data.get("emoji")
+        )
+
+    @event("Failed to edit message")
+    async def edit(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        if not isinstance(data, dict):
+            raise InvalidPayload()
+        content = data.get("content")
+        if not data.get("messageId") or not isinstance(content, str) or not content.strip():
+            return  # the contract ignores these silently
+        message_id = opt_uuid(data, "messageId")
+        assert message_id is not None
+        await self._ctx.extra("message_actions").edit(profile(sock).id, message_id, content)
+
+    @event("Failed to unsend message")
+    async def unsend(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        me = profile(sock)
+        await self._ctx.extra("message_actions").unsend(me.id, me.name, bare_id(data))
