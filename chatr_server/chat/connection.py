@@ -93,15 +93,13 @@ class ConnectionHandlers:
         me: SenderProfile | None = sock.data.get(PROFILE)
         if me is None:
             return
-        try:
-            await self._ctx.extra("calls_cleanup")(me.id)
-        except KeyError:
-            pass
-        except Exception:
-            log.exception("call cleanup on disconnect failed")
         presence = self._ctx.extra("presence")
         if not await presence.disconnect(me.id):
             return  # other tabs or devices are still connected
+        try:
+            await self._ctx.extra("calls").end_all_for(me.id)
+        except Exception:
+            log.exception("call cleanup on disconnect failed")
         now = utcnow()
         if not sock.data.get(HIDDEN):
             visible = await self._ctx.extra("social_graph").visible_peers(me.id)

@@ -9,14 +9,17 @@ from aiohttp import web
 from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.chat import rpc
 from chatr_server.chat.bus import RealtimeBus
+from chatr_server.chat.calls import CallHandlers
 from chatr_server.chat.connection import ConnectionHandlers
 from chatr_server.chat.context import ChatContext
 from chatr_server.chat.groups import GroupHandlers
 from chatr_server.chat.messages import MessageHandlers
 from chatr_server.chat.presence import PresenceHandlers
 from chatr_server.realtime import SocketServer
+from chatr_server.repos.calls import CallsRepo
 from chatr_server.repos.message_actions import MessageActionsRepo
 from chatr_server.repos.messaging import MessagingRepo
+from chatr_server.services.calls import CallService
 from chatr_server.services.message_actions import MessageActionsService
 from chatr_server.services.messaging import MessagingService
 from chatr_server.services.presence import PresenceService
@@ -41,6 +44,7 @@ def setup_chat(app: web.Application) -> SocketServer:
     MessageHandlers(ctx).register(ns)
     PresenceHandlers(ctx).register(ns)
     GroupHandlers(ctx).register(ns)
+    CallHandlers(ctx).register(ns)
     rpc.register(ns)
     app.cleanup_ctx.append(_live_services)
     return sio
@@ -64,7 +68,10 @@ async def _live_services(app: web.Application) -> AsyncIterator[None]:
     services.extra["message_actions"] = MessageActionsService(
         services.pool, MessageActionsRepo(services.queries), bus
     )
+    calls = CallService(services.pool, CallsRepo(services.queries), bus)
+    services.extra["calls"] = calls
     try:
         yield
     finally:
+        await calls.close()
         await presence.stop()
