@@ -267,7 +267,8 @@ class SocialService:
             q = ""
         if not isinstance(q, str):
             raise _friends_error(400, "q must be a string")
-        needle = q.strip()[:FRIEND_SEARCH_MAX]
+        # PostgreSQL text cannot hold NUL; such a needle can match nothing anyway.
+        needle = q.replace("\x00", "").strip()[:FRIEND_SEARCH_MAX]
         if len(needle) < FRIEND_SEARCH_MIN:
             return {"users": []}
         rows = await self._friends.search(self._pool, caller_id, needle, FRIEND_SEARCH_LIMIT)

@@ -376,6 +376,9 @@ async def test_search(client):
     assert await get(client, me, "/api/friends/search?q=example.com") == {"users": []}
     found = await get(client, me, "/api/friends/search?q=zephyrine")
     assert ann.id in [u["id"] for u in found["users"]]
+    # NUL bytes and long needles are harmless.
+    assert await get(client, me, "/api/friends/search?q=%00%00") == {"users": []}
+    assert await get(client, me, f"/api/friends/search?q={'x' * 5000}") == {"users": []}
     # LIKE wildcards are plain characters.
     assert await get(client, me, "/api/friends/search?q=%25%25%25") == {"users": []}
 
@@ -434,3 +437,16 @@ async def test_literal_routes_win_over_params(client):
         assert resp.status == 200, path
     resp = await client.get("/api/friends/request", headers=alice.auth)
     assert resp.status == 405
+
+
+async def test_unexpected_failures_answer_server_error_with_message_key():
+    from aiohttp.test_utils import make_mocked_request
+
+    from chatr_server.api.handlers.friends import _friends_route
+
+    async def boom(request):
+        raise RuntimeError("database on fire")
+
+    resp = await _friends_route(boom)(make_mocked_request("GET", "/api/friends"))
+    assert resp.status == 500
+    assert resp.body == b'{"message":"Server error"}'
