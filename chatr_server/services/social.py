@@ -135,7 +135,9 @@ class SocialService:
         get the one row: the insert ignores the conflict, then we read it back.
         Raises 400 for a self-conversation and 404 for an unknown user.
         """
-        s, r = str(sender).lower(), str(recipient).lower()
+        s, r = _uuid_text(sender), _uuid_text(recipient)
+        if s is None or r is None:
+            raise ServiceError(404, "User not found")
         if s == r:
             raise ServiceError(400, "Cannot message yourself")
         a, b = _pair(s, r)
@@ -150,6 +152,27 @@ class SocialService:
                 return row
             # Deleted (nuked) between the two statements: try again.
         raise ServiceError(409, "Conversation is changing, try again")
+
+    async def accept_on_reply(self, db: Executor, conversation: Record, sender_id: str) -> Record:
+        """``message:send`` step 6: the recipient writing back accepts a pending request.
+
+        Returns the current row. Only the call that actually flips the status
+        emits ``conversation:accepted`` to the initiator (emitted at once: run it
+        after your transaction commits, or with the pool).
+        """
+        if conversation["status"] != "pending" or str(conversation["initiator_id"]) == sender_id:
+            return conversation
+        row = await self._convs.accept(db, conversation["id"])
+        if row is None:  # accepted (or deleted) concurrently
+            return await self._convs.by_id(db, conversation["id"]) or conversation
+        initiator = str(row["initiator_id"])
+        self._bus().to_user(
+            initiator,
+            "conversation:accepted",
+            {"conversationId": str(row["id"]), "acceptedBy": sender_id},
+        )
+        await self._conversations_changed((str(row["participant_a"]), str(row["participant_b"])))
+        return row
 
     async def connected_and_pending(
         self, db: Executor, user_id: str | UUID
@@ -210,6 +233,18 @@ class SocialService:
             log.warning("friend:notify check failed: store unavailable", exc_info=True)
             return False
         return True
+
+    async def friend_update_from(self, db: Executor, user_id: str) -> dict[str, Any] | None:
+        """The ``from`` object of ``friend:update``, fresh from the database."""
+        row = await self._friends.card_user(db, user_id)
+        if row is None:
+            return None
+        return {
+            "id": str(row["u_id"]),
+            "username": row["u_username"],
+            "displayName": row["u_display_name"],
+            "profileImage": row["u_profile_image"],
+        }
 
     @staticmethod
     def _notify_key(actor: str, other: str, type_: str) -> str:

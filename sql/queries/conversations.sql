@@ -35,8 +35,9 @@ RETURNING id, participant_a, participant_b, initiator_id, status, created_at, up
           summary, summary_message_count, summary_generated_at
 
 -- name: accept
+-- Only a pending row changes, so of two racing accepts exactly one sees a row.
 UPDATE conversations SET status = 'accepted', updated_at = now()
-WHERE id = $1
+WHERE id = $1 AND status = 'pending'
 RETURNING id, participant_a, participant_b, initiator_id, status, created_at, updated_at,
           summary, summary_message_count, summary_generated_at
 

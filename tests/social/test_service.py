@@ -203,3 +203,57 @@ async def test_rpc_style_calls_share_the_rest_errors(client, services):
     with pytest.raises(ServiceError):
         await social.update_privacy(alice.id, {})
     assert await social.list_friends(alice.id) == {"friends": []}
+
+
+async def test_accept_on_reply(client, services, bus):
+    alice = await make_user(client)
+    bob = await make_user(client)
+    social, db = services.social, services.pool
+    conv = await social.get_or_create_conversation(db, alice.id, bob.id)
+    # The initiator writing again changes nothing.
+    assert (await social.accept_on_reply(db, conv, alice.id))["status"] == "pending"
+    assert bus.events == []
+    rows = await asyncio.gather(*(social.accept_on_reply(db, conv, bob.id) for _ in range(5)))
+    assert {r["status"] for r in rows} == {"accepted"}
+    assert bus.named("conversation:accepted") == [
+        (alice.id, {"conversationId": str(conv["id"]), "acceptedBy": bob.id})
+    ]
+
+
+async def test_friend_update_from(client, services):
+    alice = await make_user(client)
+    sender = await services.social.friend_update_from(services.pool, alice.id)
+    assert sender == {
+        "id": alice.id,
+        "username": alice.username,
+        "displayName": "Test User",
+        "profileImage": None,
+    }
+    assert await services.social.friend_update_from(services.pool, str(uuid.uuid4())) is None
+
+
+async def test_get_or_create_conversation_rejects_malformed_ids(client, services):
+    alice = await make_user(client)
+    with pytest.raises(ServiceError) as exc:
+        await services.social.get_or_create_conversation(services.pool, alice.id, "nope")
+    assert exc.value.status == 404
+
+
+async def test_conversation_list_listeners_hear_changes(client, services, bus):
+    alice = await make_user(client)
+    bob = await make_user(client)
+    heard: list[list[str]] = []
+
+    async def listener(user_ids):
+        heard.append(sorted(user_ids))
+
+    async def broken(user_ids):
+        raise RuntimeError("cache down")
+
+    services.social.on_conversations_changed(broken)  # must not break the operation
+    services.social.on_conversations_changed(listener)
+    resp = await client.post(f"/api/friends/{bob.id}/block", headers=alice.auth)
+    assert resp.status == 200
+    resp = await client.post(f"/api/conversations/nuke-by-user/{bob.id}", headers=alice.auth)
+    assert resp.status == 200
+    assert heard == [sorted([alice.id, bob.id])] * 2
