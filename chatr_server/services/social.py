@@ -8,7 +8,8 @@ contract requires for ``/api/friends``; conversation errors use ``error``.
 
 The socket layer also reuses the primitives at the top of the class
 (``block_state``, ``are_friends``, ``get_or_create_conversation``,
-``connected_and_pending``, ``friendship_refs``, ``verify_friend_notify``).
+``accept_on_reply``, ``connected_and_pending``, ``friendship_refs``,
+``verify_friend_notify``, ``friend_update_from``).
 They take a ``db`` (pool or connection) so callers can run them inside their
 own transaction.
 
