@@ -25,6 +25,8 @@ from chatr_server.integrations.mail import create_mailer
 from chatr_server.integrations.sms import create_sms_sender
 from chatr_server.integrations.storage import create_storage
 from chatr_server.repos.codes import CodesRepo
+from chatr_server.repos.conversations import ConversationsRepo
+from chatr_server.repos.friendships import FriendshipsRepo
 from chatr_server.repos.testdata import TestDataRepo
 from chatr_server.repos.users import UsersRepo
 from chatr_server.services.auth import AuthService
@@ -33,6 +35,7 @@ from chatr_server.services.container import Services
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import PasswordHasher
 from chatr_server.services.ratelimit import RateLimiter
+from chatr_server.services.social import SocialService
 from chatr_server.services.testdata import TestDataService
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
@@ -107,6 +110,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 settings.dev_phone_whitelist,
             ),
             users=UserService(pool, users_repo),
+            social=SocialService(
+                pool,
+                FriendshipsRepo(queries),
+                ConversationsRepo(queries),
+                store,
+                # Late-bound: the realtime layer swaps services.bus after start-up.
+                bus=lambda: services.bus,
+            ),
         )
         services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
         app[SERVICES] = services

@@ -9,7 +9,16 @@ from __future__ import annotations
 from aiohttp import web
 from swagger_ui import api_doc
 
-from chatr_server.api.handlers import auth, health, message_actions, testmode, users
+from chatr_server.api.handlers import (
+    auth,
+    conversations,
+    friends,
+    health,
+    message_actions,
+    settings,
+    testmode,
+    users,
+)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -25,10 +34,30 @@ def setup_routes(app: web.Application) -> None:
 
     r.add_get("/api/users/me", users.get_me)
     r.add_put("/api/users/me", users.update_me)
+    r.add_put("/api/users/me/settings", settings.update_settings)
     r.add_get("/api/users/check-username", users.check_username)
     r.add_get("/api/users/suggest-username", users.suggest_username)
 
     r.add_get("/api/messages/{id}/edits", message_actions.edit_history)
+
+    # Literal friends paths before the /{friendshipId} and /{targetUserId} ones.
+    r.add_get("/api/friends", friends.list_friends)
+    r.add_get("/api/friends/requests/incoming", friends.incoming_requests)
+    r.add_get("/api/friends/requests/outgoing", friends.outgoing_requests)
+    r.add_get("/api/friends/search", friends.search)
+    r.add_post("/api/friends/request", friends.send_request)
+    r.add_get("/api/friends/blocked", friends.blocked)
+    r.add_post("/api/friends/{friendshipId}/accept", friends.accept)
+    r.add_post("/api/friends/{friendshipId}/decline", friends.decline)
+    r.add_delete("/api/friends/{friendshipId}", friends.remove)
+    r.add_post("/api/friends/{targetUserId}/block", friends.block)
+    r.add_post("/api/friends/{targetUserId}/unblock", friends.unblock)
+    r.add_get("/api/friends/{targetUserId}/block-status", friends.block_status)
+
+    r.add_post("/api/conversations/nuke-by-user/{recipientId}", conversations.nuke_by_user)
+    r.add_post("/api/conversations/{id}/accept", conversations.accept)
+    r.add_post("/api/conversations/{id}/decline", conversations.decline)
+    r.add_post("/api/conversations/{id}/nuke", conversations.nuke)
 
     r.add_post("/api/test/mode", testmode.set_mode)
     r.add_post("/api/test/cleanup", testmode.cleanup)

@@ -14,6 +14,7 @@ from chatr_server.integrations.storage import Storage
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
 from chatr_server.services.ratelimit import RateLimiter
+from chatr_server.services.social import SocialService
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
 from chatr_server.services.users import UserService
@@ -35,5 +36,6 @@ class Services:
     storage: Storage
     auth: AuthService
     users: UserService
+    social: SocialService
     bus: EventBus = field(default_factory=NullBus)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,592 @@
+"""Friends, blocks, message requests and privacy settings.
+
+rest.md §3 (settings), §5 (friends), §6 (conversations); behaviors.md §3–4, §7–8.
+
+One method per operation serves both the REST route and its socket RPC twin,
+so the two can never drift. Friends errors use the ``message`` key, as the
+contract requires for ``/api/friends``; conversation errors use ``error``.
+
+The socket layer also reuses the primitives at the top of the class
+(``block_state``, ``are_friends``, ``get_or_create_conversation``,
+``accept_on_reply``, ``connected_and_pending``, ``friendship_refs``,
+``verify_friend_notify``, ``friend_update_from``).
+They take a ``db`` (pool or connection) so callers can run them inside their
+own transaction.
+
+Block rows are per direction (requester = blocker). Only the blocker can ever
+remove their block, and the blocked party never sees its row (SEC-14).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+from asyncpg import Record
+
+from chatr_server.errors import ServiceError
+from chatr_server.presenters.social import (
+    PRIVACY_LEVELS,
+    conversation_row,
+    friendship_ref,
+    friendship_row,
+    user_card,
+)
+from chatr_server.repos.conversations import ConversationsRepo
+from chatr_server.repos.friendships import FriendshipsRepo
+from chatr_server.repos.types import Executor
+from chatr_server.services.bus import EventBus
+from chatr_server.store import KeyValueStore
+from chatr_server.util.ids import parse_uuid
+
+log = logging.getLogger(__name__)
+
+BlockState = Literal["by_a", "by_b"]
+ConversationsListener = Callable[[Sequence[str]], Awaitable[None]]
+
+FRIEND_SEARCH_LIMIT = 20
+FRIEND_SEARCH_MIN = 2
+FRIEND_SEARCH_MAX = 100
+PRIVACY_KEYS = (
+    "privacyOnlineStatus",
+    "privacyPhone",
+    "privacyEmail",
+    "privacyFullName",
+    "privacyGender",
+    "privacyJoinedDate",
+)
+NOTIFY_TYPES = frozenset(
+    {"request", "accepted", "declined", "cancelled", "removed", "blocked", "unblocked"}
+)
+# How long a completed change may still be announced with friend:notify.
+NOTIFY_WINDOW_S = 300
+_DELETED_TYPES = ("declined", "cancelled", "removed")
+_CONVERSATION_DENIED = "Not authorised or conversation not found"
+
+
+def _friends_error(status: int, message: str) -> ServiceError:
+    return ServiceError(status, message, key="message")
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    """The sorted pair (canonical lowercase UUID text sorts like the uuid type)."""
+    return (a, b) if a < b else (b, a)
+
+
+def _uuid_text(value: object) -> str | None:
+    parsed = parse_uuid(value)
+    return str(parsed) if parsed is not None else None
+
+
+class SocialService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        friendships: FriendshipsRepo,
+        conversations: ConversationsRepo,
+        store: KeyValueStore,
+        bus: Callable[[], EventBus],
+    ) -> None:
+        self._pool = pool
+        self._friends = friendships
+        self._convs = conversations
+        self._store = store
+        # A getter: the realtime layer replaces the container's bus after start-up.
+        self._bus = bus
+        self._conversation_listeners: list[ConversationsListener] = []
+
+    def on_conversations_changed(self, listener: ConversationsListener) -> None:
+        """Register a callback given the users whose conversation list changed (cache drop)."""
+        self._conversation_listeners.append(listener)
+
+    async def _conversations_changed(self, user_ids: Iterable[str]) -> None:
+        ids = list(dict.fromkeys(user_ids))
+        for listener in self._conversation_listeners:
+            try:
+                await listener(ids)
+            except Exception:
+                log.exception("conversation-list listener failed")
+
+    # ---- primitives shared with the socket layer ------------------------
+
+    async def block_state(self, db: Executor, a: str | UUID, b: str | UUID) -> BlockState | None:
+        """``"by_a"`` when a has blocked b (whether or not b blocked a too), ``"by_b"``
+        when only b has blocked a, ``None`` when neither. Any truthy value = blocked."""
+        by_a, by_b = await self._friends.block_flags(db, a, b)
+        if by_a:
+            return "by_a"
+        if by_b:
+            return "by_b"
+        return None
+
+    async def are_friends(self, db: Executor, a: str | UUID, b: str | UUID) -> bool:
+        """An accepted friendship exists between a and b."""
+        return await self._friends.are_friends(db, a, b)
+
+    async def get_or_create_conversation(
+        self, db: Executor, sender: str | UUID, recipient: str | UUID
+    ) -> Record:
+        """The pair's Conversation row, created on first contact (race-safe).
+
+        New rows: sorted pair, ``initiator = sender``, ``accepted`` iff the two
+        are friends right now, else ``pending``. Concurrent first messages all
+        get the one row: the insert ignores the conflict, then we read it back.
+        Raises 400 for a self-conversation and 404 for an unknown user.
+        """
+        s, r = _uuid_text(sender), _uuid_text(recipient)
+        if s is None or r is None:
+            raise ServiceError(404, "User not found")
+        if s == r:
+            raise ServiceError(400, "Cannot message yourself")
+        a, b = _pair(s, r)
+        for _ in range(3):
+            try:
+                row = await self._convs.insert_if_absent(db, a, b, s)
+            except asyncpg.ForeignKeyViolationError:
+                raise ServiceError(404, "User not found") from None
+            if row is None:
+                row = await self._convs.by_pair(db, a, b)
+            if row is not None:
+                return row
+            # Deleted (nuked) between the two statements: try again.
+        raise ServiceError(409, "Conversation is changing, try again")
+
+    async def accept_on_reply(self, db: Executor, conversation: Record, sender_id: str) -> Record:
+        """``message:send`` step 6: the recipient writing back accepts a pending request.
+
+        Returns the current row. Only the call that actually flips the status
+        emits ``conversation:accepted`` to the initiator (emitted at once: run it
+        after your transaction commits, or with the pool).
+        """
+        if conversation["status"] != "pending" or str(conversation["initiator_id"]) == sender_id:
+            return conversation
+        row = await self._convs.accept(db, conversation["id"])
+        if row is None:  # accepted (or deleted) concurrently
+            return await self._convs.by_id(db, conversation["id"]) or conversation
+        initiator = str(row["initiator_id"])
+        self._bus().to_user(
+            initiator,
+            "conversation:accepted",
+            {"conversationId": str(row["id"]), "acceptedBy": sender_id},
+        )
+        await self._conversations_changed((str(row["participant_a"]), str(row["participant_b"])))
+        return row
+
+    async def connected_and_pending(
+        self, db: Executor, user_id: str | UUID
+    ) -> tuple[set[str], set[str]]:
+        """C(u) and P(u) of behaviors.md §3 as sets of user id strings (P ⊆ C).
+
+        Presence goes to ``C - P``.
+        """
+        rows = await self._friends.connected(db, user_id)
+        connected = {str(r["other_id"]) for r in rows}
+        pending = {str(r["other_id"]) for r in rows if r["pending_outgoing"]}
+        return connected, pending
+
+    async def friendship_refs(
+        self, db: Executor, viewer_id: str, user_ids: Sequence[str | UUID]
+    ) -> dict[str, dict[str, Any] | None]:
+        """FriendshipRef (or ``None``) of the viewer towards each user, for search results.
+
+        Another user's block of the viewer is never shown (SEC-14).
+        """
+        refs: dict[str, dict[str, Any] | None] = {str(u): None for u in user_ids}
+        if not refs:
+            return refs
+        for row in await self._friends.refs_for(db, viewer_id, list(refs)):
+            refs[str(row["other_id"])] = friendship_ref(
+                row["id"], row["requester_id"], row["status"], viewer_id
+            )
+        return refs
+
+    async def verify_friend_notify(
+        self,
+        caller_id: str,
+        type_: object,
+        addressee_id: object,
+        friendship_id: object = None,
+    ) -> bool:
+        """Did the caller really just make this change towards ``addressee_id``?
+
+        Every successful friends operation leaves a short-lived record of
+        (actor, other user, type, friendship id); a ``friend:notify`` is relayed
+        only if it matches one, which is then consumed (no replays). A given
+        ``friendshipId`` must match the record's.
+        """
+        other = _uuid_text(addressee_id)
+        if not isinstance(type_, str) or type_ not in NOTIFY_TYPES or other is None:
+            return False
+        if friendship_id is not None and _uuid_text(friendship_id) is None:
+            return False
+        key = self._notify_key(caller_id, other, type_)
+        try:
+            recorded = await self._store.get(key)
+            if recorded is None:
+                return False
+            if friendship_id is not None and recorded and recorded != _uuid_text(friendship_id):
+                return False
+            await self._store.delete(key)
+        except Exception:
+            log.warning("friend:notify check failed: store unavailable", exc_info=True)
+            return False
+        return True
+
+    async def friend_update_from(self, db: Executor, user_id: str) -> dict[str, Any] | None:
+        """The ``from`` object of ``friend:update``, fresh from the database."""
+        row = await self._friends.card_user(db, user_id)
+        if row is None:
+            return None
+        return {
+            "id": str(row["u_id"]),
+            "username": row["u_username"],
+            "displayName": row["u_display_name"],
+            "profileImage": row["u_profile_image"],
+        }
+
+    @staticmethod
+    def _notify_key(actor: str, other: str, type_: str) -> str:
+        return f"social:notify:{actor}:{other}:{type_}"
+
+    async def _record_change(
+        self, actor: str, other: str, types: Sequence[str], friendship_id: object
+    ) -> None:
+        value = str(friendship_id) if friendship_id is not None else ""
+        try:
+            for type_ in types:
+                await self._store.set(self._notify_key(actor, other, type_), value, NOTIFY_WINDOW_S)
+        except Exception:
+            # The change itself succeeded; only its live announcement is lost.
+            log.warning("could not record friendship change for friend:notify", exc_info=True)
+
+    # ---- friends: reads --------------------------------------------------
+
+    async def list_friends(self, caller_id: str) -> dict[str, Any]:
+        rows = await self._friends.list_friends(self._pool, caller_id)
+        return {
+            "friends": [
+                {
+                    "friendshipId": str(r["id"]),
+                    "since": friendship_row(r)["updatedAt"],
+                    "user": user_card(r, caller_id, True),
+                }
+                for r in rows
+            ]
+        }
+
+    async def incoming_requests(self, caller_id: str) -> dict[str, Any]:
+        rows = await self._friends.list_incoming(self._pool, caller_id)
+        return {"requests": [self._request_entry(r, caller_id) for r in rows]}
+
+    async def outgoing_requests(self, caller_id: str) -> dict[str, Any]:
+        rows = await self._friends.list_outgoing(self._pool, caller_id)
+        return {"requests": [self._request_entry(r, caller_id) for r in rows]}
+
+    async def blocked_users(self, caller_id: str) -> dict[str, Any]:
+        rows = await self._friends.list_blocked(self._pool, caller_id)
+        return {"blocked": [self._request_entry(r, caller_id) for r in rows]}
+
+    @staticmethod
+    def _request_entry(row: Record, viewer_id: str) -> dict[str, Any]:
+        return {
+            "friendshipId": str(row["id"]),
+            "createdAt": friendship_row(row)["createdAt"],
+            "user": user_card(row, viewer_id, False),
+        }
+
+    async def search(self, caller_id: str, q: object) -> dict[str, Any]:
+        """Up to 20 users by username, display name or (when visible) full name; never email."""
+        if q is None:
+            q = ""
+        if not isinstance(q, str):
+            raise _friends_error(400, "q must be a string")
+        # PostgreSQL text cannot hold NUL; such a needle can match nothing anyway.
+        needle = q.replace("\x00", "").strip()[:FRIEND_SEARCH_MAX]
+        if len(needle) < FRIEND_SEARCH_MIN:
+            return {"users": []}
+        rows = await self._friends.search(self._pool, caller_id, needle, FRIEND_SEARCH_LIMIT)
+        users = []
+        for r in rows:
+            ref = None
+            if r["f_id"] is not None:
+                ref = friendship_ref(r["f_id"], r["f_requester_id"], r["f_status"], caller_id)
+            card = user_card(r, caller_id, r["f_status"] == "accepted")
+            users.append({**card, "friendship": ref})
+        return {"users": users}
+
+    async def block_status(self, caller_id: str, target_id: object) -> dict[str, Any]:
+        target = self._target(target_id)
+        by_me, by_them = await self._friends.block_flags(self._pool, caller_id, target)
+        if not (by_me or by_them):
+            return {"blocked": False}
+        return {"blocked": True, "blockedByMe": by_me}
+
+    # ---- friends: changes ------------------------------------------------
+
+    async def send_request(self, caller_id: str, addressee_id: object) -> dict[str, Any]:
+        """New request (body without ``autoAccepted``: HTTP 201), or accept theirs (200)."""
+        if addressee_id is None or addressee_id == "" or not isinstance(addressee_id, str):
+            raise _friends_error(400, "addresseeId required")
+        other = _uuid_text(addressee_id)
+        if other == caller_id:
+            raise _friends_error(400, "Cannot add yourself")
+        if other is None:
+            raise _friends_error(404, "User not found")
+        auto = False
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._friends.lock_pair(conn, caller_id, other)
+            if not await self._friends.user_exists(conn, other):
+                raise _friends_error(404, "User not found")
+            rows = await self._friends.between(conn, caller_id, other)
+            if any(r["status"] == "blocked" for r in rows):
+                raise _friends_error(409, "Cannot send request")
+            live = rows[0] if rows else None
+            if live is not None and live["status"] == "accepted":
+                raise _friends_error(409, "Already friends")
+            if live is not None and str(live["requester_id"]) == caller_id:
+                raise _friends_error(409, "Request already sent")
+            try:
+                if live is not None:
+                    row = await self._friends.accept(conn, live["id"])
+                    auto = True
+                else:
+                    row = await self._friends.insert(conn, caller_id, other, "pending")
+            except asyncpg.ForeignKeyViolationError:
+                raise _friends_error(404, "User not found") from None
+            assert row is not None
+            full = await self._full(conn, row, caller_id)
+        if auto:
+            await self._record_change(caller_id, other, ("accepted", "request"), row["id"])
+            await self._conversations_changed((caller_id, other))
+            return {"friendship": full, "autoAccepted": True}
+        await self._record_change(caller_id, other, ("request",), row["id"])
+        return {"friendship": full}
+
+    async def accept_request(self, caller_id: str, friendship_id: object) -> dict[str, Any]:
+        fid = _uuid_text(friendship_id)
+        if fid is None:
+            raise _friends_error(404, "Request not found")
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._friends.by_id_for_update(conn, fid)
+            if row is None:
+                raise _friends_error(404, "Request not found")
+            # A block row is answered like someone else's row: nothing to learn from it.
+            if str(row["addressee_id"]) != caller_id or row["status"] == "blocked":
+                raise _friends_error(403, "Not authorised")
+            if row["status"] != "pending":
+                raise _friends_error(409, "Request is not pending")
+            row = await self._friends.accept(conn, fid)
+            assert row is not None
+            full = await self._full(conn, row, caller_id)
+        requester = str(row["requester_id"])
+        await self._record_change(caller_id, requester, ("accepted",), fid)
+        await self._conversations_changed((caller_id, requester))
+        return {"friendship": full}
+
+    async def decline_request(self, caller_id: str, friendship_id: object) -> dict[str, Any]:
+        """Delete a request (decline or cancel) or any row of the caller's, whatever its status."""
+        return await self._delete_row(caller_id, friendship_id, "Request not found")
+
+    async def remove_friendship(self, caller_id: str, friendship_id: object) -> dict[str, Any]:
+        return await self._delete_row(caller_id, friendship_id, "Friendship not found")
+
+    async def _delete_row(
+        self, caller_id: str, friendship_id: object, missing: str
+    ) -> dict[str, Any]:
+        fid = _uuid_text(friendship_id)
+        if fid is None:
+            raise _friends_error(404, missing)
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._friends.by_id_for_update(conn, fid)
+            if row is None:
+                raise _friends_error(404, missing)
+            requester, addressee = str(row["requester_id"]), str(row["addressee_id"])
+            if caller_id not in (requester, addressee):
+                raise _friends_error(403, "Not authorised")
+            if row["status"] == "blocked" and caller_id != requester:
+                # SEC-14: only the blocker may lift a block.
+                raise _friends_error(403, "Not authorised")
+            await self._friends.delete(conn, fid)
+        other = addressee if caller_id == requester else requester
+        types = ("unblocked",) if row["status"] == "blocked" else _DELETED_TYPES
+        await self._record_change(caller_id, other, types, fid)
+        if row["status"] != "pending":
+            await self._conversations_changed((caller_id, other))
+        return {"success": True}
+
+    async def block(self, caller_id: str, target_id: object) -> dict[str, Any]:
+        """Replace the caller's relationship with ``target`` by a block; keeps theirs (SEC-14)."""
+        target = self._target(target_id)
+        if target == caller_id:
+            raise _friends_error(400, "Cannot block yourself")
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._friends.lock_pair(conn, caller_id, target)
+            card = await self._friends.card_user(conn, target)
+            if card is None:
+                raise _friends_error(404, "User not found")
+            await self._friends.clear_for_block(conn, caller_id, target)
+            try:
+                row = await self._friends.insert(conn, caller_id, target, "blocked")
+            except asyncpg.ForeignKeyViolationError:
+                raise _friends_error(404, "User not found") from None
+        await self._record_change(caller_id, target, ("blocked",), row["id"])
+        await self._conversations_changed((caller_id, target))
+        return {
+            "friendship": {**friendship_row(row), "addressee": user_card(card, caller_id, False)}
+        }
+
+    async def unblock(self, caller_id: str, target_id: object) -> dict[str, Any]:
+        """Lift the caller's own block of ``target`` (never the target's block of the caller)."""
+        target = self._target(target_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._friends.lock_pair(conn, caller_id, target)
+            removed = await self._friends.delete_block(conn, caller_id, target)
+        if removed is not None:
+            await self._record_change(caller_id, target, ("unblocked",), removed)
+        await self._conversations_changed((caller_id, target))
+        return {"success": True}
+
+    @staticmethod
+    def _target(target_id: object) -> str:
+        target = _uuid_text(target_id)
+        if target is None:
+            raise _friends_error(400, "Invalid user id")
+        return target
+
+    async def _full(self, db: Executor, row: Record, viewer_id: str) -> dict[str, Any]:
+        """FriendshipFull: the row plus both users' cards as the viewer may see them."""
+        friends = row["status"] == "accepted"
+        requester = await self._friends.card_user(db, row["requester_id"])
+        addressee = await self._friends.card_user(db, row["addressee_id"])
+        if requester is None or addressee is None:
+            raise _friends_error(404, "User not found")
+        return {
+            **friendship_row(row),
+            "requester": user_card(requester, viewer_id, friends),
+            "addressee": user_card(addressee, viewer_id, friends),
+        }
+
+    # ---- conversations (message requests) --------------------------------
+
+    async def accept_conversation(self, caller_id: str, conversation_id: object) -> dict[str, Any]:
+        """The non-initiator accepts a pending request; an accepted one is returned as is."""
+        cid = _uuid_text(conversation_id)
+        if cid is None:
+            raise ServiceError(403, _CONVERSATION_DENIED)
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._convs.by_id_for_update(conn, cid)
+            if row is None or caller_id not in (
+                str(row["participant_a"]),
+                str(row["participant_b"]),
+            ):
+                raise ServiceError(403, _CONVERSATION_DENIED)
+            if row["status"] == "accepted":
+                return {"conversation": conversation_row(row)}
+            if str(row["initiator_id"]) == caller_id:
+                raise ServiceError(403, _CONVERSATION_DENIED)
+            row = await self._convs.accept(conn, cid)
+            assert row is not None
+        initiator = str(row["initiator_id"])
+        self._bus().to_user(
+            initiator, "conversation:accepted", {"conversationId": cid, "acceptedBy": caller_id}
+        )
+        await self._conversations_changed((str(row["participant_a"]), str(row["participant_b"])))
+        return {"conversation": conversation_row(row)}
+
+    async def decline_conversation(self, caller_id: str, conversation_id: object) -> dict[str, Any]:
+        """The non-initiator refuses: every DM of the pair and the row are deleted."""
+        cid = _uuid_text(conversation_id)
+        if cid is None:
+            raise ServiceError(403, _CONVERSATION_DENIED)
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._convs.by_id_for_update(conn, cid)
+            if (
+                row is None
+                or caller_id not in (str(row["participant_a"]), str(row["participant_b"]))
+                or str(row["initiator_id"]) == caller_id
+            ):
+                raise ServiceError(403, _CONVERSATION_DENIED)
+            await self._convs.delete_pair_messages(conn, row["participant_a"], row["participant_b"])
+            await self._convs.delete(conn, cid)
+        self._bus().to_user(
+            str(row["initiator_id"]),
+            "conversation:declined",
+            {"conversationId": cid, "declinedBy": caller_id, "otherUserId": caller_id},
+        )
+        await self._conversations_changed((str(row["participant_a"]), str(row["participant_b"])))
+        return {"success": True}
+
+    async def nuke_conversation(
+        self, caller_id: str, conversation_id: object, *, delete_guests: bool = True
+    ) -> dict[str, Any]:
+        """Either participant wipes the pair's DMs and row; guest participants go too (REST)."""
+        cid = _uuid_text(conversation_id)
+        if cid is None:
+            raise ServiceError(403, _CONVERSATION_DENIED)
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._convs.by_id_for_update(conn, cid)
+            if row is None or caller_id not in (
+                str(row["participant_a"]),
+                str(row["participant_b"]),
+            ):
+                raise ServiceError(403, _CONVERSATION_DENIED)
+            await self._convs.delete_pair_messages(conn, row["participant_a"], row["participant_b"])
+            await self._convs.delete(conn, cid)
+        a, b = str(row["participant_a"]), str(row["participant_b"])
+        await self._after_nuke(caller_id, a, b, cid, delete_guests)
+        return {"success": True}
+
+    async def nuke_by_user(
+        self, caller_id: str, recipient_id: object, *, delete_guests: bool = True
+    ) -> dict[str, Any]:
+        """Wipe every DM with ``recipient`` and the pair's row, if any (no existence check)."""
+        other = _uuid_text(recipient_id)
+        if other is None:
+            raise ServiceError(400, "Invalid recipient id")
+        if other == caller_id:
+            return {"success": True}
+        a, b = _pair(caller_id, other)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._convs.delete_pair_messages(conn, a, b)
+            await self._convs.delete_pair(conn, a, b)
+        await self._after_nuke(caller_id, a, b, None, delete_guests)
+        return {"success": True}
+
+    async def _after_nuke(
+        self, caller_id: str, a: str, b: str, cid: str | None, delete_guests: bool
+    ) -> None:
+        bus = self._bus()
+        # Each side is told who "the other person" is from its own point of view.
+        bus.to_user(
+            a,
+            "conversation:declined",
+            {"conversationId": cid, "declinedBy": caller_id, "otherUserId": b},
+        )
+        bus.to_user(
+            b,
+            "conversation:declined",
+            {"conversationId": cid, "declinedBy": caller_id, "otherUserId": a},
+        )
+        await self._conversations_changed((a, b))
+        if delete_guests:
+            removed = await self._convs.delete_guests(self._pool, (a, b))
+            if removed:
+                log.info("deleted %d guest account(s) after a conversation nuke", len(removed))
+
+    # ---- privacy settings -----------------------------------------------
+
+    async def update_privacy(self, caller_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Store the valid privacy keys of ``body`` (others ignored). DB only: live presence
+        follows at the next connect (only the socket ``settings:update`` changes it live)."""
+        levels = [
+            value if isinstance(value, str) and value in PRIVACY_LEVELS else None
+            for value in (body.get(key) for key in PRIVACY_KEYS)
+        ]
+        if all(level is None for level in levels):
+            raise ServiceError(400, "No valid settings provided")
+        if await self._friends.update_privacy(self._pool, caller_id, levels) is None:
+            raise ServiceError(404, "User not found")
+        return {"ok": True}
