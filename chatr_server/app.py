@@ -35,6 +35,7 @@ from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.testdata import TestDataService
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
+from chatr_server.services.twofactor import TwoFactorService
 from chatr_server.services.users import UserService
 from chatr_server.settings import Settings
 from chatr_server.store import KeyValueStore, MemoryStore, RedisStore
@@ -83,7 +84,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         passwords = PasswordHasher(settings.bcrypt_rounds)
         users_repo = UsersRepo(queries)
         codes = CodeService(CodesRepo(queries), settings.jwt_secret)
-        notifier = Notifier(mailer, sms, test_mode, settings.product_name, settings.frontend_url)
+        notifier = Notifier(
+            mailer,
+            sms,
+            test_mode,
+            settings.product_name,
+            settings.frontend_url,
+            mail_from_name=settings.mail_from_name,
+        )
+        rate_limiter = RateLimiter(store, test_mode, settings.rate_limits_enabled)
         services = Services(
             settings=settings,
             pool=pool,
@@ -91,7 +100,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             store=store,
             test_mode=test_mode,
             tokens=tokens,
-            rate_limiter=RateLimiter(store, test_mode, settings.rate_limits_enabled),
+            rate_limiter=rate_limiter,
             mailer=mailer,
             sms=sms,
             storage=storage,
@@ -104,8 +113,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 notifier,
                 test_mode,
                 settings.dev_phone_whitelist,
+                rate_limiter=rate_limiter,
             ),
             users=UserService(pool, users_repo),
+            notifier=notifier,
+            two_factor=TwoFactorService(pool, users_repo, tokens, store, settings.product_name),
         )
         services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
         app[SERVICES] = services
