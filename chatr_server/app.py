@@ -79,7 +79,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if store.kind == "redis" and not await store.ping():
             log.warning("Redis is not answering; presence and rate limits are degraded")
         queries = Queries()
-        test_mode = TestMode(store, settings.test_mode_allowed)
+        # Settings built in code (not from_env) could ask for both: production wins (SEC-7).
+        test_mode = TestMode(store, settings.test_mode_allowed and not settings.production)
         tokens = TokenService(settings.jwt_secret)
         passwords = PasswordHasher(settings.bcrypt_rounds)
         users_repo = UsersRepo(queries)

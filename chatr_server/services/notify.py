@@ -14,6 +14,8 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import quote
 
+from markupsafe import escape
+
 from chatr_server.integrations.mail import Email, Mailer
 from chatr_server.integrations.sms import SmsSender, sms_login_text, sms_verification_text
 from chatr_server.integrations.templates import EmailTemplates
@@ -30,6 +32,19 @@ _PREVIEW_DEFAULTS = {
     "userId": "test123",
 }
 _PREVIEW_THEMES = {"light": "#f4f5f7", "dark": "#111318"}
+
+
+def with_subject(email: Email, subject: str) -> Email:
+    """Give a rendered email the contract's subject (rest.md §8), in its <title> too.
+
+    The template catalogue has its own subject lines; the client-facing contract
+    wins, without forking the shared templates.
+    """
+    html = email.html
+    if html is not None:
+        old, new = f"<title>{escape(email.subject)}</title>", f"<title>{escape(subject)}</title>"
+        html = html.replace(old, new, 1)
+    return dataclasses.replace(email, subject=subject, html=html)
 
 
 def mask_phone(phone: str | None) -> str:
@@ -74,19 +89,19 @@ class Notifier:
             expires_minutes=CODE_MINUTES,
             verify_url=self.verify_url(code, user_id),
         )
-        return dataclasses.replace(email, subject=f"Verify your {self._brand} account")
+        return with_subject(email, f"Verify your {self._brand} account")
 
     def login_code_email(self, to: str, code: str, username: str | None) -> Email:
         email = self._templates.render(
             "login-code", to, code=code, name=username, expires_minutes=CODE_MINUTES
         )
-        return dataclasses.replace(email, subject=f"{self._brand} Login Verification Code")
+        return with_subject(email, f"{self._brand} Login Verification Code")
 
     def password_reset_email(self, to: str, code: str, name: str | None) -> Email:
         email = self._templates.render(
             "password-reset", to, code=code, email=to, name=name, expires_minutes=CODE_MINUTES
         )
-        return dataclasses.replace(email, subject=f"Reset your {self._brand} password")
+        return with_subject(email, f"Reset your {self._brand} password")
 
     def preview_html(
         self, kind: str, values: Mapping[str, str | None], theme: str, simulate_dark: bool
