@@ -39,6 +39,7 @@ from chatr_server.services.social import SocialService
 from chatr_server.services.testdata import TestDataService
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
+from chatr_server.services.twofactor import TwoFactorService
 from chatr_server.services.users import UserService
 from chatr_server.settings import Settings
 from chatr_server.store import KeyValueStore, MemoryStore, RedisStore
@@ -82,12 +83,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if store.kind == "redis" and not await store.ping():
             log.warning("Redis is not answering; presence and rate limits are degraded")
         queries = Queries()
-        test_mode = TestMode(store, settings.test_mode_allowed)
+        # Settings built in code (not from_env) could ask for both: production wins (SEC-7).
+        test_mode = TestMode(store, settings.test_mode_allowed and not settings.production)
         tokens = TokenService(settings.jwt_secret)
         passwords = PasswordHasher(settings.bcrypt_rounds)
         users_repo = UsersRepo(queries)
         codes = CodeService(CodesRepo(queries), settings.jwt_secret)
-        notifier = Notifier(mailer, sms, test_mode, settings.product_name, settings.frontend_url)
+        notifier = Notifier(
+            mailer,
+            sms,
+            test_mode,
+            settings.product_name,
+            settings.frontend_url,
+            mail_from_name=settings.mail_from_name,
+        )
+        rate_limiter = RateLimiter(store, test_mode, settings.rate_limits_enabled)
         services = Services(
             settings=settings,
             pool=pool,
@@ -95,7 +105,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             store=store,
             test_mode=test_mode,
             tokens=tokens,
-            rate_limiter=RateLimiter(store, test_mode, settings.rate_limits_enabled),
+            rate_limiter=rate_limiter,
             mailer=mailer,
             sms=sms,
             storage=storage,
@@ -108,6 +118,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 notifier,
                 test_mode,
                 settings.dev_phone_whitelist,
+                rate_limiter=rate_limiter,
             ),
             users=UserService(pool, users_repo),
             social=SocialService(
@@ -118,6 +129,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 # Late-bound: the realtime layer swaps services.bus after start-up.
                 bus=lambda: services.bus,
             ),
+            notifier=notifier,
+            two_factor=TwoFactorService(pool, users_repo, tokens, store, settings.product_name),
         )
         services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
         app[SERVICES] = services

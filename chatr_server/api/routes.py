@@ -12,6 +12,7 @@ from swagger_ui import api_doc
 from chatr_server.api.handlers import (
     auth,
     conversations,
+    email_preview,
     friends,
     health,
     message_actions,
@@ -31,6 +32,13 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/auth/logout", auth.logout)
     r.add_post("/api/auth/verify-email", auth.verify_email)
     r.add_post("/api/auth/verify-phone", auth.verify_phone)
+    r.add_post("/api/auth/resend-verification", auth.resend_verification)
+    r.add_post("/api/auth/2fa/setup", auth.two_factor_setup)
+    r.add_post("/api/auth/2fa/verify", auth.two_factor_verify)
+    r.add_post("/api/auth/forgot-password", auth.forgot_password)
+    r.add_post("/api/auth/reset-password", auth.reset_password)
+
+    r.add_get("/api/email-preview", email_preview.email_preview)
 
     r.add_get("/api/users/me", users.get_me)
     r.add_put("/api/users/me", users.update_me)

@@ -80,3 +80,18 @@ class UsersRepo:
 
     async def delete(self, db: Executor, user_id: UUID | str) -> None:
         await db.execute(self._q.delete_user, user_id)
+
+    async def set_two_factor_secret(
+        self, db: Executor, user_id: UUID | str, secret: str
+    ) -> str | None:
+        """Store a new, not yet enabled, TOTP secret; returns the username (None: no user)."""
+        return await db.fetchval(self._q.set_two_factor_secret, user_id, secret)
+
+    async def enable_two_factor(self, db: Executor, user_id: UUID | str) -> Record | None:
+        return await db.fetchrow(self._q.enable_two_factor, user_id)
+
+    async def reset_password(
+        self, db: Executor, user_id: UUID | str, password_hash: str
+    ) -> datetime | None:
+        """Set a new hash and revoke earlier tokens; returns the new ``tokens_valid_after``."""
+        return await db.fetchval(self._q.reset_password, user_id, password_hash)

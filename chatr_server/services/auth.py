@@ -1,7 +1,14 @@
-"""Registration, verification, login and logout (rest.md §2, behaviors.md §1–2)."""
+"""Registration, verification, login, logout and password reset (rest.md §2, behaviors.md §1–2).
+
+Every one-time code goes through :class:`CodeService` (hashed, expiring, single
+use, a few wrong guesses); the test-mode ``000000`` bypass applies only to
+login, verify-email and verify-phone. ``reset-password`` is a rewrite addition:
+the original emailed reset codes that nothing could consume.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +22,7 @@ from chatr_server.repos.users import UsersRepo
 from chatr_server.services.codes import CODE_TTL, CodeCheck, CodeService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import MAX_PASSWORD_BYTES, PasswordHasher
+from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenClaims, TokenService, token_hash
 from chatr_server.util.ids import parse_uuid
@@ -30,6 +38,24 @@ MAX_NAME_LENGTH = 100
 # An unverified account younger than this is protected from being re-registered
 # by someone who does not know its password (SEC-9). Older ones are abandoned.
 UNVERIFIED_PROTECTION = CODE_TTL * 4
+
+
+FORGOT_PASSWORD_MESSAGE = (
+    "If an account exists with that email, a password reset link has been sent."
+)
+INVALID_RESET_CODE = "Invalid or expired reset code"
+
+
+def check_password_rules(password: str) -> None:
+    """The contract's password rules (register and reset share them)."""
+    if len(password) < 8:
+        raise bad_request("Password must be at least 8 characters")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise bad_request(f"Password must be at most {MAX_PASSWORD_BYTES} bytes")
+    if not re.search(r"[A-Z]", password):
+        raise bad_request("Password must include at least one capital letter")
+    if not SPECIAL_CHARS_RE.search(password):
+        raise bad_request("Password must include at least one special character")
 
 
 def normalize_username(raw: str) -> str:
@@ -66,6 +92,7 @@ class AuthService:
         notifier: Notifier,
         test_mode: TestMode,
         phone_whitelist: tuple[str, ...] = (),
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._pool = pool
         self._users = users
@@ -75,6 +102,8 @@ class AuthService:
         self._notify = notifier
         self._test_mode = test_mode
         self._whitelist = {normalize_phone(p) or p for p in phone_whitelist}
+        # Per-account throttles (SEC-9); the per-IP limits live in the handlers.
+        self._limiter = rate_limiter
 
     # ---- tokens -------------------------------------------------------
 
@@ -136,14 +165,7 @@ class AuthService:
         username = normalize_username(username)
         if not USERNAME_RE.match(username):
             raise bad_request("Username must be 3-20 characters, alphanumeric and underscores only")
-        if len(password) < 8:
-            raise bad_request("Password must be at least 8 characters")
-        if len(password.encode()) > MAX_PASSWORD_BYTES:
-            raise bad_request(f"Password must be at most {MAX_PASSWORD_BYTES} bytes")
-        if not re.search(r"[A-Z]", password):
-            raise bad_request("Password must include at least one capital letter")
-        if not SPECIAL_CHARS_RE.search(password):
-            raise bad_request("Password must include at least one special character")
+        check_password_rules(password)
         if len(first) > MAX_NAME_LENGTH or len(last) > MAX_NAME_LENGTH:
             raise bad_request(f"Names must be at most {MAX_NAME_LENGTH} characters")
         return {
@@ -212,7 +234,7 @@ class AuthService:
                 raise conflict("Username already taken") from None
             code = await self._codes.issue(conn, user_id, "email")
         if email is not None:
-            await self._notify.email_verification(email, code)
+            await self._notify.email_verification(email, code, str(user_id), data["first"])
         return {
             "message": (
                 "User registered successfully. Please check your email for verification code."
@@ -250,7 +272,9 @@ class AuthService:
             if not user["email_verified"]:
                 new_code = await self._codes.issue(conn, user_id, "email")
                 if user["email"]:
-                    await self._notify.email_verification(user["email"], new_code)
+                    await self._notify.email_verification(
+                        user["email"], new_code, str(user_id), user["first_name"]
+                    )
                 return {
                     "requiresEmailVerification": True,
                     "message": "Please verify your email before logging in",
@@ -286,7 +310,7 @@ class AuthService:
             message = "Please check your phone for the verification code"
         else:
             if user["email"]:
-                await self._notify.email_login_code(user["email"], new_code)
+                await self._notify.email_login_code(user["email"], new_code, user["username"])
             message = "Please check your email for the verification code"
         return {
             "requiresLoginVerification": True,
@@ -364,3 +388,92 @@ class AuthService:
             "token": token,
             "user": verified_user(user),
         }
+
+    # ---- resend -------------------------------------------------------
+
+    async def resend_verification(self, body: dict[str, Any]) -> dict[str, Any]:
+        raw_id, kind = body.get("userId"), body.get("type")
+        if not raw_id or not kind:
+            raise bad_request("userId and type are required")
+        user_id = parse_uuid(raw_id)
+        async with self._pool.acquire() as conn:
+            user = await self._users.by_id(conn, user_id) if user_id else None
+            if user is None:
+                raise not_found("User not found")
+            if kind == "email":
+                if user["email_verified"]:
+                    raise bad_request("Email already verified")
+            elif kind != "login":
+                raise bad_request('Invalid type. Must be "email" or "login".')
+            if self._limiter is not None:
+                # Anyone may name any user id: cap the mail/SMS one account can be sent.
+                await self._limiter.hit("resend-user", str(user_id))
+            # The login code goes out the way the last login asked for it (default email).
+            method = user["login_verification_method"] or "email"
+            if kind == "email":
+                code = await self._codes.issue(conn, user_id, "email")
+            else:
+                code = await self._codes.issue(conn, user_id, "login", method)
+        if kind == "email":
+            if user["email"]:
+                await self._notify.email_verification(
+                    user["email"], code, str(user_id), user["first_name"]
+                )
+        elif method == "sms" and user["phone_number"]:
+            await self._notify.sms_login_code(user["phone_number"], code)
+        elif user["email"]:
+            await self._notify.email_login_code(user["email"], code, user["username"])
+        return {"message": "Verification code resent"}
+
+    # ---- password reset -----------------------------------------------
+
+    async def forgot_password(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Email a reset code and link; the answer never says whether the account exists."""
+        email = body.get("email")
+        if not email:
+            raise bad_request("Email is required")
+        async with self._pool.acquire() as conn:
+            user = await self._users.by_email_exact(conn, email)
+            if user is None:
+                return {"message": FORGOT_PASSWORD_MESSAGE}
+            if self._limiter is not None and not await self._limiter.allow(
+                "forgot-pw-user", str(user["id"])
+            ):
+                # Throttled silently: a different answer would reveal the account.
+                return {"message": FORGOT_PASSWORD_MESSAGE}
+            code = await self._codes.issue(conn, user["id"], "reset")
+        await self._notify.email_password_reset(user["email"], code, user["username"])
+        return {"message": FORGOT_PASSWORD_MESSAGE}
+
+    async def reset_password(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Consume a reset code, set the new password and revoke every earlier token."""
+        email = body.get("email")
+        code = body.get("code")
+        new_password = body.get("newPassword") or body.get("password")
+        if not email or not code or not new_password:
+            raise bad_request("Email, code and new password are required")
+        # Rules first: a password the rules refuse must not burn the code.
+        check_password_rules(new_password)
+        async with self._pool.acquire() as conn:
+            user = await self._users.by_email_exact(conn, email)
+            if user is None:
+                raise unauthorized(INVALID_RESET_CODE)
+            user_id = user["id"]
+            result = await self._codes.check(conn, user_id, "reset", str(code))
+            if result is CodeCheck.EXPIRED:
+                raise unauthorized("Reset code expired. Please request a new one.")
+            if result is CodeCheck.LOCKED:
+                raise ServiceError(429, "Too many incorrect codes. Please request a new one.")
+            if result is not CodeCheck.OK:
+                raise unauthorized(INVALID_RESET_CODE)
+            password_hash = await self._passwords.hash(new_password)
+            async with conn.transaction():
+                valid_after = await self._users.reset_password(conn, user_id, password_hash)
+                # A login half-way through (code sent, not yet used) must start again.
+                await self._codes.discard(conn, user_id, "login")
+        if valid_after is not None:
+            # Tokens have whole-second `iat`s and every token of this second is now
+            # revoked; answer once it is over so the next login gets a working token.
+            wait = (valid_after - utcnow()).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.0), 1.0))
+        return {"message": "Password has been reset. Please log in with your new password."}

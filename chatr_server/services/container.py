@@ -13,10 +13,12 @@ from chatr_server.integrations.sms import SmsSender
 from chatr_server.integrations.storage import Storage
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
+from chatr_server.services.notify import Notifier
 from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.social import SocialService
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
+from chatr_server.services.twofactor import TwoFactorService
 from chatr_server.services.users import UserService
 from chatr_server.settings import Settings
 from chatr_server.store import KeyValueStore
@@ -37,5 +39,7 @@ class Services:
     auth: AuthService
     users: UserService
     social: SocialService
+    notifier: Notifier
+    two_factor: TwoFactorService
     bus: EventBus = field(default_factory=NullBus)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -3,6 +3,10 @@
 Windows and limits follow behaviors.md §13. Limits are off while test mode is
 on, and fail open when the store is unreachable (a Redis outage must not lock
 everyone out of logging in).
+
+Beyond the original's four per-IP limits, SEC-9 and SEC-18 add per-account
+throttles (one person behind many addresses must not flood a victim with
+codes) and per-IP limits on the public code-checking and preview routes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ LIMITS = {
     "login": Limit("login", 10, 900),
     "resend": Limit("resend", 3, 300),
     "forgot-pw": Limit("forgot-pw", 3, 900),
+    # Rewrite additions (SEC-9, SEC-18).
+    "resend-user": Limit("resend-user", 3, 900),
+    "forgot-pw-user": Limit("forgot-pw-user", 3, 900),
+    "verify": Limit("verify", 30, 900),
+    "email-preview": Limit("email-preview", 30, 60),
 }
 
 
@@ -62,3 +71,15 @@ class RateLimiter:
                 headers={"X-RateLimit-Remaining": "0"},
             )
         return remaining
+
+    async def allow(self, limit_name: str, key: str) -> bool:
+        """Count one hit like :meth:`hit` but answer False instead of raising.
+
+        For throttles whose outcome must stay invisible to the caller (for
+        example forgot-password must answer the same whether or not it mailed).
+        """
+        try:
+            await self.hit(limit_name, key)
+        except ServiceError:
+            return False
+        return True

@@ -111,3 +111,24 @@ DELETE FROM revoked_tokens WHERE expires_at <= now()
 
 -- name: delete_user
 DELETE FROM users WHERE id = $1
+
+-- name: set_two_factor_secret
+-- 2FA setup: a new secret that is not active until a TOTP code confirms it.
+UPDATE users SET two_factor_secret = $2, two_factor_enabled = false, updated_at = now()
+WHERE id = $1
+RETURNING username
+
+-- name: enable_two_factor
+UPDATE users SET two_factor_enabled = true, updated_at = now()
+WHERE id = $1 AND two_factor_secret IS NOT NULL
+RETURNING id, email, username, created_at, two_factor_enabled, is_support
+
+-- name: reset_password
+-- Tokens carry whole-second `iat`s: every token issued up to the end of this second is
+-- revoked (the service answers only once that second is over, so new logins work).
+UPDATE users
+SET password_hash = $2,
+    tokens_valid_after = date_trunc('second', now()) + interval '1 second',
+    updated_at = now()
+WHERE id = $1
+RETURNING tokens_valid_after

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import client_address, json_body, require_user
 from chatr_server.api.schemas.auth import (
+    ForgotPasswordSchema,
     LoginResponseSchema,
     LoginSchema,
     RegisterResponseSchema,
     RegisterSchema,
+    ResendVerificationSchema,
+    ResetPasswordSchema,
+    TwoFactorSetupResponseSchema,
+    TwoFactorVerifyResponseSchema,
+    TwoFactorVerifySchema,
     VerifyCodeSchema,
     VerifyResponseSchema,
 )
@@ -22,15 +31,32 @@ from chatr_server.util.jsonx import json_response
 _register = RegisterSchema()
 _login = LoginSchema()
 _verify = VerifyCodeSchema()
+_resend = ResendVerificationSchema()
+_two_factor = TwoFactorVerifySchema()
+_forgot = ForgotPasswordSchema()
+_reset = ResetPasswordSchema()
 
 
-async def _limited(request: web.Request, limit: str) -> dict[str, str]:
+async def limit_headers(request: web.Request, limit: str) -> dict[str, str]:
     """Apply a rate limit; returns the ``X-RateLimit-Remaining`` header to send."""
-    try:
-        remaining = await request.app[SERVICES].rate_limiter.hit(limit, client_address(request))
-    except ServiceError:
-        raise
+    remaining = await request.app[SERVICES].rate_limiter.hit(limit, client_address(request))
     return {} if remaining is None else {"X-RateLimit-Remaining": str(remaining)}
+
+
+async def _limited_json(
+    request: web.Request,
+    limit: str,
+    call: Callable[[], Awaitable[dict[str, Any]]],
+    status: int = 200,
+) -> web.Response:
+    """Count ``limit`` for the client, run ``call`` and answer JSON; errors keep the header."""
+    headers = await limit_headers(request, limit)
+    try:
+        result = await call()
+    except ServiceError as exc:
+        exc.headers = {**headers, **(exc.headers or {})}
+        raise
+    return json_response(result, status=status, headers=headers)
 
 
 @doc(
@@ -45,14 +71,11 @@ async def _limited(request: web.Request, limit: str) -> dict[str, str]:
     },
 )
 async def register(request: web.Request) -> web.Response:
-    headers = await _limited(request, "register")
-    body = await json_body(request, _register)
-    try:
-        result = await request.app[SERVICES].auth.register(body)
-    except ServiceError as exc:
-        exc.headers = {**headers, **(exc.headers or {})}
-        raise
-    return json_response(result, status=201, headers=headers)
+    async def call() -> dict[str, Any]:
+        body = await json_body(request, _register)
+        return await request.app[SERVICES].auth.register(body)
+
+    return await _limited_json(request, "register", call, status=201)
 
 
 @doc(
@@ -67,14 +90,11 @@ async def register(request: web.Request) -> web.Response:
     },
 )
 async def login(request: web.Request) -> web.Response:
-    headers = await _limited(request, "login")
-    body = await json_body(request, _login)
-    try:
-        result = await request.app[SERVICES].auth.login(body)
-    except ServiceError as exc:
-        exc.headers = {**headers, **(exc.headers or {})}
-        raise
-    return json_response(result, headers=headers)
+    async def call() -> dict[str, Any]:
+        body = await json_body(request, _login)
+        return await request.app[SERVICES].auth.login(body)
+
+    return await _limited_json(request, "login", call)
 
 
 @doc(
@@ -86,11 +106,15 @@ async def login(request: web.Request) -> web.Response:
         400: "Missing fields",
         401: "Wrong or expired code",
         404: "Unknown user",
+        429: "Rate limited, or too many wrong codes",
     },
 )
 async def verify_email(request: web.Request) -> web.Response:
-    body = await json_body(request, _verify)
-    return json_response(await request.app[SERVICES].auth.verify_email(body))
+    async def call() -> dict[str, Any]:
+        body = await json_body(request, _verify)
+        return await request.app[SERVICES].auth.verify_email(body)
+
+    return await _limited_json(request, "verify", call)
 
 
 @doc(
@@ -102,11 +126,15 @@ async def verify_email(request: web.Request) -> web.Response:
         400: "Missing fields",
         401: "Wrong or expired code",
         404: "Unknown user",
+        429: "Rate limited, or too many wrong codes",
     },
 )
 async def verify_phone(request: web.Request) -> web.Response:
-    body = await json_body(request, _verify)
-    return json_response(await request.app[SERVICES].auth.verify_phone(body))
+    async def call() -> dict[str, Any]:
+        body = await json_body(request, _verify)
+        return await request.app[SERVICES].auth.verify_phone(body)
+
+    return await _limited_json(request, "verify", call)
 
 
 @doc(
@@ -118,3 +146,96 @@ async def verify_phone(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     user = await require_user(request)
     return json_response(await request.app[SERVICES].auth.logout(user))
+
+
+@doc(
+    "Send a new email-verification or login code",
+    tags=["auth"],
+    body=ResendVerificationSchema,
+    responses={
+        200: MessageSchema,
+        400: "Missing fields, bad type or already verified",
+        404: "Unknown user",
+        429: "Rate limited (per address and per account)",
+    },
+)
+async def resend_verification(request: web.Request) -> web.Response:
+    async def call() -> dict[str, Any]:
+        body = await json_body(request, _resend)
+        return await request.app[SERVICES].auth.resend_verification(body)
+
+    return await _limited_json(request, "resend", call)
+
+
+@doc(
+    "Start TOTP two-factor setup: a new secret, its otpauth URL and a QR code",
+    tags=["auth"],
+    auth=True,
+    responses={
+        200: TwoFactorSetupResponseSchema,
+        401: "No token",
+        403: "Bad token",
+        404: "Unknown user",
+    },
+)
+async def two_factor_setup(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    return json_response(await request.app[SERVICES].two_factor.setup(user.id))
+
+
+@doc(
+    "Confirm TOTP setup with a current code; enables 2FA and returns a fresh token",
+    tags=["auth"],
+    auth=True,
+    body=TwoFactorVerifySchema,
+    responses={
+        200: TwoFactorVerifyResponseSchema,
+        400: "Missing code",
+        401: "Wrong code or no token",
+        403: "Bad token",
+        404: "2FA not set up",
+        429: "Too many wrong codes",
+    },
+)
+async def two_factor_verify(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    body = await json_body(request, _two_factor)
+    return json_response(await request.app[SERVICES].two_factor.verify(user.id, body["code"]))
+
+
+@doc(
+    "Email a password-reset code and link (same answer whether or not the account exists)",
+    tags=["auth"],
+    body=ForgotPasswordSchema,
+    responses={200: MessageSchema, 400: "Missing email", 429: "Rate limited"},
+)
+async def forgot_password(request: web.Request) -> web.Response:
+    async def call() -> dict[str, Any]:
+        body = await json_body(request, _forgot)
+        return await request.app[SERVICES].auth.forgot_password(body)
+
+    return await _limited_json(request, "forgot-pw", call)
+
+
+@doc(
+    "Set a new password with the emailed reset code (rewrite addition)",
+    tags=["auth"],
+    body=ResetPasswordSchema,
+    description=(
+        "Not in the original server, whose reset codes could not be used. The code is single "
+        "use and burned after 5 wrong tries; the new password follows the registration rules; "
+        "every token issued before the reset stops working."
+    ),
+    responses={
+        200: MessageSchema,
+        400: "Missing fields or password rules",
+        401: "Wrong or expired code",
+        429: "Rate limited, or too many wrong codes",
+    },
+)
+async def reset_password(request: web.Request) -> web.Response:
+    async def call() -> dict[str, Any]:
+        body = await json_body(request, _reset)
+        return await request.app[SERVICES].auth.reset_password(body)
+
+    return await _limited_json(request, "verify", call)

@@ -78,3 +78,46 @@ class VerifyResponseSchema(Schema):
     requiresPhoneVerification = fields.Boolean()
     phoneNumber = fields.String()
     userId = fields.UUID()
+
+
+class ResendVerificationSchema(Schema):
+    userId = Str(validate=validate.Length(max=64))
+    type = Str(validate=validate.Length(max=16), metadata={"description": "email | login"})
+
+
+class TwoFactorSetupResponseSchema(Schema):
+    secret = fields.String(metadata={"description": "Base32 TOTP secret"})
+    qrCode = fields.String(metadata={"description": "PNG data URL of the otpauth URL"})
+    otpauth = fields.String()
+
+
+class TwoFactorVerifySchema(Schema):
+    code = Str(validate=validate.Length(max=16), metadata={"description": "Current TOTP code"})
+
+
+class TwoFactorUserSchema(Schema):
+    id = fields.UUID()
+    email = fields.String(allow_none=True)
+    username = fields.String()
+    createdAt = fields.String()
+    twoFactorEnabled = fields.Boolean()
+    isSupport = fields.Boolean()
+
+
+class TwoFactorVerifyResponseSchema(Schema):
+    message = fields.String()
+    token = fields.String()
+    user = fields.Nested(TwoFactorUserSchema)
+
+
+class ForgotPasswordSchema(Schema):
+    email = Str(validate=_SHORT)
+
+
+class ResetPasswordSchema(Schema):
+    email = Str(validate=_SHORT, metadata={"description": "The address the code was sent to"})
+    code = Str(validate=validate.Length(max=16), metadata={"description": "The emailed code"})
+    newPassword = Str(validate=validate.Length(max=256))
+    password = Str(
+        validate=validate.Length(max=256), metadata={"description": "Alias of newPassword"}
+    )
