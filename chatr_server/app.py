@@ -24,11 +24,14 @@ from chatr_server.integrations.mail import create_mailer
 from chatr_server.integrations.sms import create_sms_sender
 from chatr_server.integrations.storage import create_storage
 from chatr_server.repos.codes import CodesRepo
+from chatr_server.repos.groups import GroupsRepo
 from chatr_server.repos.testdata import TestDataRepo
 from chatr_server.repos.users import UsersRepo
 from chatr_server.services.auth import AuthService
 from chatr_server.services.codes import CodeService
 from chatr_server.services.container import Services
+from chatr_server.services.group_uploads import GroupUploads
+from chatr_server.services.groups import GroupService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import PasswordHasher
 from chatr_server.services.ratelimit import RateLimiter
@@ -84,6 +87,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         users_repo = UsersRepo(queries)
         codes = CodeService(CodesRepo(queries), settings.jwt_secret)
         notifier = Notifier(mailer, sms, test_mode, settings.product_name, settings.frontend_url)
+        # The bus is read through the container on every emit: the realtime layer replaces it.
+        groups = GroupService(pool, GroupsRepo(queries), storage, lambda: services.bus)
+        group_uploads = GroupUploads(groups, storage)
         services = Services(
             settings=settings,
             pool=pool,
@@ -106,6 +112,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 settings.dev_phone_whitelist,
             ),
             users=UserService(pool, users_repo),
+            groups=groups,
+            group_uploads=group_uploads,
         )
         services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
         app[SERVICES] = services
@@ -114,6 +122,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 "test mode is allowed (CHATR_TEST_MODE=1): bypass codes and /api/test/* are live"
             )
         yield
+        await group_uploads.drain()
     finally:
         await storage.close()
         await sms.close()

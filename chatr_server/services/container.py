@@ -13,6 +13,8 @@ from chatr_server.integrations.sms import SmsSender
 from chatr_server.integrations.storage import Storage
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
+from chatr_server.services.group_uploads import GroupUploads
+from chatr_server.services.groups import GroupService
 from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
@@ -35,5 +37,7 @@ class Services:
     storage: Storage
     auth: AuthService
     users: UserService
+    groups: GroupService
+    group_uploads: GroupUploads
     bus: EventBus = field(default_factory=NullBus)
     extra: dict[str, Any] = field(default_factory=dict)
