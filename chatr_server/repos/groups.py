@@ -170,3 +170,6 @@ class GroupsRepo:
         self, db: Executor, message_id: Id, waveform: list[float], duration: float | None
     ) -> Record | None:
         return await db.fetchrow(self._q.update_waveform, message_id, waveform, duration)
+
+    async def fill_duration(self, db: Executor, message_id: Id, duration: float) -> None:
+        await db.execute(self._q.fill_duration, message_id, duration)

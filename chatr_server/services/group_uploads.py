@@ -249,28 +249,26 @@ class GroupUploads:
             body["duration"] = duration
         body["needsWaveformGeneration"] = placeholder
         if placeholder:
-            task = asyncio.create_task(
-                self._fill_audio_metadata(gid, row["id"], upload.data, mime, waveform, duration)
-            )
+            task = asyncio.create_task(self._fill_audio_metadata(gid, row["id"], upload.data, mime))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return body
 
     async def _fill_audio_metadata(
-        self,
-        gid: UUID,
-        message_id: UUID,
-        data: bytes,
-        mime: str,
-        waveform: list[float] | None,
-        given: float | None,
+        self, gid: UUID, message_id: UUID, data: bytes, mime: str
     ) -> None:
-        """Background job: read the real duration and tell the members (placeholder shape)."""
+        """Background job: store the duration read from the file, then tell the members.
+
+        It never touches the waveform: a client PATCH may already have replaced
+        the placeholder, and this job must not undo that.
+        """
         try:
-            duration = await media.audio_duration_async(data, mime) or given
+            duration = await media.audio_duration_async(data, mime)
             repo = self._groups.repo
             pool = self._groups.repo_pool
-            stored = await repo.update_waveform(pool, message_id, waveform or [], duration)
+            if duration is not None:
+                await repo.fill_duration(pool, message_id, duration)
+            stored = await repo.message_by_id(pool, message_id)
             if stored is None:
                 return
             recipients = await repo.accepted_member_ids(pool, gid)

@@ -216,6 +216,11 @@ SELECT page.* FROM (
 ) page
 ORDER BY page.created_at, page.id
 
+-- name: fill_duration
+-- The background audio job: a duration read from the file, unless one is stored.
+UPDATE group_messages SET audio_duration = $2
+WHERE id = $1 AND audio_duration IS NULL
+
 -- name: update_waveform
 -- Waveform always; duration only when $3 is not NULL.
 UPDATE group_messages

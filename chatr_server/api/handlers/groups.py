@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import read_json, require_user
@@ -95,7 +96,7 @@ async def read_upload(request: web.Request, file_field: str, max_bytes: int) -> 
                 fields[part.name[:64]] = raw.decode("utf-8", "replace")
         else:
             raise bad_request("Too many form fields")
-    except (ValueError, AssertionError, LookupError):
+    except (ValueError, AssertionError, LookupError, HttpProcessingError):
         raise bad_request("Malformed multipart body") from None
     if upload is not None:
         upload.fields = fields
