@@ -27,11 +27,14 @@ from chatr_server.integrations.storage import create_storage
 from chatr_server.repos.codes import CodesRepo
 from chatr_server.repos.conversations import ConversationsRepo
 from chatr_server.repos.friendships import FriendshipsRepo
+from chatr_server.repos.groups import GroupsRepo
 from chatr_server.repos.testdata import TestDataRepo
 from chatr_server.repos.users import UsersRepo
 from chatr_server.services.auth import AuthService
 from chatr_server.services.codes import CodeService
 from chatr_server.services.container import Services
+from chatr_server.services.group_uploads import GroupUploads
+from chatr_server.services.groups import GroupService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import PasswordHasher
 from chatr_server.services.ratelimit import RateLimiter
@@ -98,6 +101,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             mail_from_name=settings.mail_from_name,
         )
         rate_limiter = RateLimiter(store, test_mode, settings.rate_limits_enabled)
+        # The bus is read through the container on every emit: the realtime layer replaces it.
+        groups = GroupService(pool, GroupsRepo(queries), storage, lambda: services.bus)
+        group_uploads = GroupUploads(groups, storage)
         services = Services(
             settings=settings,
             pool=pool,
@@ -131,6 +137,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             ),
             notifier=notifier,
             two_factor=TwoFactorService(pool, users_repo, tokens, store, settings.product_name),
+            groups=groups,
+            group_uploads=group_uploads,
         )
         services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
         app[SERVICES] = services
@@ -139,6 +147,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 "test mode is allowed (CHATR_TEST_MODE=1): bypass codes and /api/test/* are live"
             )
         yield
+        await group_uploads.drain()
     finally:
         await storage.close()
         await sms.close()

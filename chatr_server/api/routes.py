@@ -14,6 +14,7 @@ from chatr_server.api.handlers import (
     conversations,
     email_preview,
     friends,
+    groups,
     health,
     message_actions,
     settings,
@@ -66,6 +67,32 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/conversations/{id}/accept", conversations.accept)
     r.add_post("/api/conversations/{id}/decline", conversations.decline)
     r.add_post("/api/conversations/{id}/nuke", conversations.nuke)
+
+    # /api/groups/invites must be registered before /api/groups/{id}.
+    g = "/api/groups"
+    r.add_post(g, groups.create_group)
+    r.add_get(g, groups.list_groups)
+    r.add_get(f"{g}/invites", groups.list_invites)
+    r.add_get(f"{g}/{{id}}", groups.get_group)
+    r.add_patch(f"{g}/{{id}}", groups.update_group)
+    r.add_delete(f"{g}/{{id}}", groups.delete_group)
+    r.add_post(f"{g}/{{id}}/accept", groups.accept_invite)
+    r.add_post(f"{g}/{{id}}/decline", groups.decline_invite)
+    r.add_get(f"{g}/{{id}}/messages", groups.group_messages)
+    r.add_post(f"{g}/{{id}}/members", groups.add_member)
+    r.add_delete(f"{g}/{{id}}/members/{{memberId}}", groups.remove_member)
+    r.add_patch(f"{g}/{{id}}/members/{{memberId}}/promote", groups.promote_member)
+    r.add_patch(f"{g}/{{id}}/members/{{memberId}}/demote", groups.demote_member)
+    r.add_post(f"{g}/{{id}}/join", groups.join_group)
+    r.add_post(f"{g}/{{id}}/leave", groups.leave_group)
+    r.add_post(f"{g}/{{id}}/transfer-ownership", groups.transfer_ownership)
+    r.add_post(f"{g}/{{id}}/step-down", groups.step_down)
+    r.add_post(f"{g}/{{id}}/upload", groups.upload_file)
+    r.add_post(f"{g}/{{id}}/profile-image", groups.set_profile_image)
+    r.add_delete(f"{g}/{{id}}/profile-image", groups.delete_profile_image)
+    r.add_post(f"{g}/{{id}}/cover-image", groups.set_cover_image)
+    r.add_delete(f"{g}/{{id}}/cover-image", groups.delete_cover_image)
+    r.add_patch(f"{g}/{{id}}/messages/{{msgId}}/waveform", groups.update_waveform)
 
     r.add_post("/api/test/mode", testmode.set_mode)
     r.add_post("/api/test/cleanup", testmode.cleanup)

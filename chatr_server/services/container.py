@@ -13,6 +13,8 @@ from chatr_server.integrations.sms import SmsSender
 from chatr_server.integrations.storage import Storage
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
+from chatr_server.services.group_uploads import GroupUploads
+from chatr_server.services.groups import GroupService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.social import SocialService
@@ -41,5 +43,7 @@ class Services:
     social: SocialService
     notifier: Notifier
     two_factor: TwoFactorService
+    groups: GroupService
+    group_uploads: GroupUploads
     bus: EventBus = field(default_factory=NullBus)
     extra: dict[str, Any] = field(default_factory=dict)

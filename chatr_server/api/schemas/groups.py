@@ -1,0 +1,141 @@
+"""Request and response schemas of ``/api/groups`` (documentation; services validate)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class CreateGroupSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(max=100))
+    description = fields.String(allow_none=True, validate=validate.Length(max=500))
+    memberIds = fields.List(fields.UUID(), validate=validate.Length(max=100))
+
+
+class UpdateGroupSchema(Schema):
+    name = fields.String(validate=validate.Length(max=100))
+    description = fields.String(allow_none=True, validate=validate.Length(max=500))
+
+
+class AddMemberSchema(Schema):
+    memberId = fields.UUID(required=True)
+
+
+class TransferOwnershipSchema(Schema):
+    newOwnerId = fields.UUID(required=True)
+
+
+class GroupWaveformSchema(Schema):
+    waveform = fields.List(fields.Float(), required=True, validate=validate.Length(max=1000))
+    duration = fields.Float(allow_none=True)
+
+
+class MemberUserSchema(Schema):
+    id = fields.UUID()
+    username = fields.String()
+    displayName = fields.String(allow_none=True)
+    profileImage = fields.String(allow_none=True)
+
+
+class GroupMemberSchema(Schema):
+    id = fields.UUID()
+    userId = fields.UUID()
+    groupId = fields.UUID()
+    role = fields.String(metadata={"enum": ["owner", "admin", "member"]})
+    status = fields.String(metadata={"enum": ["pending", "accepted"]})
+    invitedBy = fields.UUID(allow_none=True)
+    joinedAt = fields.String()
+    user = fields.Nested(MemberUserSchema)
+
+
+class GroupMessageSchema(Schema):
+    id = fields.UUID()
+    groupId = fields.UUID()
+    senderId = fields.UUID()
+    content = fields.String()
+    type = fields.String()
+    fileUrl = fields.String(allow_none=True)
+    fileName = fields.String(allow_none=True)
+    fileSize = fields.Integer(allow_none=True)
+    fileType = fields.String(allow_none=True)
+    audioWaveform = fields.List(fields.Float(), allow_none=True)
+    audioDuration = fields.Float(allow_none=True)
+    linkPreview = fields.Dict(allow_none=True)
+    deletedAt = fields.String(allow_none=True)
+    createdAt = fields.String()
+    unsent = fields.Boolean(metadata={"description": "Present (true) only on unsent messages"})
+    sender = fields.Nested(MemberUserSchema)
+
+
+class GroupSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    profileImage = fields.String(allow_none=True)
+    coverImage = fields.String(allow_none=True)
+    ownerId = fields.UUID()
+    createdAt = fields.String()
+    updatedAt = fields.String()
+    summary = fields.String(allow_none=True)
+    summaryMessageCount = fields.Integer(allow_none=True)
+    summaryGeneratedAt = fields.String(allow_none=True)
+    members = fields.List(fields.Nested(GroupMemberSchema))
+
+
+class GroupListItemSchema(GroupSchema):
+    messages = fields.List(fields.Nested(GroupMessageSchema))
+    lastMessage = fields.Nested(GroupMessageSchema, allow_none=True)
+
+
+class GroupEnvelopeSchema(Schema):
+    group = fields.Nested(GroupSchema)
+
+
+class GroupDetailSchema(Schema):
+    group = fields.Nested(GroupSchema)
+    memberStatus = fields.String(metadata={"enum": ["pending", "accepted"]})
+
+
+class GroupListSchema(Schema):
+    groups = fields.List(fields.Nested(GroupListItemSchema))
+
+
+class GroupInviteSchema(Schema):
+    groupId = fields.UUID()
+    groupName = fields.String()
+    groupDescription = fields.String(allow_none=True)
+    memberCount = fields.Integer()
+    invitedBy = fields.String()
+    invitedById = fields.UUID(allow_none=True)
+
+
+class GroupInvitesSchema(Schema):
+    invites = fields.List(fields.Nested(GroupInviteSchema))
+
+
+class GroupMessagesSchema(Schema):
+    messages = fields.List(fields.Nested(GroupMessageSchema))
+
+
+class SuccessSchema(Schema):
+    success = fields.Boolean()
+
+
+class LeaveResultSchema(Schema):
+    success = fields.Boolean()
+    deleted = fields.Boolean()
+
+
+class GroupUploadResultSchema(Schema):
+    success = fields.Boolean()
+    messageId = fields.UUID()
+    fileUrl = fields.String()
+    fileName = fields.String()
+    fileSize = fields.Integer()
+    fileType = fields.String()
+    waveform = fields.List(fields.Float())
+    duration = fields.Float()
+    needsWaveformGeneration = fields.Boolean()
+
+
+class ImageUrlSchema(Schema):
+    url = fields.String()
