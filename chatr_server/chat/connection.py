@@ -64,7 +64,7 @@ class ConnectionHandlers:
         presence = self._ctx.extra("presence")
         hidden = sock.data[HIDDEN]
         await presence.connect(me.id, hidden)
-        visible = await self._ctx.extra("social_graph").visible_peers(me.id)
+        visible = await self._ctx.visible_peers(me.id)
         if not hidden:
             self._ctx.services.bus.to_users(
                 visible,
@@ -102,7 +102,7 @@ class ConnectionHandlers:
             log.exception("call cleanup on disconnect failed")
         now = utcnow()
         if not sock.data.get(HIDDEN):
-            visible = await self._ctx.extra("social_graph").visible_peers(me.id)
+            visible = await self._ctx.visible_peers(me.id)
             self._ctx.services.bus.to_users(
                 visible,
                 "user:status",

@@ -28,6 +28,16 @@ class ChatContext:
     def extra(self, name: str) -> Any:
         return self._app[SERVICES].extra[name]
 
+    async def connected(self, user_id: str) -> tuple[set[str], set[str]]:
+        """C(u) and P(u) (behaviors.md §3)."""
+        services = self.services
+        return await services.social.connected_and_pending(services.pool, user_id)
+
+    async def visible_peers(self, user_id: str) -> list[str]:
+        """C(u) − P(u): who sees this user's live status."""
+        services = self.services
+        return await services.social.visible_peers(services.pool, user_id)
+
 
 def profile(sock: Socket) -> SenderProfile:
     return sock.data[PROFILE]

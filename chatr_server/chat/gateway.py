@@ -23,7 +23,6 @@ from chatr_server.services.calls import CallService
 from chatr_server.services.message_actions import MessageActionsService
 from chatr_server.services.messaging import MessagingService
 from chatr_server.services.presence import PresenceService
-from chatr_server.services.social_graph import SocialGraph
 
 SOCKET_SERVER = web.AppKey("socket_server", SocketServer)
 
@@ -61,7 +60,6 @@ async def _live_services(app: web.Application) -> AsyncIterator[None]:
     services.bus = bus
     services.extra["presence"] = presence
     services.extra["messaging_repo"] = repo
-    services.extra["social_graph"] = SocialGraph(services.pool, repo)
     services.extra["messaging"] = MessagingService(
         services.pool, repo, presence, bus, services.storage
     )

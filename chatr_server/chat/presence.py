@@ -38,7 +38,7 @@ class PresenceHandlers:
         record = await self._ctx.extra("presence").set_status(me.id, status)
         if record is None or sock.data.get(HIDDEN):
             return
-        peers = await self._ctx.extra("social_graph").visible_peers(me.id)
+        peers = await self._ctx.visible_peers(me.id)
         self._ctx.services.bus.to_users(
             peers,
             "user:status",
@@ -55,7 +55,7 @@ class PresenceHandlers:
         if not isinstance(ids, list) or len(ids) > MAX_PRESENCE_IDS:
             raise InvalidPayload()
         me = profile(sock)
-        everyone, pending_out = await self._ctx.extra("social_graph").connected(me.id)
+        everyone, pending_out = await self._ctx.connected(me.id)
         visible = [i for i in ids if isinstance(i, str) and i in everyone and i not in pending_out]
         records = await self._ctx.extra("presence").records(visible)
         stored = {}

@@ -23,13 +23,11 @@ class ConversationsRepo:
     async def by_id_for_update(self, db: Executor, conversation_id: Id) -> Record | None:
         return await db.fetchrow(self._q.by_id_for_update, conversation_id)
 
-    async def by_pair(self, db: Executor, a: Id, b: Id) -> Record | None:
-        """``a < b``: the sorted pair."""
-        return await db.fetchrow(self._q.by_pair, a, b)
-
-    async def insert_if_absent(self, db: Executor, a: Id, b: Id, initiator: Id) -> Record | None:
-        """``a < b``; ``None`` when the pair already has a row."""
-        return await db.fetchrow(self._q.insert_if_absent, a, b, initiator)
+    async def get_or_create(self, db: Executor, sender: Id, recipient: Id) -> Record:
+        """The pair's conversation; a new one has ``sender`` as initiator."""
+        row = await db.fetchrow(self._q.get_or_create, sender, recipient)
+        assert row is not None
+        return row
 
     async def accept(self, db: Executor, conversation_id: Id) -> Record | None:
         return await db.fetchrow(self._q.accept, conversation_id)

@@ -57,6 +57,3 @@ class MessagingRepo:
 
     async def last_seen_many(self, db: Executor, user_ids: list[UUID]) -> list[Record]:
         return await db.fetch(self._q.last_seen_many, user_ids)
-
-    async def connected_users(self, db: Executor, user_id: str) -> list[Record]:
-        return await db.fetch(self._q.connected_users, user_id)

@@ -8,7 +8,7 @@ contract requires for ``/api/friends``; conversation errors use ``error``.
 
 The socket layer also reuses the primitives at the top of the class
 (``block_state``, ``are_friends``, ``get_or_create_conversation``,
-``accept_on_reply``, ``connected_and_pending``, ``friendship_refs``,
+``connected_and_pending``, ``friendship_refs``,
 ``verify_friend_notify``, ``friend_update_from``).
 They take a ``db`` (pool or connection) so callers can run them inside their
 own transaction.
@@ -141,39 +141,10 @@ class SocialService:
             raise ServiceError(404, "User not found")
         if s == r:
             raise ServiceError(400, "Cannot message yourself")
-        a, b = _pair(s, r)
-        for _ in range(3):
-            try:
-                row = await self._convs.insert_if_absent(db, a, b, s)
-            except asyncpg.ForeignKeyViolationError:
-                raise ServiceError(404, "User not found") from None
-            if row is None:
-                row = await self._convs.by_pair(db, a, b)
-            if row is not None:
-                return row
-            # Deleted (nuked) between the two statements: try again.
-        raise ServiceError(409, "Conversation is changing, try again")
-
-    async def accept_on_reply(self, db: Executor, conversation: Record, sender_id: str) -> Record:
-        """``message:send`` step 6: the recipient writing back accepts a pending request.
-
-        Returns the current row. Only the call that actually flips the status
-        emits ``conversation:accepted`` to the initiator (emitted at once: run it
-        after your transaction commits, or with the pool).
-        """
-        if conversation["status"] != "pending" or str(conversation["initiator_id"]) == sender_id:
-            return conversation
-        row = await self._convs.accept(db, conversation["id"])
-        if row is None:  # accepted (or deleted) concurrently
-            return await self._convs.by_id(db, conversation["id"]) or conversation
-        initiator = str(row["initiator_id"])
-        self._bus().to_user(
-            initiator,
-            "conversation:accepted",
-            {"conversationId": str(row["id"]), "acceptedBy": sender_id},
-        )
-        await self._conversations_changed((str(row["participant_a"]), str(row["participant_b"])))
-        return row
+        try:
+            return await self._convs.get_or_create(db, s, r)
+        except asyncpg.ForeignKeyViolationError:
+            raise ServiceError(404, "User not found") from None
 
     async def connected_and_pending(
         self, db: Executor, user_id: str | UUID
@@ -186,6 +157,11 @@ class SocialService:
         connected = {str(r["other_id"]) for r in rows}
         pending = {str(r["other_id"]) for r in rows if r["pending_outgoing"]}
         return connected, pending
+
+    async def visible_peers(self, db: Executor, user_id: str | UUID) -> list[str]:
+        """C − P: the users who receive this user's live status and profile updates."""
+        connected, pending = await self.connected_and_pending(db, user_id)
+        return sorted(connected - pending)
 
     async def friendship_refs(
         self, db: Executor, viewer_id: str, user_ids: Sequence[str | UUID]

@@ -13,26 +13,12 @@ SELECT id, participant_a, participant_b, initiator_id, status, created_at, updat
 FROM conversations WHERE id = $1
 FOR UPDATE
 
--- name: by_pair
--- $1 < $2 (the sorted pair).
+-- name: get_or_create
+-- The pair's row, created on first contact by chatr_dm_conversation (migration
+-- 0006), the same function the message path uses: one rule, one place.
 SELECT id, participant_a, participant_b, initiator_id, status, created_at, updated_at,
        summary, summary_message_count, summary_generated_at
-FROM conversations WHERE participant_a = $1 AND participant_b = $2
-
--- name: insert_if_absent
--- $1 < $2 (the sorted pair), $3 initiator. Accepted iff the pair are friends
--- right now; a concurrent insert of the same pair makes this return nothing.
-INSERT INTO conversations (participant_a, participant_b, initiator_id, status)
-SELECT $1, $2, $3,
-       CASE WHEN EXISTS (
-           SELECT 1 FROM friendships
-           WHERE status = 'accepted'
-             AND ((requester_id = $1 AND addressee_id = $2)
-                  OR (requester_id = $2 AND addressee_id = $1)))
-       THEN 'accepted' ELSE 'pending' END
-ON CONFLICT (participant_a, participant_b) DO NOTHING
-RETURNING id, participant_a, participant_b, initiator_id, status, created_at, updated_at,
-          summary, summary_message_count, summary_generated_at
+FROM chatr_dm_conversation($1, $2)
 
 -- name: accept
 -- Only a pending row changes, so of two racing accepts exactly one sees a row.

@@ -62,26 +62,3 @@ UPDATE users SET last_seen = $2 WHERE id = $1
 
 -- name: last_seen_many
 SELECT id, last_seen, privacy_online_status FROM users WHERE id = ANY($1::uuid[])
-
--- name: connected_users
--- C(u) with, per user, whether they are only reached through a pending
--- conversation that u initiated (P(u)). Blocks either way exclude a user.
-WITH links AS (
-    SELECT CASE WHEN f.requester_id = $1 THEN f.addressee_id ELSE f.requester_id END AS uid,
-           false AS pending_out
-    FROM friendships f
-    WHERE (f.requester_id = $1 OR f.addressee_id = $1) AND f.status = 'accepted'
-    UNION ALL
-    SELECT CASE WHEN c.participant_a = $1 THEN c.participant_b ELSE c.participant_a END,
-           c.status = 'pending' AND c.initiator_id = $1
-    FROM conversations c
-    WHERE c.participant_a = $1 OR c.participant_b = $1
-)
-SELECT l.uid, bool_and(l.pending_out) AS pending_out
-FROM links l
-WHERE NOT EXISTS (
-    SELECT 1 FROM friendships b
-    WHERE b.status = 'blocked'
-      AND ((b.requester_id = $1 AND b.addressee_id = l.uid)
-           OR (b.requester_id = l.uid AND b.addressee_id = $1)))
-GROUP BY l.uid

@@ -205,21 +205,6 @@ async def test_rpc_style_calls_share_the_rest_errors(client, services):
     assert await social.list_friends(alice.id) == {"friends": []}
 
 
-async def test_accept_on_reply(client, services, bus):
-    alice = await make_user(client)
-    bob = await make_user(client)
-    social, db = services.social, services.pool
-    conv = await social.get_or_create_conversation(db, alice.id, bob.id)
-    # The initiator writing again changes nothing.
-    assert (await social.accept_on_reply(db, conv, alice.id))["status"] == "pending"
-    assert bus.events == []
-    rows = await asyncio.gather(*(social.accept_on_reply(db, conv, bob.id) for _ in range(5)))
-    assert {r["status"] for r in rows} == {"accepted"}
-    assert bus.named("conversation:accepted") == [
-        (alice.id, {"conversationId": str(conv["id"]), "acceptedBy": bob.id})
-    ]
-
-
 async def test_friend_update_from(client, services):
     alice = await make_user(client)
     sender = await services.social.friend_update_from(services.pool, alice.id)
