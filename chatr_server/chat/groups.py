@@ -5,10 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from chatr_server.chat.context import ChatContext, profile
-from chatr_server.chat.guard import event
+from chatr_server.chat.guard import event, rpc
+from chatr_server.errors import ServiceError
 from chatr_server.realtime import Namespace, Socket
-from chatr_server.services.message_input import parse_group_send
+from chatr_server.services.groups import GroupService
+from chatr_server.services.message_input import (
+    MAX_CONTENT_CHARS,
+    InvalidPayload,
+    bare_id,
+    link_preview,
+    opt_uuid,
+    parse_group_send,
+)
 from chatr_server.services.messaging import MessagingService
+from chatr_server.util.timefmt import iso_ms, utcnow
+
+
+def _room(group_id: Any) -> str:
+    return f"group:{group_id}"
 
 
 class GroupHandlers:
@@ -19,8 +33,18 @@ class GroupHandlers:
     def _messaging(self) -> MessagingService:
         return self._ctx.extra("messaging")
 
+    @property
+    def _groups(self) -> GroupService:
+        return self._ctx.services.groups
+
     def register(self, ns: Namespace) -> None:
         ns.on("group:message", self.message)
+        ns.on("group:messages:history", self.history)
+        ns.on("group:typing", self.typing)
+        ns.on("group:message:unsend", self.unsend)
+        ns.on("group:join", self.join_room)
+        ns.on("group:leave", self.leave_room)
+        ns.on("group:message:send", self.legacy_send)
 
     @event("Failed to send group message", bare_error=True)
     async def message(self, sock: Socket, data: Any = None, *_: Any) -> None:
@@ -28,3 +52,124 @@ class GroupHandlers:
         if request is None:
             return
         await self._messaging.send_group(profile(sock), request)
+
+    @rpc("Failed to load group messages")
+    async def history(self, sock: Socket, data: Any = None, *_: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("groupId"):
+            return {"error": "groupId is required"}
+        try:
+            messages = await self._groups.history(
+                profile(sock).id, data["groupId"], data.get("limit"), data.get("before")
+            )
+        except ServiceError as exc:
+            if exc.message.startswith("Accept the group invite"):
+                return {"error": "Accept the group invite first"}
+            raise
+        return {"messages": messages}
+
+    @event("Failed to send typing status")
+    async def typing(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("isTyping"), bool):
+            raise InvalidPayload()
+        group_id = opt_uuid(data, "groupId")
+        if group_id is None:
+            raise InvalidPayload()
+        me = profile(sock)
+        async with self._ctx.services.pool.acquire() as conn:
+            await self._groups.require_accepted_member(conn, me.id, group_id)
+        others = [m for m in await self._groups.accepted_member_ids(group_id) if m != me.id]
+        self._ctx.services.bus.to_users(
+            others,
+            "group:typing",
+            {
+                "groupId": str(group_id),
+                "userId": me.id,
+                "displayName": me.name,
+                "isTyping": data["isTyping"],
+            },
+        )
+
+    @event("Failed to unsend group message")
+    async def unsend(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        me = profile(sock)
+        message_id = bare_id(data)
+        group_id = await self._ctx.extra("messaging_repo").unsend_group_message(
+            self._ctx.services.pool, message_id, me.id
+        )
+        if group_id is None:
+            return  # not the sender, unknown, or already unsent: ignored
+        members = await self._groups.accepted_member_ids(group_id)
+        self._ctx.services.bus.to_users(
+            members,
+            "group:message:unsent",
+            {"messageId": str(message_id), "groupId": str(group_id), "senderDisplayName": me.name},
+        )
+
+    @event("Failed to join group")
+    async def join_room(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        group_id = bare_id(data, "groupId")
+        me = profile(sock)
+        if await self._messaging.group_status(me.id, group_id) is None:
+            raise InvalidPayload("Not a member of this group")
+        sock.join(_room(group_id))
+        sock.namespace.emit(
+            "group:user:joined",
+            {
+                "groupId": str(group_id),
+                "userId": me.id,
+                "username": me.username,
+                "timestamp": iso_ms(utcnow()),
+            },
+            to=_room(group_id),
+            skip_sid=sock.id,
+        )
+
+    @event("Failed to leave group")
+    async def leave_room(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        group_id = bare_id(data, "groupId")
+        room = _room(group_id)
+        if room not in sock.rooms:
+            return
+        sock.leave(room)
+        me = profile(sock)
+        sock.namespace.emit(
+            "group:user:left",
+            {
+                "groupId": str(group_id),
+                "userId": me.id,
+                "username": me.username,
+                "timestamp": iso_ms(utcnow()),
+            },
+            to=room,
+        )
+
+    @event("Failed to send group message")
+    async def legacy_send(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        """The legacy room-based send: stored like ``group:message``, announced to the room."""
+        if not isinstance(data, dict):
+            raise InvalidPayload()
+        content = data.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise InvalidPayload("Message content is required")
+        if len(content) > MAX_CONTENT_CHARS:
+            raise InvalidPayload(f"Message content must be at most {MAX_CONTENT_CHARS} characters")
+        group_id = opt_uuid(data, "groupId")
+        if group_id is None:
+            raise InvalidPayload()
+        preview = link_preview(data)
+        request = parse_group_send({**data, "groupId": str(group_id)})
+        assert request is not None
+        me = profile(sock)
+        row = await self._messaging.store_group(me, request)
+        payload: dict[str, Any] = {
+            "id": str(row["id"]),
+            "groupId": str(group_id),
+            "senderId": me.id,
+            "senderUsername": me.username,
+            "content": row["content"],
+            "type": row["type"],
+            "timestamp": iso_ms(row["created_at"]),
+        }
+        if preview is not None:
+            payload["linkPreview"] = preview
+        sock.namespace.emit("group:message:received", payload, to=_room(group_id))

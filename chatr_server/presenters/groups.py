@@ -121,19 +121,21 @@ def last_message(row: Row) -> dict[str, Any]:
     }
 
 
-def live_message(row: Row, sender: Row, temp_id: str | None = None) -> dict[str, Any]:
-    """The ``group:message`` event: GroupMessageRow + sender + waveform/duration (+ tempId).
+def brief_user(row: Row) -> dict[str, Any]:
+    """MemberUser from a ``user_brief`` row (``id, username, display_name, profile_image``)."""
+    return {
+        "id": str(row["id"]),
+        "username": row["username"],
+        "displayName": row["display_name"],
+        "profileImage": row["profile_image"],
+    }
 
-    ``sender`` is a ``user_brief`` row (``id, username, display_name, profile_image``).
-    """
+
+def live_message(row: Row, sender: dict[str, Any], temp_id: str | None = None) -> dict[str, Any]:
+    """The ``group:message`` event: GroupMessageRow + sender (MemberUser) + waveform/duration."""
     body = {
         **message_row(row),
-        "sender": {
-            "id": str(sender["id"]),
-            "username": sender["username"],
-            "displayName": sender["display_name"],
-            "profileImage": sender["profile_image"],
-        },
+        "sender": sender,
         "waveform": row["audio_waveform"],
         "duration": row["audio_duration"],
     }

@@ -87,31 +87,3 @@ def message_received(row: Row, sender: Mapping[str, Any]) -> dict[str, Any]:
     if row["link_preview"] is not None:
         payload["linkPreview"] = row["link_preview"]
     return payload
-
-
-def group_message(
-    row: Row, sender: Mapping[str, Any] | None, temp_id: str | None
-) -> dict[str, Any]:
-    """``group:message``: GroupMessageRow + sender (MemberUser) + waveform/duration (+ tempId)."""
-    payload: dict[str, Any] = {
-        "id": str(row["id"]),
-        "groupId": str(row["group_id"]),
-        "senderId": str(row["sender_id"]),
-        "content": row["content"],
-        "type": row["type"],
-        "fileUrl": row["file_url"],
-        "fileName": row["file_name"],
-        "fileSize": row["file_size"],
-        "fileType": row["file_type"],
-        "audioWaveform": row["audio_waveform"],
-        "audioDuration": row["audio_duration"],
-        "linkPreview": row["link_preview"],
-        "deletedAt": iso_ms(row["deleted_at"]),
-        "createdAt": iso_ms(row["created_at"]),
-        "sender": sender,
-        "waveform": row["audio_waveform"],
-        "duration": row["audio_duration"],
-    }
-    if temp_id is not None:
-        payload["tempId"] = temp_id
-    return payload

@@ -57,3 +57,8 @@ class MessagingRepo:
 
     async def last_seen_many(self, db: Executor, user_ids: list[UUID]) -> list[Record]:
         return await db.fetch(self._q.last_seen_many, user_ids)
+
+    async def unsend_group_message(
+        self, db: Executor, message_id: UUID, sender_id: str
+    ) -> UUID | None:
+        return await db.fetchval(self._q.unsend_group_message, message_id, sender_id)

@@ -232,7 +232,8 @@ class GroupUploads:
             await self._storage.delete(key)
             raise
         assert sender is not None
-        emits.add(recipients, "group:message", present.live_message(row, sender))
+        live = present.live_message(row, present.brief_user(sender))
+        emits.add(recipients, "group:message", live)
         emits.send(self._groups.bus())
 
         body: dict[str, Any] = {

@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 
 from chatr_server.integrations.storage import Storage
-from chatr_server.presenters.messages_live import group_message, message_received, message_sent
+from chatr_server.presenters.groups import live_message
+from chatr_server.presenters.messages_live import message_received, message_sent
 from chatr_server.repos.messaging import MessagingRepo
 from chatr_server.services.bus import EventBus
 from chatr_server.services.message_input import DirectSend, GroupSend, InvalidPayload
@@ -180,8 +181,8 @@ class MessagingService:
     async def group_status(self, user_id: str, group_id: Any) -> str | None:
         return await self._repo.group_membership(self._pool, group_id, user_id)
 
-    async def send_group(self, sender: SenderProfile, req: GroupSend) -> None:
-        """Store and fan out a group message (``group:message``)."""
+    async def store_group(self, sender: SenderProfile, req: GroupSend) -> Any:
+        """Store (or find, by temp id) a group message; the row carries the member ids."""
         if req.message_id is None:
             self._check_file_url(req.files.url)
         files = req.files
@@ -210,7 +211,13 @@ class MessagingService:
             raise InvalidPayload("Accept the group invite before sending messages")
         if outcome == "not_found":
             raise InvalidPayload("Message not found")
-        payload = group_message(row, sender.as_member(), req.temp_id)
+        return row
+
+    async def send_group(self, sender: SenderProfile, req: GroupSend) -> None:
+        """Store and fan out a group message (``group:message``) to accepted members."""
+        row = await self.store_group(sender, req)
+        files = req.files
+        payload = live_message(row, sender.as_member(), req.temp_id)
         if payload["waveform"] is None and files.waveform is not None:
             payload["waveform"] = files.waveform
         if payload["duration"] is None and files.duration is not None:

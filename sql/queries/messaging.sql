@@ -62,3 +62,8 @@ UPDATE users SET last_seen = $2 WHERE id = $1
 
 -- name: last_seen_many
 SELECT id, last_seen, privacy_online_status FROM users WHERE id = ANY($1::uuid[])
+
+-- name: unsend_group_message
+UPDATE group_messages SET deleted_at = now()
+WHERE id = $1 AND sender_id = $2 AND deleted_at IS NULL
+RETURNING group_id
