@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from chatr_server.appkeys import SERVICES, SETTINGS
-from chatr_server.chat import rpc
 from chatr_server.chat.bus import RealtimeBus
 from chatr_server.chat.calls import CallHandlers
 from chatr_server.chat.connection import ConnectionHandlers
@@ -15,6 +14,7 @@ from chatr_server.chat.context import ChatContext
 from chatr_server.chat.groups import GroupHandlers
 from chatr_server.chat.messages import MessageHandlers
 from chatr_server.chat.presence import PresenceHandlers
+from chatr_server.chat.rpc import RpcHandlers
 from chatr_server.realtime import SocketServer
 from chatr_server.repos.calls import CallsRepo
 from chatr_server.repos.message_actions import MessageActionsRepo
@@ -44,7 +44,7 @@ def setup_chat(app: web.Application) -> SocketServer:
     PresenceHandlers(ctx).register(ns)
     GroupHandlers(ctx).register(ns)
     CallHandlers(ctx).register(ns)
-    rpc.register(ns)
+    RpcHandlers(ctx).register(ns)
     app.cleanup_ctx.append(_live_services)
     return sio
 

@@ -1,20 +1,121 @@
-"""The catch-all for events this server does not handle (events.md §5).
+"""Ack-based RPC events (events.md §6.6): the same services, and bodies, as REST.
 
-An unknown event sent with an ack is answered at once with
-``{"error": "Not implemented"}`` so the web client's REST fallback starts
-without its 4-second wait; without an ack it is ignored.
+The web client asks for data over the socket first and falls back to REST
+after a timeout or on any ``{"error": …}`` ack. Each entry below maps an
+event to the service call of the matching REST route. Events this server
+does not handle are answered at once with ``{"error": "Not implemented"}``
+so the client's fallback starts without its 4-second wait.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from chatr_server.api.request import validate
+from chatr_server.api.schemas.users import UpdateMeSchema
+from chatr_server.chat.context import ChatContext, profile
+from chatr_server.chat.guard import rpc
 from chatr_server.realtime import Namespace, Socket
+from chatr_server.services.container import Services
+from chatr_server.services.message_input import InvalidPayload
 
 NOT_IMPLEMENTED = {"error": "Not implemented"}
 
+Call = Callable[[Services, str, dict[str, Any]], Awaitable[Any]]
+_update_me = UpdateMeSchema()
 
-def register(ns: Namespace) -> None:
-    @ns.on_unknown
-    def unknown(sock: Socket, event: str, *args: Any) -> dict[str, str]:
+
+async def _users_me(s: Services, uid: str, d: dict[str, Any]) -> Any:
+    me = await s.users.me(uid)
+    me.pop("isSupport", None)
+    return me
+
+
+async def _users_me_update(s: Services, uid: str, d: dict[str, Any]) -> Any:
+    return await s.users.update_me(uid, validate(_update_me, d))
+
+
+def _groups(name: str, *keys: str, body: bool = False) -> Call:
+    """A group RPC: ``groupId`` first, then the named keys (or the whole payload)."""
+
+    async def call(s: Services, uid: str, d: dict[str, Any]) -> Any:
+        method = getattr(s.groups, name)
+        if body:
+            return await method(uid, d.get("groupId"), d)
+        return await method(uid, d.get("groupId"), *(d.get(k) for k in keys))
+
+    return call
+
+
+def _social(name: str, key: str | None = None) -> Call:
+    async def call(s: Services, uid: str, d: dict[str, Any]) -> Any:
+        method = getattr(s.social, name)
+        return await (method(uid, d.get(key)) if key else method(uid))
+
+    return call
+
+
+RPC: dict[str, Call] = {
+    "users:me": _users_me,
+    "users:me:update": _users_me_update,
+    "users:me:settings": lambda s, uid, d: s.social.update_privacy(uid, d),
+    "friends:list": _social("list_friends"),
+    "friends:requests:incoming": _social("incoming_requests"),
+    "friends:requests:outgoing": _social("outgoing_requests"),
+    "friends:blocked": _social("blocked_users"),
+    "friends:search": _social("search", "q"),
+    "friends:request": _social("send_request", "addresseeId"),
+    "friends:accept": _social("accept_request", "friendshipId"),
+    "friends:decline": _social("decline_request", "friendshipId"),
+    "friends:remove": _social("remove_friendship", "friendshipId"),
+    "friends:block": _social("block", "targetUserId"),
+    "friends:unblock": _social("unblock", "targetUserId"),
+    "friends:block-status": _social("block_status", "targetUserId"),
+    "groups:list": lambda s, uid, d: s.groups.list_for(uid),
+    "groups:invites": lambda s, uid, d: s.groups.invites(uid),
+    "groups:detail": _groups("detail"),
+    "groups:create": lambda s, uid, d: s.groups.create(uid, d),
+    "groups:update": _groups("update", body=True),
+    "groups:accept": _groups("accept"),
+    "groups:decline": _groups("decline"),
+    "groups:members:add": _groups("add_member", body=True),
+    "groups:members:remove": _groups("remove_member", "memberId"),
+    "groups:members:promote": _groups("promote", "memberId"),
+    "groups:members:demote": _groups("demote", "memberId"),
+    "groups:leave": _groups("leave"),
+    "groups:delete": _groups("delete"),
+    "groups:transfer-ownership": _groups("transfer_ownership", body=True),
+    "groups:step-down": _groups("step_down"),
+    "conversation:accept": _social("accept_conversation", "conversationId"),
+    "conversation:decline": _social("decline_conversation", "conversationId"),
+    "conversation:nuke": _social("nuke_conversation", "conversationId"),
+    "conversation:nuke-by-user": _social("nuke_by_user", "recipientId"),
+}
+
+
+class RpcHandlers:
+    def __init__(self, ctx: ChatContext) -> None:
+        self._ctx = ctx
+
+    def register(self, ns: Namespace) -> None:
+        for name, call in RPC.items():
+            ns.on(name, self._bind(call))
+        ns.on_unknown(self.unknown)
+
+    def _bind(self, call: Call) -> Callable[..., Awaitable[Any]]:
+        async def handler(sock: Socket, data: Any = None, *_: Any) -> Any:
+            return await self._invoke(sock, call, data)
+
+        return handler
+
+    @rpc()
+    async def _invoke(self, sock: Socket, call: Call, data: Any) -> Any:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InvalidPayload()
+        return await call(self._ctx.services, profile(sock).id, data)
+
+    def unknown(self, sock: Socket, event: str, *args: Any) -> dict[str, str]:
         return NOT_IMPLEMENTED
