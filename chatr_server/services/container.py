@@ -13,9 +13,12 @@ from chatr_server.integrations.sms import SmsSender
 from chatr_server.integrations.storage import Storage
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
+from chatr_server.services.directory import DirectoryService
+from chatr_server.services.history import HistoryService
 from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
+from chatr_server.services.uploads import UploadService
 from chatr_server.services.users import UserService
 from chatr_server.settings import Settings
 from chatr_server.store import KeyValueStore
@@ -35,5 +38,8 @@ class Services:
     storage: Storage
     auth: AuthService
     users: UserService
+    directory: DirectoryService
+    history: HistoryService
+    uploads: UploadService
     bus: EventBus = field(default_factory=NullBus)
     extra: dict[str, Any] = field(default_factory=dict)
