@@ -118,6 +118,14 @@ _ACTIVE_TYPES = frozenset(
 )
 
 
+def _failure(status: int, error: str, detail: str) -> ServiceError:
+    """``{"error": …, "message": <detail>}``, the body some upload failures use."""
+    exc = ServiceError(status, error)
+    # `message` is ServiceError's own parameter name, so the extra key is set afterwards.
+    exc.extra["message"] = detail
+    return exc
+
+
 @dataclass(frozen=True, slots=True)
 class UploadedFile:
     """One file part of a multipart form, read under its route's size cap."""
@@ -540,7 +548,7 @@ class UploadService:
         try:
             variants = await kind.make(file.data)
         except media.MediaError as exc:
-            raise bad_request("Upload failed", message=str(exc)) from None
+            raise _failure(400, "Upload failed", str(exc)) from None
         stem = f"{kind.folder}/{user_id}-{int(time.time() * 1000)}"
         keys = [f"{stem}{suffix}.jpg" for suffix in kind.sizes]
         urls: dict[str, str] = {}
@@ -550,9 +558,7 @@ class UploadService:
         except (StorageError, OSError):
             log.exception("storing a %s image failed", kind.column)
             await self._delete_quietly(keys)
-            raise ServiceError(
-                500, "Upload failed", message="The image could not be stored"
-            ) from None
+            raise _failure(500, "Upload failed", "The image could not be stored") from None
         replace = (
             self._directory.replace_profile_image
             if kind is _PROFILE

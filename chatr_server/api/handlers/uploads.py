@@ -8,6 +8,7 @@ buffering it whole. The app-wide ``client_max_size`` does not apply here.
 from __future__ import annotations
 
 from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import bearer_token, require_user
@@ -30,6 +31,8 @@ MAX_PARTS = 16
 FORM_OVERHEAD = 256 * 1024
 # Unknown parts are read (and dropped) up to this size.
 MAX_OTHER_PART = 64 * 1024
+# What aiohttp's multipart reader raises on a broken body.
+_MALFORMED = (ValueError, KeyError, AssertionError, HttpProcessingError)
 MESSAGE_FIELDS = {
     "recipientId": 256,
     "type": 64,
@@ -63,16 +66,19 @@ async def read_form(
     if request.content_type != "multipart/form-data":
         raise bad_request("No file uploaded")
     try:
-        reader = await request.multipart()
-    except (ValueError, KeyError, AssertionError):
+        return await _parse_parts(request, file_field, max_file, text_fields)
+    except _MALFORMED:
         raise bad_request("Malformed multipart body") from None
+
+
+async def _parse_parts(
+    request: web.Request, file_field: str, max_file: int, text_fields: dict[str, int]
+) -> tuple[UploadedFile | None, dict[str, str]]:
+    reader = await request.multipart()
     upload: UploadedFile | None = None
     fields: dict[str, str] = {}
     for _ in range(MAX_PARTS):
-        try:
-            part = await reader.next()
-        except (ValueError, KeyError, AssertionError):
-            raise bad_request("Malformed multipart body") from None
+        part = await reader.next()
         if part is None:
             return upload, fields
         if not isinstance(part, BodyPartReader):
