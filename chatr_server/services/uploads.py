@@ -345,6 +345,10 @@ class UploadService:
                     ),
                 )
                 await self._messages.ensure_conversation(conn, sender, recipient)
+        except asyncpg.ForeignKeyViolationError:
+            # An account vanished between the check and the insert.
+            await self._delete_quietly([key])
+            raise not_found("Recipient not found") from None
         except asyncpg.PostgresError:
             log.exception("saving a message upload failed")
             await self._delete_quietly([key])
@@ -582,7 +586,11 @@ class UploadService:
             if kind is _PROFILE
             else self._directory.clear_cover_image
         )
-        row = await clear(self._pool, user_id)
+        try:
+            row = await clear(self._pool, user_id)
+        except asyncpg.PostgresError:
+            log.exception("clearing a %s image failed", kind.column)
+            raise _failure(500, "Delete failed", "The image could not be removed") from None
         if row is None:
             return {"message": kind.missing}
         await self._delete_image_files(kind, row["previous"])
