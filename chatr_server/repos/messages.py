@@ -43,6 +43,11 @@ class MessagesRepo:
     ) -> Record | None:
         return await db.fetchrow(self._q.set_waveform, message_id, waveform, duration)
 
+    async def set_detected_duration(
+        self, db: Executor, message_id: Id, duration: float
+    ) -> Record | None:
+        return await db.fetchrow(self._q.set_detected_duration, message_id, duration)
+
     async def insert_file_message(self, db: Executor, values: tuple[Any, ...]) -> Record:
         """Insert (sender, recipient, content, type, url, name, size, mime, waveform, duration)."""
         row = await db.fetchrow(self._q.insert_file_message, *values)

@@ -356,11 +356,7 @@ class UploadService:
 
         message_id = str(row["id"])
         if needs_waveform and duration is None:
-            self._spawn(
-                self._detect_duration(
-                    message_id, user_id, str(recipient), file.data, mime, waveform or []
-                )
-            )
+            self._spawn(self._detect_duration(message_id, file.data, mime))
         result: dict[str, Any] = {
             "success": True,
             "messageId": message_id,
@@ -376,24 +372,22 @@ class UploadService:
         result["needsWaveformGeneration"] = needs_waveform
         return result
 
-    async def _detect_duration(
-        self,
-        message_id: str,
-        sender_id: str,
-        recipient_id: str,
-        data: bytes,
-        mime: str,
-        waveform: list[float],
-    ) -> None:
+    async def _detect_duration(self, message_id: str, data: bytes, mime: str) -> None:
         """Background: read the real duration from the file and tell both participants."""
         duration = await media.audio_duration_async(data, mime)
         if duration is None:
             return
-        row = await self._messages.set_waveform(self._pool, message_id, waveform, duration)
+        row = await self._messages.set_detected_duration(self._pool, message_id, duration)
         if row is None:
             return
-        payload = {"messageId": message_id, "waveform": waveform, "duration": duration}
-        self._bus().to_users([sender_id, recipient_id], "audio:waveform", payload)
+        payload = {
+            "messageId": message_id,
+            "waveform": row["audio_waveform"],
+            "duration": row["audio_duration"],
+        }
+        self._bus().to_users(
+            [str(row["sender_id"]), str(row["recipient_id"])], "audio:waveform", payload
+        )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:

@@ -62,6 +62,13 @@ SET audio_waveform = $2, audio_duration = COALESCE($3, audio_duration)
 WHERE id = $1
 RETURNING sender_id, recipient_id, audio_duration
 
+-- name: set_detected_duration
+-- Background duration detection: fills the duration only if nobody set one, and
+-- leaves the waveform alone (the client may have PATCHed a real one meanwhile).
+UPDATE messages SET audio_duration = $2
+WHERE id = $1 AND audio_duration IS NULL
+RETURNING sender_id, recipient_id, audio_waveform, audio_duration
+
 -- name: insert_file_message
 -- $1 sender, $2 recipient, $3 content, $4 type, $5 url, $6 name, $7 size, $8 mime,
 -- $9 waveform, $10 duration

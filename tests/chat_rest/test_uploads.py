@@ -395,3 +395,27 @@ async def test_signed_download_link(client):
     resp = await client.get(f"/api/messages/download/{body['messageId']}?token={stale_token}")
     assert resp.status == 403
     assert uploads.verify_download(body["messageId"], token)
+
+
+async def test_background_duration_never_overwrites_a_patched_waveform(client, db):
+    alice = await make_user(client)
+    bob = await make_user(client)
+    resp = await client.post(
+        "/api/messages/upload",
+        data=form(wav_bytes(1.0), bob.id, filename="a.wav", content_type="audio/wav"),
+        headers=alice.auth,
+    )
+    body = await resp.json()
+    assert body["needsWaveformGeneration"] is True
+    resp = await client.patch(
+        f"/api/messages/{body['messageId']}/waveform",
+        json={"waveform": [0.3, 0.6]},
+        headers=alice.auth,
+    )
+    assert resp.status == 200
+    await client.server.app[SERVICES].uploads.wait_idle()
+    row = await db.fetchrow(
+        "SELECT audio_waveform, audio_duration FROM messages WHERE id = $1", body["messageId"]
+    )
+    assert row["audio_waveform"] == [0.3, 0.6]
+    assert row["audio_duration"] == pytest.approx(1.0, abs=0.01)
