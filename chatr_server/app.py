@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from chatr_server.api.handlers.health import OPENAPI_CACHE
+from chatr_server.api.handlers.static import prepare_assets
 from chatr_server.api.middleware import docs_auth, error_boundary, request_context
 from chatr_server.api.routes import setup_routes
 from chatr_server.appkeys import SERVICES, SETTINGS
@@ -26,15 +27,19 @@ from chatr_server.integrations.sms import create_sms_sender
 from chatr_server.integrations.storage import create_storage
 from chatr_server.repos.codes import CodesRepo
 from chatr_server.repos.conversations import ConversationsRepo
+from chatr_server.repos.directory import DirectoryRepo
 from chatr_server.repos.friendships import FriendshipsRepo
 from chatr_server.repos.groups import GroupsRepo
+from chatr_server.repos.messages import MessagesRepo
 from chatr_server.repos.testdata import TestDataRepo
 from chatr_server.repos.users import UsersRepo
 from chatr_server.services.auth import AuthService
 from chatr_server.services.codes import CodeService
 from chatr_server.services.container import Services
+from chatr_server.services.directory import DirectoryService
 from chatr_server.services.group_uploads import GroupUploads
 from chatr_server.services.groups import GroupService
+from chatr_server.services.history import HistoryService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import PasswordHasher
 from chatr_server.services.ratelimit import RateLimiter
@@ -43,6 +48,7 @@ from chatr_server.services.testdata import TestDataService
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
 from chatr_server.services.twofactor import TwoFactorService
+from chatr_server.services.uploads import UploadService
 from chatr_server.services.users import UserService
 from chatr_server.settings import Settings
 from chatr_server.store import KeyValueStore, MemoryStore, RedisStore
@@ -104,6 +110,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         # The bus is read through the container on every emit: the realtime layer replaces it.
         groups = GroupService(pool, GroupsRepo(queries), storage, lambda: services.bus)
         group_uploads = GroupUploads(groups, storage)
+        messages_repo = MessagesRepo(queries)
+        directory_repo = DirectoryRepo(queries)
+        # The bus is looked up per event: the realtime layer replaces it after start-up.
+        uploads = UploadService(
+            pool,
+            messages_repo,
+            directory_repo,
+            storage,
+            test_mode,
+            settings.jwt_secret,
+            lambda: services.bus,
+        )
         services = Services(
             settings=settings,
             pool=pool,
@@ -139,6 +157,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             two_factor=TwoFactorService(pool, users_repo, tokens, store, settings.product_name),
             groups=groups,
             group_uploads=group_uploads,
+            directory=DirectoryService(pool, directory_repo),
+            history=HistoryService(pool, messages_repo),
+            uploads=uploads,
         )
         services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
         app[SERVICES] = services
@@ -148,6 +169,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             )
         yield
         await group_uploads.drain()
+        await uploads.close()
     finally:
         await storage.close()
         await sms.close()
@@ -167,6 +189,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[OPENAPI_CACHE] = {}
     app.cleanup_ctx.append(_resources)
+    app.on_startup.append(prepare_assets)
     setup_routes(app)
     setup_chat(app)
     return app

@@ -12,13 +12,17 @@ from swagger_ui import api_doc
 from chatr_server.api.handlers import (
     auth,
     conversations,
+    directory,
     email_preview,
     friends,
     groups,
     health,
     message_actions,
+    messages,
     settings,
+    static,
     testmode,
+    uploads,
     users,
 )
 
@@ -46,8 +50,23 @@ def setup_routes(app: web.Application) -> None:
     r.add_put("/api/users/me/settings", settings.update_settings)
     r.add_get("/api/users/check-username", users.check_username)
     r.add_get("/api/users/suggest-username", users.suggest_username)
+    r.add_get("/api/users", directory.list_users)
+    r.add_get("/api/users/search", directory.search_users)
+    r.add_get("/api/users/conversations", directory.conversations)
+    r.add_post("/api/users/profile-image", uploads.upload_profile_image)
+    r.add_delete("/api/users/profile-image", uploads.delete_profile_image)
+    r.add_post("/api/users/cover-image", uploads.upload_cover_image)
+    r.add_delete("/api/users/cover-image", uploads.delete_cover_image)
+    r.add_get("/api/users/by-id/{userId}", directory.user_by_id)
+    # Keep last among /api/users/*: a literal path must never be read as a username.
+    r.add_get("/api/users/{username}", directory.user_by_username)
 
+    r.add_post("/api/messages/upload", uploads.upload_message_file)
+    r.add_get("/api/messages/download/{messageId}", uploads.download)
+    r.add_get("/api/messages/download/{messageId}/link", uploads.download_link)
+    r.add_patch("/api/messages/{id}/waveform", messages.set_waveform)
     r.add_get("/api/messages/{id}/edits", message_actions.edit_history)
+    r.add_get("/api/messages/{recipientId}", messages.history)
 
     # Literal friends paths before the /{friendshipId} and /{targetUserId} ones.
     r.add_get("/api/friends", friends.list_friends)
@@ -99,5 +118,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/test/cleanup-all", testmode.cleanup_all)
     r.add_post("/api/test/restore-images", testmode.restore_images)
     r.add_delete("/api/test/user/{userId}", testmode.delete_user)
+
+    r.add_get("/uploads/{path:.+}", static.uploads)
+    r.add_get("/assets/{path:.+}", static.assets)
 
     api_doc(app, config_url="/api/openapi.json", url_prefix="/api/docs", title="Chatr API")

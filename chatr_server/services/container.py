@@ -13,14 +13,17 @@ from chatr_server.integrations.sms import SmsSender
 from chatr_server.integrations.storage import Storage
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
+from chatr_server.services.directory import DirectoryService
 from chatr_server.services.group_uploads import GroupUploads
 from chatr_server.services.groups import GroupService
+from chatr_server.services.history import HistoryService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.social import SocialService
 from chatr_server.services.testmode import TestMode
 from chatr_server.services.tokens import TokenService
 from chatr_server.services.twofactor import TwoFactorService
+from chatr_server.services.uploads import UploadService
 from chatr_server.services.users import UserService
 from chatr_server.settings import Settings
 from chatr_server.store import KeyValueStore
@@ -45,5 +48,8 @@ class Services:
     two_factor: TwoFactorService
     groups: GroupService
     group_uploads: GroupUploads
+    directory: DirectoryService
+    history: HistoryService
+    uploads: UploadService
     bus: EventBus = field(default_factory=NullBus)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,74 @@
+"""Response schemas of the user directory routes (documentation only)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class ListedUserSchema(Schema):
+    id = fields.UUID()
+    username = fields.String()
+    email = fields.String(allow_none=True, metadata={"description": "null unless privacy allows"})
+    emailVerified = fields.Boolean()
+    createdAt = fields.String(allow_none=True)
+    displayName = fields.String(allow_none=True)
+    firstName = fields.String(allow_none=True)
+    lastName = fields.String(allow_none=True)
+    profileImage = fields.String(allow_none=True)
+
+
+class UserListSchema(Schema):
+    users = fields.List(fields.Nested(ListedUserSchema))
+
+
+class FriendshipRefSchema(Schema):
+    id = fields.UUID()
+    status = fields.String()
+    iRequested = fields.Boolean()
+
+
+class SearchResultSchema(Schema):
+    id = fields.UUID()
+    username = fields.String()
+    displayName = fields.String(allow_none=True)
+    firstName = fields.String(allow_none=True)
+    lastName = fields.String(allow_none=True)
+    profileImage = fields.String(allow_none=True)
+    lastSeen = fields.String(allow_none=True)
+    isBot = fields.Boolean()
+    isGuest = fields.Boolean()
+    friendship = fields.Nested(FriendshipRefSchema, allow_none=True)
+    isFriend = fields.Boolean()
+
+
+class SearchResultsSchema(Schema):
+    users = fields.List(fields.Nested(SearchResultSchema))
+
+
+class ProfileSchema(Schema):
+    id = fields.UUID()
+    username = fields.String()
+    displayName = fields.String(allow_none=True)
+    profileImage = fields.String(allow_none=True)
+    coverImage = fields.String(allow_none=True)
+    lastSeen = fields.String(allow_none=True)
+    emailVerified = fields.Boolean()
+    firstName = fields.String(metadata={"description": "absent unless privacy allows"})
+    lastName = fields.String(metadata={"description": "absent unless privacy allows"})
+    phoneNumber = fields.String(metadata={"description": "absent unless privacy allows"})
+    email = fields.String(metadata={"description": "absent unless privacy allows"})
+    gender = fields.String(metadata={"description": "absent unless privacy allows"})
+    createdAt = fields.String(metadata={"description": "absent unless privacy allows"})
+
+
+class ProfileResponseSchema(Schema):
+    user = fields.Nested(ProfileSchema)
+    blockedByThem = fields.Boolean(metadata={"description": "alone, when the user blocked you"})
+
+
+class ImageUrlSchema(Schema):
+    url = fields.String()
+
+
+class ImageDeletedSchema(Schema):
+    message = fields.String()
