@@ -29,6 +29,12 @@ LIMITS = {
     "login": Limit("login", 10, 900),
     "resend": Limit("resend", 3, 300),
     "forgot-pw": Limit("forgot-pw", 3, 900),
+    # Public widget and contact routes (SEC-15, SEC-18), per client address;
+    # link previews per user (each one makes the server fetch a page).
+    "guest-session": Limit("guest-session", 20, 900),
+    "offline-message": Limit("offline-message", 5, 900),
+    "contact": Limit("contact", 5, 900),
+    "link-preview": Limit("link-preview", 60, 60),
 }
 
 
