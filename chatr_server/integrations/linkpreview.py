@@ -131,7 +131,7 @@ def is_public_ip(value: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
     return ip.is_global and not ip.is_multicast and not ip.is_reserved
 
 
-def parse_url(raw: str) -> URL:
+def parse_url(raw: str, allowed_ports: frozenset[int] = ALLOWED_PORTS) -> URL:
     """An absolute http(s) URL on port 80/443 without credentials, or :class:`InvalidUrl`."""
     if not raw or len(raw) > MAX_URL_CHARS or any(ch.isspace() for ch in raw.strip()):
         raise InvalidUrl("Invalid URL")
@@ -145,7 +145,7 @@ def parse_url(raw: str) -> URL:
         raise InvalidUrl("Invalid URL")
     if url.raw_user is not None or url.raw_password is not None:
         raise InvalidUrl("Invalid URL")
-    if port not in ALLOWED_PORTS:
+    if port not in allowed_ports:
         raise InvalidUrl("Only ports 80 and 443 are allowed")
     return url.with_fragment(None)
 
@@ -202,33 +202,41 @@ class FetchedPage:
 class SafeFetcher:
     """GETs public web pages under strict limits.
 
-    ``allow_private`` lifts the address check and exists for tests that serve
-    pages from 127.0.0.1; nothing in the application sets it.
+    ``allow_networks`` and ``allowed_ports`` widen the rules for tests that
+    serve pages from 127.0.0.1 on a random port; the application never sets
+    them, so it only reaches public addresses on ports 80 and 443.
     """
 
     def __init__(
         self,
         *,
-        allow_private: bool = False,
+        allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
+        allowed_ports: frozenset[int] = ALLOWED_PORTS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         user_agent: str = USER_AGENT,
     ) -> None:
-        self.allow_private = allow_private
+        self.allow_networks = allow_networks
+        self.allowed_ports = allowed_ports
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.user_agent = user_agent
 
+    def parse_url(self, raw: str) -> URL:
+        return parse_url(raw, self.allowed_ports)
+
     def _vet(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-        if not self.allow_private and not is_public_ip(ip):
+        if any(ip.version == net.version and ip in net for net in self.allow_networks):
+            return
+        if not is_public_ip(ip):
             raise BlockedAddress("Private URLs are not allowed")
 
     async def vet_host(self, url: URL) -> list[tuple[int, str]]:
         """Resolve the URL's host and check every address; returns (family, address) pairs."""
         host = url.raw_host or ""
-        if not self.allow_private and is_blocked_hostname(host):
+        if is_blocked_hostname(host):
             raise BlockedAddress("Private URLs are not allowed")
         literal = host_literal(host)
         if literal is not None:
@@ -257,7 +265,7 @@ class SafeFetcher:
 
     async def fetch(self, raw_url: str, accept: frozenset[str] = HTML_TYPES) -> FetchedPage:
         """The page at ``raw_url`` (after redirects) if its type is in ``accept``."""
-        url = parse_url(raw_url)
+        url = self.parse_url(raw_url)
         try:
             async with asyncio.timeout(self.timeout_s):
                 return await self._fetch(url, accept)
@@ -287,7 +295,7 @@ class SafeFetcher:
                             location = resp.headers.get("Location")
                             if not location:
                                 raise PreviewError("redirect without a location")
-                            url = parse_url(urljoin(str(url), location))
+                            url = self.parse_url(urljoin(str(url), location))
                             continue
                         if not 200 <= resp.status < 300:
                             raise PreviewError(f"status {resp.status}")

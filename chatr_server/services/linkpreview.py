@@ -26,7 +26,6 @@ from chatr_server.integrations.linkpreview import (
     SafeFetcher,
     hostname_label,
     parse_preview,
-    parse_url,
 )
 
 log = logging.getLogger(__name__)
@@ -117,7 +116,7 @@ class LinkPreviewService:
             raise bad_request("url query parameter is required")
         raw_url = raw_url.strip()
         try:
-            url = parse_url(raw_url)
+            url = self.fetcher.parse_url(raw_url)
         except InvalidUrl:
             raise bad_request("Invalid URL") from None
         cached = self.cache.get(raw_url)
