@@ -192,4 +192,49 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(prepare_assets)
     setup_routes(app)
     setup_chat(app)
+    app.cleanup_ctx.append(_support_services)
     return app
+
+
+async def _support_services(app: web.Application) -> AsyncIterator[None]:
+    """Widget, support inbox, contact form and link previews (after the realtime bus)."""
+    from chatr_server.integrations.templates import EmailTemplates
+    from chatr_server.repos.admin import AdminRepo
+    from chatr_server.repos.contact import ContactRepo
+    from chatr_server.repos.widget import WidgetRepo
+    from chatr_server.services.admin import AdminService
+    from chatr_server.services.contact import ContactService
+    from chatr_server.services.linkpreview import LinkPreviewService
+    from chatr_server.services.widget import WidgetService
+
+    services = app[SERVICES]
+    settings = services.settings
+    widget_repo = WidgetRepo(services.queries)
+    widget = WidgetService(
+        services.pool,
+        widget_repo,
+        services.tokens,
+        services.bus,
+        services.storage,
+        settings.jwt_secret,
+        services.extra.get("presence"),
+    )
+    services.extra["widget"] = widget
+    services.extra["admin"] = AdminService(
+        services.pool, AdminRepo(services.queries), widget_repo, services.bus
+    )
+    services.extra["contact"] = ContactService(
+        services.pool,
+        ContactRepo(services.queries),
+        services.mailer,
+        EmailTemplates(settings.product_name, settings.frontend_url),
+        services.test_mode,
+        settings.contact_email,
+    )
+    services.extra["linkpreview"] = LinkPreviewService()
+    # Abandoned guests go at start-up and every 30 minutes (behaviors.md §14).
+    widget.start_cleanup()
+    try:
+        yield
+    finally:
+        await widget.stop_cleanup()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m chatr_server serve|migrate|conformance``."""
+"""Command line: ``python -m chatr_server serve|migrate|support-agent|conformance``."""
 
 from __future__ import annotations
 
@@ -96,6 +96,12 @@ def _conformance(args: argparse.Namespace) -> None:
     conformance.main(["--host", args.host or "127.0.0.1", "--port", str(args.port or 3000)])
 
 
+def _support_agent(args: argparse.Namespace) -> None:
+    from chatr_server.commands.support_agent import run
+
+    raise SystemExit(run(_load_settings(), args.email))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m chatr_server",
@@ -111,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     mig = sub.add_parser("migrate", help="apply pending database migrations and exit")
     mig.set_defaults(func=_migrate)
+
+    agent = sub.add_parser(
+        "support-agent",
+        help="make the verified account with EMAIL the (only) support agent",
+    )
+    agent.add_argument("email", metavar="EMAIL")
+    agent.set_defaults(func=_support_agent)
 
     conf = sub.add_parser(
         "conformance",

@@ -10,13 +10,16 @@ from aiohttp import web
 from swagger_ui import api_doc
 
 from chatr_server.api.handlers import (
+    admin,
     auth,
+    contact,
     conversations,
     directory,
     email_preview,
     friends,
     groups,
     health,
+    linkpreview,
     message_actions,
     messages,
     settings,
@@ -24,6 +27,7 @@ from chatr_server.api.handlers import (
     testmode,
     uploads,
     users,
+    widget,
 )
 
 
@@ -121,5 +125,21 @@ def setup_routes(app: web.Application) -> None:
 
     r.add_get("/uploads/{path:.+}", static.uploads)
     r.add_get("/assets/{path:.+}", static.assets)
+
+    r.add_get("/api/widget/support-agent", widget.support_agent)
+    r.add_post("/api/widget/guest-session", widget.guest_session)
+    r.add_get("/api/widget/history", widget.history)
+    r.add_post("/api/widget/upload", widget.upload)
+    r.add_post("/api/widget/offline-message", widget.offline_message)
+    r.add_post("/api/widget/end-chat", widget.end_chat)
+    r.add_get("/widget/{path:.+}", widget.widget_file)
+
+    r.add_get("/api/admin/widget-contacts", admin.widget_contacts)
+    r.add_get("/api/admin/widget-contacts/{guestId}/messages", admin.guest_messages)
+    r.add_delete("/api/admin/widget-contacts/{guestId}", admin.delete_guest)
+    r.add_post("/api/admin/widget-contacts/{guestId}/reply", admin.reply)
+
+    r.add_get("/api/link-preview", linkpreview.link_preview)
+    r.add_post("/api/contact", contact.submit)
 
     api_doc(app, config_url="/api/openapi.json", url_prefix="/api/docs", title="Chatr API")

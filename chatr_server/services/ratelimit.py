@@ -38,6 +38,12 @@ LIMITS = {
     "forgot-pw-user": Limit("forgot-pw-user", 3, 900),
     "verify": Limit("verify", 30, 900),
     "email-preview": Limit("email-preview", 30, 60),
+    # Public widget and contact routes (SEC-15, SEC-18), per client address;
+    # link previews per user (each one makes the server fetch a page).
+    "guest-session": Limit("guest-session", 20, 900),
+    "offline-message": Limit("offline-message", 5, 900),
+    "contact": Limit("contact", 5, 900),
+    "link-preview": Limit("link-preview", 60, 60),
 }
 
 

@@ -1,0 +1,1 @@
+"""One-off administrative commands run from the CLI."""
