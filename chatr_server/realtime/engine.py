@@ -292,15 +292,14 @@ class EngineSession:
         elif kind == eio.NOOP or kind == eio.UPGRADE:
             pass
         else:  # OPEN is never valid from a client
-            self.close("parse error", graceful=False)
+            raise ProtocolError("unexpected packet type from client")
 
     def _on_text(self, text: str) -> None:
         try:
             kind, data = eio.decode_packet(text)
+            self._on_packet(kind, data)
         except ProtocolError:
             self.close("parse error", graceful=False)
-            return
-        self._on_packet(kind, data)
 
     def _deliver(self, data: str | bytes) -> None:
         try:
@@ -437,14 +436,13 @@ class EngineSession:
         if self.state != _OPEN:
             return server._error(request, BAD_REQUEST)
         try:
-            packets = eio.decode_payload(body.decode())
+            for kind, data in eio.decode_payload(body.decode()):
+                if self.state != _OPEN:
+                    break
+                self._on_packet(kind, data)
         except (ProtocolError, UnicodeDecodeError):
             self.close("parse error", graceful=False)
             return server._error(request, BAD_REQUEST)
-        for kind, data in packets:
-            if self.state != _OPEN:
-                break
-            self._on_packet(kind, data)
         return web.Response(
             text="ok", content_type="text/html", headers=server._cors_headers(request)
         )
@@ -689,7 +687,8 @@ class EngineServer:
         # CPU on every frame; the reference server also ships with compression off.
         return web.WebSocketResponse(
             compress=False,
-            max_msg_size=self.max_payload,
+            # aiohttp rejects messages >= max_msg_size; maxPayload itself must be allowed.
+            max_msg_size=self.max_payload + 1,
             autoping=True,
             timeout=_WS_CLOSE_TIMEOUT,
         )
