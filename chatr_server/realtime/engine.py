@@ -302,6 +302,8 @@ class EngineSession:
             self.close("parse error", graceful=False)
 
     def _deliver(self, data: str | bytes) -> None:
+        if self.state != _OPEN:
+            return
         try:
             self.server.on_message(self, data)
         except ProtocolError as exc:
