@@ -206,6 +206,12 @@ async def test_close_from_either_side(serve: Serve, http: aiohttp.ClientSession)
     assert await pending == (200, "6")
     assert echo.closed[-1] == (sid, "transport close")
 
+    # CLOSE posted before the client's GET arrived: that GET still ends with a NOOP.
+    sid = await open_polling(http, url)
+    assert await post(http, url, sid, "1") == (200, "ok")
+    assert await get(http, url, sid) == (200, "6")
+    assert (await get(http, url, sid))[0] == 400
+
     # Server-side graceful close: queued data then CLOSE reach the next GET.
     sid = await open_polling(http, url)
     session = echo.engine.sessions[sid]
