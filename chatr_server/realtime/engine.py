@@ -103,6 +103,7 @@ class EngineSession:
     """One Engine.IO connection (one client), whatever transport it currently uses."""
 
     __slots__ = (
+        "_awaiting_pong",
         "_poll_waiter",
         "_post_busy",
         "_queue",
@@ -135,6 +136,7 @@ class EngineSession:
         self._ws: web.WebSocketResponse | None = None
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._awaiting_pong = False
 
     def __repr__(self) -> str:
         return f"<EngineSession {self.sid} {self.transport}>"
@@ -259,19 +261,38 @@ class EngineSession:
     # ---------------------------------------------------------------- heartbeat
 
     def _schedule_ping(self) -> None:
-        server = self.server
-        self._timer = server._loop.call_later(server.ping_interval, self._on_ping_due)
+        loop = self.server._loop
+        self._awaiting_pong = False
+        due = loop.time() + self.server.ping_interval
+        self._timer = loop.call_at(due, self._on_ping_due, due)
 
-    def _on_ping_due(self) -> None:
-        server = self.server
-        self._timer = server._loop.call_later(server.ping_timeout, self._on_ping_timeout)
+    def _on_ping_due(self, due: float) -> None:
+        # The deadline counts from when the ping was due, not from when the timer ran:
+        # lateness must not accumulate, and _ping_overdue() relies on exact deadlines.
+        self._awaiting_pong = True
+        self._timer = self.server._loop.call_at(
+            due + self.server.ping_timeout, self._on_ping_timeout
+        )
         self.send_frames((eio.PING_FRAME,))
+
+    def _ping_overdue(self) -> bool:
+        """True if the pong deadline passed but the timer has not run yet.
+
+        Requests are checked against it so that "no pong within pingTimeout" holds
+        exactly, whatever the event loop's timer granularity.
+        """
+        timer = self._timer
+        return (
+            self._awaiting_pong and timer is not None and timer.when() <= self.server._loop.time()
+        )
 
     def _on_ping_timeout(self) -> None:
         self._timer = None
         self.close("ping timeout", graceful=False)
 
     def _on_pong(self) -> None:
+        if self.state != _OPEN:
+            return
         if self._timer is not None:
             self._timer.cancel()
         if self.state == _OPEN:
@@ -292,17 +313,18 @@ class EngineSession:
         elif kind == eio.NOOP or kind == eio.UPGRADE:
             pass
         else:  # OPEN is never valid from a client
-            self.close("parse error", graceful=False)
+            raise ProtocolError("unexpected packet type from client")
 
     def _on_text(self, text: str) -> None:
         try:
             kind, data = eio.decode_packet(text)
+            self._on_packet(kind, data)
         except ProtocolError:
             self.close("parse error", graceful=False)
-            return
-        self._on_packet(kind, data)
 
     def _deliver(self, data: str | bytes) -> None:
+        if self.state != _OPEN:
+            return
         try:
             self.server.on_message(self, data)
         except ProtocolError as exc:
@@ -351,6 +373,11 @@ class EngineSession:
             return
         self._finish(reason)
         self._drop_queue()
+        if self.transport is POLLING and self._poll_waiter is None:
+            # The client's GET may still be in flight (it usually sends it together with
+            # the CLOSE): keep the session briefly so that GET ends with a NOOP, not 400.
+            self._timer = self.server._loop.call_later(_CLOSE_GRACE_SECONDS, self._finalize)
+            return
         self._wake_poll()  # a pending GET ends with a NOOP, as the reference server does
         self._finalize()
         self._close_ws()
@@ -358,6 +385,7 @@ class EngineSession:
     def _finish(self, reason: str) -> None:
         """Common part of every close: stop timers, tell the layer above once."""
         self.state = _CLOSING
+        self._awaiting_pong = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -437,14 +465,13 @@ class EngineSession:
         if self.state != _OPEN:
             return server._error(request, BAD_REQUEST)
         try:
-            packets = eio.decode_payload(body.decode())
+            for kind, data in eio.decode_payload(body.decode()):
+                if self.state != _OPEN:
+                    break
+                self._on_packet(kind, data)
         except (ProtocolError, UnicodeDecodeError):
             self.close("parse error", graceful=False)
             return server._error(request, BAD_REQUEST)
-        for kind, data in packets:
-            if self.state != _OPEN:
-                break
-            self._on_packet(kind, data)
         return web.Response(
             text="ok", content_type="text/html", headers=server._cors_headers(request)
         )
@@ -639,6 +666,9 @@ class EngineServer:
             return await self._upgrade(request, session)
         if session.transport is not POLLING:
             return self._error(request, BAD_REQUEST)
+        if session._ping_overdue():
+            session._on_ping_timeout()
+            return self._error(request, UNKNOWN_SID)
         if request.method == "GET":
             return await session._handle_get(request)
         if request.method == "POST":
@@ -689,7 +719,8 @@ class EngineServer:
         # CPU on every frame; the reference server also ships with compression off.
         return web.WebSocketResponse(
             compress=False,
-            max_msg_size=self.max_payload,
+            # aiohttp rejects messages >= max_msg_size; maxPayload itself must be allowed.
+            max_msg_size=self.max_payload + 1,
             autoping=True,
             timeout=_WS_CLOSE_TIMEOUT,
         )
