@@ -42,6 +42,7 @@ from chatr_server.services.groups import GroupService
 from chatr_server.services.history import HistoryService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import PasswordHasher
+from chatr_server.services.profile_events import ProfileEvents
 from chatr_server.services.ratelimit import RateLimiter
 from chatr_server.services.social import SocialService
 from chatr_server.services.testdata import TestDataService
@@ -162,6 +163,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             uploads=uploads,
         )
         services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
+        profile_events = ProfileEvents(pool, services.social, test_mode, lambda: services.bus)
+        uploads.profile_events = profile_events
+        services.users.on_profile_update(profile_events.announce)
         app[SERVICES] = services
         if test_mode.allowed:
             log.warning(

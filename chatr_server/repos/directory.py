@@ -38,10 +38,6 @@ class DirectoryRepo:
     async def block_between(self, db: Executor, a: Id, b: Id) -> bool:
         return bool(await db.fetchval(self._q.block_between, a, b))
 
-    async def connected_user_ids(self, db: Executor, user_id: Id) -> list[str]:
-        """C(u) of behaviors.md §3 (friends + conversation partners, minus blocks)."""
-        return [str(r["id"]) for r in await db.fetch(self._q.connected_user_ids, user_id)]
-
     async def replace_profile_image(self, db: Executor, user_id: Id, url: str) -> Record | None:
         return await db.fetchrow(self._q.replace_profile_image, user_id, url)
 

@@ -170,7 +170,3 @@ class DirectoryService:
                 "emailVerified": row["email_verified"],
             }
         }
-
-    async def connected_user_ids(self, user_id: str) -> list[str]:
-        """C(u): who hears about ``user_id``'s profile and presence changes."""
-        return await self._repo.connected_user_ids(self._pool, user_id)

@@ -38,6 +38,7 @@ from chatr_server.integrations.storage import Storage, StorageError
 from chatr_server.repos.directory import DirectoryRepo
 from chatr_server.repos.messages import MessagesRepo
 from chatr_server.services.bus import EventBus
+from chatr_server.services.profile_events import ProfileEvents
 from chatr_server.services.testmode import TestMode
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.timefmt import iso_ms
@@ -259,6 +260,8 @@ class UploadService:
         self._pool = pool
         self._messages = messages
         self._directory = directory
+        #: Set by the app factory: announces profile-image changes.
+        self.profile_events: ProfileEvents | None = None
         self._storage = storage
         self._test_mode = test_mode
         self._bus = bus
@@ -517,11 +520,8 @@ class UploadService:
 
     async def set_profile_image(self, user_id: str, file: UploadedFile | None) -> dict[str, Any]:
         url = await self._replace_image(_PROFILE, user_id, file)
-        if not await self._test_mode.is_on():
-            connected = await self._directory.connected_user_ids(self._pool, user_id)
-            self._bus().to_users(
-                connected, "user:profileUpdate", {"userId": user_id, "profileImage": url}
-            )
+        if self.profile_events is not None:
+            await self.profile_events.announce(user_id, {"userId": user_id, "profileImage": url})
         return {"url": url}
 
     async def set_cover_image(self, user_id: str, file: UploadedFile | None) -> dict[str, Any]:

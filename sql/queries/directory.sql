@@ -93,26 +93,6 @@ SELECT EXISTS (
       AND ((f.requester_id = $1 AND f.addressee_id = $2)
            OR (f.requester_id = $2 AND f.addressee_id = $1)))
 
--- name: connected_user_ids
--- C(u) of behaviors.md §3: accepted friends and conversation partners (any
--- status), minus anyone with a block row with $1 in either direction.
-SELECT p.partner AS id
-FROM (
-    SELECT CASE WHEN f.requester_id = $1 THEN f.addressee_id ELSE f.requester_id END AS partner
-    FROM friendships f
-    WHERE (f.requester_id = $1 OR f.addressee_id = $1) AND f.status = 'accepted'
-    UNION
-    SELECT c.participant_b FROM conversations c WHERE c.participant_a = $1
-    UNION
-    SELECT c.participant_a FROM conversations c WHERE c.participant_b = $1
-) p
-WHERE p.partner <> $1
-  AND NOT EXISTS (
-    SELECT 1 FROM friendships b
-    WHERE b.status = 'blocked'
-      AND ((b.requester_id = $1 AND b.addressee_id = p.partner)
-           OR (b.requester_id = p.partner AND b.addressee_id = $1)))
-
 -- name: replace_profile_image
 -- Returns the previous URL (so its files can be removed); no row when the user is gone.
 UPDATE users u SET profile_image = $2, updated_at = now()

@@ -150,3 +150,27 @@ async def test_audio_recording_and_listening(client, connect):
     assert len(a.events["audio:listening"]) == 2
     await b.emit("audio:recording", {"recipientId": alice.id})
     assert await b.wait("error") == {"message": "Invalid payload"}
+
+
+async def test_profile_update_reaches_connected_users_unless_test_mode(client, connect):
+    alice, bob, stranger = [await make_user(client) for _ in range(3)]
+    await _befriend(client, alice, bob)
+    b, s = await connect(bob), await connect(stranger)
+    await client.post("/api/test/mode", json={"enabled": False})
+    try:
+        resp = await client.put("/api/users/me", headers=alice.auth, json={"displayName": "Ally"})
+        assert resp.status == 200
+        update = await b.wait("user:profileUpdate")
+        assert update == {
+            "userId": alice.id,
+            "displayName": "Ally",
+            "firstName": "Test",
+            "lastName": "User",
+            "profileImage": None,
+        }
+    finally:
+        await client.post("/api/test/mode", json={"enabled": True})
+    await client.put("/api/users/me", headers=alice.auth, json={"displayName": "Quiet"})
+    await asyncio.sleep(0.1)
+    assert len(b.events["user:profileUpdate"]) == 1
+    assert s.events["user:profileUpdate"] == []

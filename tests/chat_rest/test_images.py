@@ -197,9 +197,8 @@ async def test_profile_update_goes_to_connected_users_only(client, db, bus, test
     assert sorted(uid for uid, _ in events) == sorted([friend.id, partner.id, requester.id])
     assert all(payload == {"userId": me.id, "profileImage": url} for _, payload in events)
     services = client.server.app[SERVICES]
-    assert sorted(await services.directory.connected_user_ids(me.id)) == sorted(
-        [friend.id, partner.id, requester.id]
-    )
+    connected, _pending = await services.social.connected_and_pending(services.pool, me.id)
+    assert sorted(connected) == sorted([friend.id, partner.id, requester.id])
 
     # Cover changes are silent.
     bus.events.clear()
