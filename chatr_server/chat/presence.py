@@ -13,6 +13,8 @@ from chatr_server.util.timefmt import iso_ms, utcnow
 
 # presence:request answers at most this many ids (the client asks for its chat list).
 MAX_PRESENCE_IDS = 500
+# ghost:typing carries the draft text itself; drafts longer than a message are refused.
+MAX_GHOST_TEXT = 20_000
 OFFLINE_UNKNOWN = {"status": "offline", "lastSeen": None, "hidden": True}
 
 
@@ -29,6 +31,9 @@ class PresenceHandlers:
         ns.on("audio:listening", self.listening)
         ns.on("audio:listened", self.listened)
         ns.on("profile:imageUpdated", self.image_updated)
+        ns.on("settings:update", self.settings_update)
+        ns.on("ghost:typing", self.ghost_typing)
+        ns.on("friend:notify", self.friend_notify)
 
     @event("Failed to update presence")
     async def update(self, sock: Socket, status: Any = None, *_: Any) -> None:
@@ -198,6 +203,82 @@ class PresenceHandlers:
         if row is not None:
             me.profile_image = row["profile_image"]
             me.display_name = row["display_name"]
+
+    @event("Failed to update settings")
+    async def settings_update(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        if not isinstance(data, dict):
+            raise InvalidPayload()
+        level = data.get("privacyOnlineStatus")
+        if level not in ("everyone", "friends", "nobody"):
+            return  # other values are ignored, as in the original
+        me = profile(sock)
+        hidden = level == "nobody"
+        services = self._ctx.services
+        await services.social.update_privacy(me.id, {"privacyOnlineStatus": level})
+        record = await self._ctx.extra("presence").set_hidden(me.id, hidden)
+        for sid in sock.namespace.sockets_in(user_room(me.id)):
+            other = sock.namespace.get_socket(sid)
+            if other is not None:
+                other.data[HIDDEN] = hidden
+        now = iso_ms(utcnow())
+        status = "offline" if hidden else ((record or {}).get("status") or "online")
+        services.bus.to_users(
+            await self._ctx.visible_peers(me.id),
+            "user:status",
+            {
+                "userId": me.id,
+                "username": me.username,
+                "status": status,
+                "hidden": hidden,
+                "lastSeen": now if hidden else None,
+                "timestamp": now,
+            },
+        )
+
+    @event("Failed to send typing preview")
+    async def ghost_typing(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            raise InvalidPayload()
+        if len(data["text"]) > MAX_GHOST_TEXT:
+            raise InvalidPayload()
+        recipient = opt_uuid(data, "recipientId")
+        if recipient is None:
+            raise InvalidPayload()
+        me = profile(sock)
+        pending, _initiator, blocked = await self._ctx.extra("messaging").pair_state(
+            me.id, recipient
+        )
+        if pending or blocked:
+            return
+        self._ctx.services.bus.to_user(
+            str(recipient),
+            "ghost:typing",
+            {"userId": me.id, "username": me.username, "text": data["text"], "type": "direct"},
+        )
+
+    @event("Failed to send friend notification")
+    async def friend_notify(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            raise InvalidPayload()
+        addressee = opt_uuid(data, "addresseeId")
+        if addressee is None:
+            raise InvalidPayload()
+        me = profile(sock)
+        social = self._ctx.services.social
+        friendship_id = data.get("friendshipId")
+        # Relay only a change that really happened (the original relayed anything).
+        if not await social.verify_friend_notify(
+            me.id, data["type"], str(addressee), friendship_id
+        ):
+            return
+        sender = await social.friend_update_from(self._ctx.services.pool, me.id)
+        if sender is None:
+            return
+        payload: dict[str, Any] = {"type": data["type"]}
+        if friendship_id is not None:
+            payload["friendshipId"] = friendship_id
+        payload["from"] = sender
+        self._ctx.services.bus.to_users([str(addressee), me.id], "friend:update", payload)
 
 
 __all__ = ["PresenceHandlers", "user_room"]

@@ -36,6 +36,19 @@ async def _users_me_update(s: Services, uid: str, d: dict[str, Any]) -> Any:
     return await s.users.update_me(uid, validate(_update_me, d))
 
 
+async def _messages_history(s: Services, uid: str, d: dict[str, Any]) -> Any:
+    if not d.get("recipientId"):
+        return {"error": "recipientId is required"}
+    return await s.history.history(uid, d["recipientId"], d.get("limit"), d.get("before"))
+
+
+async def _profile_request(s: Services, uid: str, d: dict[str, Any]) -> Any:
+    target = d.get("targetUserId")
+    if not target:
+        return {"error": "Missing targetUserId"}
+    return await s.directory.by_id(uid, target)
+
+
 def _groups(name: str, *keys: str, body: bool = False) -> Call:
     """A group RPC: ``groupId`` first, then the named keys (or the whole payload)."""
 
@@ -60,6 +73,11 @@ RPC: dict[str, Call] = {
     "users:me": _users_me,
     "users:me:update": _users_me_update,
     "users:me:settings": lambda s, uid, d: s.social.update_privacy(uid, d),
+    "users:list": lambda s, uid, d: s.directory.list_users(uid),
+    "users:search": lambda s, uid, d: s.directory.search(uid, d.get("q")),
+    "user:profile:request": _profile_request,
+    "conversations:request": lambda s, uid, d: s.history.conversations(uid),
+    "messages:history": _messages_history,
     "friends:list": _social("list_friends"),
     "friends:requests:incoming": _social("incoming_requests"),
     "friends:requests:outgoing": _social("outgoing_requests"),

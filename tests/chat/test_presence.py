@@ -174,3 +174,62 @@ async def test_profile_update_reaches_connected_users_unless_test_mode(client, c
     await asyncio.sleep(0.1)
     assert len(b.events["user:profileUpdate"]) == 1
     assert s.events["user:profileUpdate"] == []
+
+
+async def test_settings_update_hides_and_shows(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    await _befriend(client, alice, bob)
+    a, b = await connect(alice), await connect(bob)
+    await a.wait("user:status")
+    await b.emit("settings:update", {"privacyOnlineStatus": "nobody"})
+    hidden = await a.wait("user:status")
+    assert hidden["status"] == "offline" and hidden["hidden"] is True and hidden["lastSeen"]
+    me = await (await client.get("/api/users/me", headers=bob.auth)).json()
+    assert me["privacyOnlineStatus"] == "nobody"
+    await b.emit("settings:update", {"privacyOnlineStatus": "everyone"})
+    shown = await a.wait("user:status")
+    assert shown["status"] == "online" and shown["hidden"] is False and shown["lastSeen"] is None
+    await b.emit("settings:update", {"privacyOnlineStatus": "martian"})  # ignored
+    await b.emit("settings:update", "nobody")
+    assert await b.wait("error") == {"message": "Invalid payload"}
+
+
+async def test_ghost_typing(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    await _befriend(client, alice, bob)
+    a, b = await connect(alice), await connect(bob)
+    await a.emit("message:send", {"recipientId": bob.id, "content": "hi"})  # accepted (friends)
+    await a.wait("message:sent")
+    await a.emit("ghost:typing", {"recipientId": bob.id, "text": "draf"})
+    assert await b.wait("ghost:typing") == {
+        "userId": alice.id,
+        "username": alice.username,
+        "text": "draf",
+        "type": "direct",
+    }
+    await a.emit("ghost:typing", {"recipientId": bob.id})
+    assert await a.wait("error") == {"message": "Invalid payload"}
+
+
+async def test_friend_notify_only_relays_real_changes(client, connect):
+    alice, bob = await make_user(client), await make_user(client)
+    a, b = await connect(alice), await connect(bob)
+    # Forged: nothing happened yet.
+    await a.emit("friend:notify", {"type": "accepted", "addresseeId": bob.id})
+    await asyncio.sleep(0.1)
+    assert b.events["friend:update"] == []
+    resp = await client.post("/api/friends/request", headers=alice.auth, json={"addresseeId": bob.id})
+    friendship = (await resp.json())["friendship"]
+    await a.emit(
+        "friend:notify", {"type": "request", "addresseeId": bob.id, "friendshipId": friendship["id"]}
+    )
+    update = await b.wait("friend:update")
+    assert update["type"] == "request" and update["friendshipId"] == friendship["id"]
+    assert update["from"]["id"] == alice.id
+    assert (await a.wait("friend:update"))["type"] == "request"
+    # Replaying the same notification relays nothing more.
+    await a.emit(
+        "friend:notify", {"type": "request", "addresseeId": bob.id, "friendshipId": friendship["id"]}
+    )
+    await asyncio.sleep(0.1)
+    assert len(b.events["friend:update"]) == 1

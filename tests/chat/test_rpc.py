@@ -87,3 +87,26 @@ async def test_conversation_rpc(client, connect):
     assert await b.call("conversation:nuke", {"conversationId": cid}) == {"success": True}
     declined = await a.wait("conversation:declined")
     assert declined["conversationId"] == cid
+
+
+async def test_history_lists_and_profiles_over_rpc(client, connect):
+    alice, bob, eve = [await make_user(client) for _ in range(3)]
+    a, b = await connect(alice), await connect(bob)
+    await a.emit("message:send", {"recipientId": bob.id, "content": "one"})
+    await a.wait("message:sent")
+    history = await b.call("messages:history", {"recipientId": alice.id})
+    rest = await (await client.get(f"/api/messages/{alice.id}", headers=bob.auth)).json()
+    assert [m["id"] for m in history["messages"]] == [m["id"] for m in rest["messages"]]
+    assert history["hasMore"] is False
+    assert await b.call("messages:history", {}) == {"error": "recipientId is required"}
+    convs = await a.call("conversations:request", {})
+    assert [c["id"] for c in convs["conversations"]] == [bob.id]
+    profile = await a.call("user:profile:request", {"targetUserId": bob.id})
+    assert profile["user"]["id"] == bob.id
+    assert await a.call("user:profile:request", {}) == {"error": "Missing targetUserId"}
+    assert await a.call("user:profile:request", {"targetUserId": "nope"}) == {
+        "error": "User not found"
+    }
+    found = await a.call("users:search", {"q": eve.username[1:6]})
+    assert "users" in found
+    assert "users" in await a.call("users:list", {})
