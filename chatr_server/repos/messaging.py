@@ -22,6 +22,11 @@ class MessagingRepo:
         assert row is not None
         return row
 
+    async def send_dm_batch(self, db: Executor, rows: list[tuple[Any, ...]]) -> list[Record]:
+        """Run ``chatr_send_dm`` for many argument tuples in one statement (same order)."""
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        return await db.fetch(self._q.send_dm_batch, *columns)
+
     async def send_group(self, db: Executor, args: tuple[Any, ...]) -> Record:
         """Run ``chatr_send_group`` (see migration 0006 for the argument order)."""
         row = await db.fetchrow(self._q.send_group, *args)

@@ -19,6 +19,7 @@ from chatr_server.presenters.groups import live_message
 from chatr_server.presenters.messages_live import message_received, message_sent
 from chatr_server.repos.messaging import MessagingRepo
 from chatr_server.services.bus import EventBus
+from chatr_server.services.group_commit import GroupCommit
 from chatr_server.services.message_input import DirectSend, GroupSend, InvalidPayload
 from chatr_server.services.presence import PresenceService
 from chatr_server.util.timefmt import iso_ms, utcnow
@@ -81,6 +82,10 @@ class MessagingService:
         self._presence = presence
         self._bus = bus
         self._storage = storage
+        self._dm_writes: GroupCommit[Any] = GroupCommit(
+            lambda rows: repo.send_dm_batch(pool, rows),
+            lambda args: repo.send_dm(pool, args),
+        )
 
     def _check_file_url(self, url: str | None) -> None:
         # Only links into our own storage: a client cannot make a "file" message
@@ -99,8 +104,7 @@ class MessagingService:
         recipient = str(req.recipient_id)
         online = await self._presence.is_online(recipient)
         files = req.files
-        row = await self._repo.send_dm(
-            self._pool,
+        row = await self._dm_writes.submit(
             (
                 sender.id,
                 req.recipient_id,

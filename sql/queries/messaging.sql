@@ -67,3 +67,18 @@ SELECT id, last_seen, privacy_online_status FROM users WHERE id = ANY($1::uuid[]
 UPDATE group_messages SET deleted_at = now()
 WHERE id = $1 AND sender_id = $2 AND deleted_at IS NULL
 RETURNING group_id
+
+-- name: send_dm_batch
+-- Many sends in one statement (group commit): the same function per row, in
+-- arrival order, all committed together.
+SELECT r.*
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::bigint[], $8::text[], $9::jsonb[], $10::float8[], $11::jsonb[], $12::uuid[],
+            $13::text[], $14::uuid[], $15::bool[])
+     WITH ORDINALITY AS t(sender, recipient, content, type, file_url, file_name, file_size,
+                          file_type, waveform, duration, link_preview, reply_to, temp_id,
+                          message_id, online, n)
+CROSS JOIN LATERAL chatr_send_dm(t.sender, t.recipient, t.content, t.type, t.file_url,
+                                 t.file_name, t.file_size, t.file_type, t.waveform, t.duration,
+                                 t.link_preview, t.reply_to, t.temp_id, t.message_id, t.online) r
+ORDER BY t.n

@@ -202,3 +202,41 @@ async def test_offline_recipient_finds_message_stored(client, connect):
         __import__("uuid").UUID(sent["id"]),
     )
     assert row["content"] == "while you were out" and str(row["recipient_id"]) == bob.id
+
+
+async def test_batched_sends_share_one_statement_correctly(client):
+    """Two first messages of a new pair and a repeated temp id inside one batch."""
+    from chatr_server.repos.messaging import MessagingRepo
+
+    alice, bob = await make_user(client), await make_user(client)
+    services = client.app[SERVICES]
+    repo = MessagingRepo(services.queries)
+
+    def args(content, temp_id, sender=alice, recipient=bob):
+        return (
+            sender.id,
+            recipient.id,
+            content,
+            "text",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            temp_id,
+            None,
+            False,
+        )
+
+    rows = await repo.send_dm_batch(
+        services.pool,
+        [args("a", "t1"), args("b", "t2"), args("a again", "t1"), args("c", "t3", bob, alice)],
+    )
+    assert [r["outcome"] for r in rows] == ["created", "created", "duplicate", "created"]
+    assert rows[2]["id"] == rows[0]["id"]
+    assert len({r["conversation_id"] for r in rows}) == 1
+    assert rows[3]["accepted_now"] is True  # bob replied inside the same batch
+    assert rows[0]["created_at"] < rows[1]["created_at"] < rows[3]["created_at"]

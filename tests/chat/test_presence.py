@@ -218,10 +218,13 @@ async def test_friend_notify_only_relays_real_changes(client, connect):
     await a.emit("friend:notify", {"type": "accepted", "addresseeId": bob.id})
     await asyncio.sleep(0.1)
     assert b.events["friend:update"] == []
-    resp = await client.post("/api/friends/request", headers=alice.auth, json={"addresseeId": bob.id})
+    resp = await client.post(
+        "/api/friends/request", headers=alice.auth, json={"addresseeId": bob.id}
+    )
     friendship = (await resp.json())["friendship"]
     await a.emit(
-        "friend:notify", {"type": "request", "addresseeId": bob.id, "friendshipId": friendship["id"]}
+        "friend:notify",
+        {"type": "request", "addresseeId": bob.id, "friendshipId": friendship["id"]},
     )
     update = await b.wait("friend:update")
     assert update["type"] == "request" and update["friendshipId"] == friendship["id"]
@@ -229,7 +232,8 @@ async def test_friend_notify_only_relays_real_changes(client, connect):
     assert (await a.wait("friend:update"))["type"] == "request"
     # Replaying the same notification relays nothing more.
     await a.emit(
-        "friend:notify", {"type": "request", "addresseeId": bob.id, "friendshipId": friendship["id"]}
+        "friend:notify",
+        {"type": "request", "addresseeId": bob.id, "friendshipId": friendship["id"]},
     )
     await asyncio.sleep(0.1)
     assert len(b.events["friend:update"]) == 1
