@@ -14,7 +14,10 @@ def reaction(row: Row) -> dict[str, Any]:
     return {"userId": str(row["user_id"]), "username": row["username"], "emoji": row["emoji"]}
 
 
-def _reply_to(row: Row) -> dict[str, Any]:
+def reply_to(row: Row) -> dict[str, Any] | None:
+    """The ``replyTo`` object from a message's stored reply snapshot (None for no reply)."""
+    if row["reply_to_id"] is None:
+        return None
     name = row["reply_to_sender_name"]
     duration = row["reply_to_duration"]
     return {
@@ -58,7 +61,7 @@ def dm_message(row: Row, reactions: Sequence[Row] = ()) -> dict[str, Any]:
         "linkPreview": None if unsent else row["link_preview"],
     }
     if row["reply_to_id"] is not None:
-        message["replyTo"] = _reply_to(row)
+        message["replyTo"] = reply_to(row)
     return message
 
 

@@ -5,24 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chatr_server.presenters.messages import reply_to
 from chatr_server.util.timefmt import iso_ms
 
 Row = Mapping[str, Any]
-
-
-def reply_to(row: Row) -> dict[str, Any] | None:
-    """The ``replyTo`` object from a message's stored reply snapshot."""
-    if row["reply_to_id"] is None:
-        return None
-    name = row["reply_to_sender_name"]
-    return {
-        "id": str(row["reply_to_id"]),
-        "content": row["reply_to_content"] or "",
-        "senderDisplayName": name,
-        "senderUsername": name or "",
-        "type": row["reply_to_type"] or "text",
-        "duration": row["reply_to_duration"] or None,
-    }
 
 
 def message_sent(row: Row, temp_id: str | None) -> dict[str, Any]:
