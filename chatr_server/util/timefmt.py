@@ -9,9 +9,12 @@ def iso_ms(value: datetime | None) -> str | None:
     """``2026-03-05T14:07:09.123Z``; ``None`` stays ``None``."""
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is None:
+        return value.isoformat(timespec="milliseconds") + "Z"
+    if value.utcoffset():
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat is C code: much cheaper than strftime on the message path.
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def utcnow() -> datetime:
