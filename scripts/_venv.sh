@@ -18,7 +18,6 @@ STAMP="$VENV/.chatr-installed-$(echo "$1" | tr ',' '-')"
 WANT="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "installing chatr_server[$1] into $VENV" >&2
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2 || true
   "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$1]" >&2
   echo "$WANT" > "$STAMP"
 fi
