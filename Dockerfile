@@ -1,5 +1,6 @@
 # One image for operators: migrations, then the server on 0.0.0.0:3001.
-# The install steps mirror scripts/_venv.sh (pip install -e ".[extras]").
+# The install steps mirror scripts/_venv.sh (pip install -e ".[extras]"); the
+# image adds the production extras: S3 storage and Twilio SMS.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,7 +22,7 @@ COPY setup.cfg pyproject.toml README.md ./
 COPY chatr_server ./chatr_server
 COPY sql ./sql
 COPY conf ./conf
-RUN pip install -e ".[s3]"
+RUN pip install -e ".[s3,sms]"
 
 USER chatr
 EXPOSE 3001

@@ -128,5 +128,12 @@ def create_sms_sender(settings: Settings) -> SmsSender:
         settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number
     )
     if configured and settings.enable_sms and not settings.suppress_sms:
+        try:
+            import twilio  # noqa: F401
+        except ImportError:
+            raise RuntimeError(
+                "TWILIO_* is configured but the twilio package is missing: "
+                "install the 'sms' extra (pip install -e '.[sms]')"
+            ) from None
         return TwilioSmsSender(settings)
     return SmsSender(settings.outbox_dir)
