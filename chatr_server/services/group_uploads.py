@@ -19,6 +19,7 @@ from chatr_server.errors import ServiceError, bad_request, forbidden, not_found
 from chatr_server.integrations import media
 from chatr_server.integrations.storage import Storage
 from chatr_server.presenters import groups as present
+from chatr_server.services import upload_policy as policy
 from chatr_server.services.groups import (
     Emits,
     GroupService,
@@ -26,19 +27,7 @@ from chatr_server.services.groups import (
     image_variant_urls,
     parse_waveform,
 )
-from chatr_server.services.upload_policy import (
-    GROUP_MIME_TYPES,
-    IMAGE_MIME_TYPES,
-    MB,
-    UploadedFile,
-    caption,
-    check_type,
-    display_name,
-    file_message,
-    storage_folder,
-    stored_name,
-    upload_result,
-)
+from chatr_server.services.upload_policy import MB, UploadedFile
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +68,12 @@ class GroupUploads:
         gid = group_uuid(group_id)
         if upload is None:
             raise bad_request("No file uploaded")
-        mime = check_type(upload, GROUP_MIME_TYPES, EMPTY_FILE)
-        file_name = display_name(upload.filename)
-        message = file_message(mime, file_name, caption(fields, "caption"), fields, parse_waveform)
+        mime = policy.check_type(upload, policy.GROUP_MIME_TYPES, EMPTY_FILE)
+        file_name = policy.display_name(upload.filename)
+        caption = policy.caption(fields, "caption")
+        message = policy.file_message(mime, file_name, caption, fields, parse_waveform)
         # Group attachments keep the client's extension (cleaned), unlike DM ones.
-        key = f"{storage_folder(mime)}/{stored_name(file_name)}"
+        key = f"{policy.storage_folder(mime)}/{policy.stored_name(file_name)}"
         try:
             url = await self._storage.put(key, upload.data, mime)
         except Exception:
@@ -120,7 +110,7 @@ class GroupUploads:
         emits.add(recipients, "group:message", live)
         emits.send(self._groups.bus())
 
-        body = upload_result(str(row["id"]), url, file_name, upload, mime, message)
+        body = policy.upload_result(str(row["id"]), url, file_name, upload, mime, message)
         if message.needs_waveform:
             task = asyncio.create_task(self._fill_audio_metadata(gid, row["id"], upload.data, mime))
             self._tasks.add(task)
@@ -184,7 +174,7 @@ class GroupUploads:
         attr, folder, denied = self._image_texts(kind)
         if upload is None:
             raise bad_request("No file uploaded")
-        check_type(upload, IMAGE_MIME_TYPES, EMPTY_FILE)
+        policy.check_type(upload, policy.IMAGE_MIME_TYPES, EMPTY_FILE)
         try:
             if kind == "profile":
                 variants = await media.profile_variants_async(upload.data)
