@@ -56,6 +56,11 @@ class FriendshipsRepo:
         assert row is not None
         return row["by_a"], row["by_b"]
 
+    async def blocked(self, db: Executor, a: Id, b: Id) -> bool:
+        """Whether either user has blocked the other."""
+        by_a, by_b = await self.block_flags(db, a, b)
+        return by_a or by_b
+
     async def are_friends(self, db: Executor, a: Id, b: Id) -> bool:
         return bool(await db.fetchval(self._q.are_friends, a, b))
 

@@ -33,6 +33,7 @@ from chatr_server.errors import ServiceError, bad_request, forbidden, not_found
 from chatr_server.integrations import media
 from chatr_server.integrations.storage import Storage, StorageError
 from chatr_server.repos.directory import DirectoryRepo
+from chatr_server.repos.friendships import FriendshipsRepo
 from chatr_server.repos.messages import MessagesRepo
 from chatr_server.services.bus import EventBus
 from chatr_server.services.profile_events import ProfileEvents
@@ -162,6 +163,7 @@ class UploadService:
         pool: asyncpg.Pool,
         messages: MessagesRepo,
         directory: DirectoryRepo,
+        friendships: FriendshipsRepo,
         storage: Storage,
         test_mode: TestMode,
         secret: str,
@@ -170,6 +172,7 @@ class UploadService:
         self._pool = pool
         self._messages = messages
         self._directory = directory
+        self._friendships = friendships
         #: Set by the app factory: announces profile-image changes.
         self.profile_events: ProfileEvents | None = None
         self._storage = storage
@@ -197,7 +200,7 @@ class UploadService:
             raise bad_request("Cannot send a message to yourself")
         if recipient is None or not await self._directory.user_exists(self._pool, recipient):
             raise not_found("Recipient not found")
-        if await self._directory.block_between(self._pool, sender, recipient):
+        if await self._friendships.blocked(self._pool, sender, recipient):
             raise forbidden("You cannot send messages to this user")
 
         name = display_name(file.filename)
