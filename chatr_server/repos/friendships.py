@@ -74,10 +74,10 @@ class FriendshipsRepo:
         return await db.fetch(self._q.list_incoming, user_id)
 
     async def list_outgoing(self, db: Executor, user_id: Id) -> list[Record]:
-        return await db.fetch(self._q.list_outgoing, user_id)
+        return await db.fetch(self._q.list_sent, user_id, "pending")
 
     async def list_blocked(self, db: Executor, user_id: Id) -> list[Record]:
-        return await db.fetch(self._q.list_blocked, user_id)
+        return await db.fetch(self._q.list_sent, user_id, "blocked")
 
     async def search(self, db: Executor, user_id: Id, needle: str, limit: int) -> list[Record]:
         return await db.fetch(self._q.search, user_id, needle, limit)
