@@ -7,6 +7,7 @@ from aiohttp import web
 from chatr_server.api.multipart import FIELD_CAP, FormRules, read_form
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import read_json, require_user
+from chatr_server.api.schemas.common import ImageUrlSchema, SuccessSchema
 from chatr_server.api.schemas.groups import (
     AddMemberSchema,
     CreateGroupSchema,
@@ -15,14 +16,12 @@ from chatr_server.api.schemas.groups import (
     GroupInvitesSchema,
     GroupListSchema,
     GroupMessagesSchema,
-    GroupUploadResultSchema,
     GroupWaveformSchema,
-    ImageUrlSchema,
     LeaveResultSchema,
-    SuccessSchema,
     TransferOwnershipSchema,
     UpdateGroupSchema,
 )
+from chatr_server.api.schemas.messages import UploadResultSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.group_uploads import MAX_FILE_BYTES, MAX_IMAGE_BYTES, GroupUploads
 from chatr_server.services.groups import GroupService
@@ -295,7 +294,7 @@ async def step_down(request: web.Request) -> web.Response:
     auth=True,
     description="`file` ≤ 50 MB; the type must be allowed and match the content.",
     responses={
-        200: GroupUploadResultSchema,
+        200: UploadResultSchema,
         400: "No file uploaded",
         403: "Not a member of this group",
         413: "File too large",

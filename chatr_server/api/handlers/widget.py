@@ -9,11 +9,11 @@ from aiohttp import web
 from chatr_server.api.multipart import FormRules, read_form
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import bearer_token, client_address, read_json, require_user
+from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.api.schemas.widget import (
     GuestSessionRequestSchema,
     GuestSessionSchema,
     OfflineMessageRequestSchema,
-    SuccessSchema,
     SupportAgentSchema,
     WidgetHistorySchema,
     WidgetUploadSchema,
