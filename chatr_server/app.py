@@ -113,11 +113,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         group_uploads = GroupUploads(groups, storage)
         messages_repo = MessagesRepo(queries)
         directory_repo = DirectoryRepo(queries)
+        friendships_repo = FriendshipsRepo(queries)
         # The bus is looked up per event: the realtime layer replaces it after start-up.
         uploads = UploadService(
             pool,
             messages_repo,
             directory_repo,
+            friendships_repo,
             storage,
             test_mode,
             settings.jwt_secret,
@@ -148,7 +150,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             users=UserService(pool, users_repo),
             social=SocialService(
                 pool,
-                FriendshipsRepo(queries),
+                friendships_repo,
                 ConversationsRepo(queries),
                 store,
                 # Late-bound: the realtime layer swaps services.bus after start-up.

@@ -24,8 +24,10 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from chatr_server.app import create_app
+from chatr_server.appkeys import SERVICES
 from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
+from tests.helpers import RecordingBus
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -147,3 +149,11 @@ def make_client(aiohttp_client: Any, base_settings: Settings) -> Callable[..., A
 @pytest_asyncio.fixture
 async def client(make_client: Callable[..., Any]) -> Any:
     return await make_client()
+
+
+@pytest.fixture
+def bus(client: Any) -> RecordingBus:
+    """Replace the app's event bus with one that records what services emit."""
+    recording = RecordingBus()
+    client.server.app[SERVICES].bus = recording
+    return recording

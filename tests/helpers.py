@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
+
+from chatr_server.appkeys import SERVICES
 
 PASSWORD = "Secret!Pass1"
 
@@ -57,3 +60,48 @@ async def make_user(client: Any, **overrides: Any) -> TestUser:
     login = await resp.json()
     assert resp.status == 200, login
     return TestUser(login["user"]["id"], login["user"]["username"], sent["email"], login["token"])
+
+
+async def verified_user(client: Any, **overrides: Any) -> TestUser:
+    """``make_user`` logs in with the test bypass, which skips verification; finish it.
+
+    (Search and the directory only list verified users.)
+    """
+    user = await make_user(client, **overrides)
+    pool = client.server.app[SERVICES].pool
+    await pool.execute("UPDATE users SET email_verified = true WHERE id = $1", user.id)
+    return user
+
+
+@dataclass
+class RecordingBus:
+    """An EventBus that remembers every (user, event, payload) services emit.
+
+    It stands in for the realtime layer in REST and service tests (the ``bus``
+    fixture installs it).
+    """
+
+    sent: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def to_user(self, user_id: str, event: str, payload: Any) -> None:
+        self.sent.append((str(user_id), event, payload))
+
+    def to_users(self, user_ids: Iterable[str], event: str, payload: Any) -> None:
+        for user_id in user_ids:
+            self.to_user(user_id, event, payload)
+
+    async def is_online(self, user_id: str) -> bool:
+        return False
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+    def events(self, name: str) -> list[tuple[str, Any]]:
+        """``(user, payload)`` of every emission of event ``name``, in order."""
+        return [(user, payload) for user, event, payload in self.sent if event == name]
+
+    def recipients(self, name: str) -> set[str]:
+        return {user for user, _ in self.events(name)}
+
+    def names(self) -> list[str]:
+        return [event for _, event, _ in self.sent]

@@ -7,12 +7,14 @@ from uuid import UUID
 from asyncpg import Record
 
 from chatr_server.db.queries import Queries
+from chatr_server.repos.friendships import FriendshipsRepo
 from chatr_server.repos.types import Executor
 
 
 class CallsRepo:
     def __init__(self, queries: Queries) -> None:
         self._q = queries.calls
+        self._friendships = FriendshipsRepo(queries)
 
     async def in_call(self, db: Executor, user_id: UUID | str) -> bool:
         return bool(await db.fetchval(self._q.in_call, user_id))
@@ -42,4 +44,4 @@ class CallsRepo:
         return await db.fetchrow(self._q.caller_card, user_id)
 
     async def blocked_between(self, db: Executor, a: str, b: UUID) -> bool:
-        return bool(await db.fetchval(self._q.blocked_between, a, b))
+        return await self._friendships.blocked(db, a, b)

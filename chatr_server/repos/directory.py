@@ -35,9 +35,6 @@ class DirectoryRepo:
     async def user_exists(self, db: Executor, user_id: Id) -> bool:
         return bool(await db.fetchval(self._q.user_exists, user_id))
 
-    async def block_between(self, db: Executor, a: Id, b: Id) -> bool:
-        return bool(await db.fetchval(self._q.block_between, a, b))
-
     async def replace_profile_image(self, db: Executor, user_id: Id, url: str) -> Record | None:
         return await db.fetchrow(self._q.replace_profile_image, user_id, url)
 

@@ -56,6 +56,11 @@ class FriendshipsRepo:
         assert row is not None
         return row["by_a"], row["by_b"]
 
+    async def blocked(self, db: Executor, a: Id, b: Id) -> bool:
+        """Whether either user has blocked the other."""
+        by_a, by_b = await self.block_flags(db, a, b)
+        return by_a or by_b
+
     async def are_friends(self, db: Executor, a: Id, b: Id) -> bool:
         return bool(await db.fetchval(self._q.are_friends, a, b))
 
@@ -69,10 +74,10 @@ class FriendshipsRepo:
         return await db.fetch(self._q.list_incoming, user_id)
 
     async def list_outgoing(self, db: Executor, user_id: Id) -> list[Record]:
-        return await db.fetch(self._q.list_outgoing, user_id)
+        return await db.fetch(self._q.list_sent, user_id, "pending")
 
     async def list_blocked(self, db: Executor, user_id: Id) -> list[Record]:
-        return await db.fetch(self._q.list_blocked, user_id)
+        return await db.fetch(self._q.list_sent, user_id, "blocked")
 
     async def search(self, db: Executor, user_id: Id, needle: str, limit: int) -> list[Record]:
         return await db.fetch(self._q.search, user_id, needle, limit)

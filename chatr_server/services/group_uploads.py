@@ -10,13 +10,8 @@ other than a sanitised base name.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
-import re
-import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -24,134 +19,21 @@ from chatr_server.errors import ServiceError, bad_request, forbidden, not_found
 from chatr_server.integrations import media
 from chatr_server.integrations.storage import Storage
 from chatr_server.presenters import groups as present
+from chatr_server.services import upload_policy as policy
 from chatr_server.services.groups import (
-    MAX_DURATION_S,
     Emits,
     GroupService,
     group_uuid,
     image_variant_urls,
     parse_waveform,
 )
+from chatr_server.services.upload_policy import MB, UploadedFile
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 50 * 1024 * 1024
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_CAPTION = 10_000
-MAX_FILE_NAME = 255
-
-DM_MIME_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/gif",
-        "image/webp",
-        "audio/webm",
-        "audio/mp4",
-        "audio/mpeg",
-        "audio/ogg",
-        "audio/wav",
-        "audio/x-m4a",
-        "video/mp4",
-        "video/quicktime",
-        "video/webm",
-        "application/pdf",
-        "application/msword",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "text/plain",
-        "application/zip",
-    }
-)
-GROUP_MIME_TYPES = DM_MIME_TYPES | {
-    "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-powerpoint",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-}
-IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/webp"})
-
-# Legacy Office files are OLE2 compound documents, which the sniffer does not name.
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_OLE2_TYPES = frozenset(
-    {"application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint"}
-)
-
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass(slots=True)
-class UploadedFile:
-    """One file part of a multipart body, fully read (within its cap)."""
-
-    filename: str
-    content_type: str
-    data: bytes
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-def content_matches(declared: str, data: bytes) -> bool:
-    """Does the content look like the (allow-listed) declared type?"""
-    if declared in _OLE2_TYPES:
-        return data.startswith(_OLE2_MAGIC)
-    return media.is_compatible(declared, media.sniff_mime(data))
-
-
-def check_type(upload: UploadedFile, allowed: frozenset[str]) -> str:
-    """The upload's base MIME type; 415 when not allowed or not what the bytes are."""
-    mime = media.base_mime(upload.content_type)
-    if mime not in allowed:
-        raise ServiceError(415, "File type not allowed")
-    if not upload.data:
-        raise bad_request("Uploaded file is empty")
-    if not content_matches(mime, upload.data):
-        raise ServiceError(415, "File content does not match its type")
-    return mime
-
-
-def clean_file_name(raw: str) -> str:
-    """The client's file name without folders or control characters (for display)."""
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").strip()
-    return name[:MAX_FILE_NAME] or "file"
-
-
-def storage_name(file_name: str) -> str:
-    """``<base>-<epoch-ms>-<random 0..1e9><ext>`` with a sanitised base and extension."""
-    dot = file_name.rfind(".")
-    base, ext = (file_name[:dot], file_name[dot:]) if dot > 0 else (file_name, "")
-    base = _UNSAFE_NAME_CHARS.sub("_", base).strip("._")[:100] or "file"
-    ext = "." + re.sub(r"[^A-Za-z0-9]", "", ext)[:16] if ext else ""
-    if ext == ".":
-        ext = ""
-    return f"{base}-{int(time.time() * 1000)}-{secrets.randbelow(1_000_000_000)}{ext}"
-
-
-def message_type(mime: str, requested: str | None) -> str:
-    if mime.startswith("audio/"):
-        return "audio"
-    if mime.startswith("video/"):
-        return "video"
-    if requested == "image" and mime.startswith("image/"):
-        return "image"
-    return "file"
-
-
-def _form_waveform(raw: str | None) -> list[float] | None:
-    if not raw:
-        return None
-    try:
-        bars = parse_waveform(json.loads(raw))
-    except ValueError:
-        return None
-    return bars or None
-
-
-def _form_duration(raw: str | None) -> float | None:
-    try:
-        value = float(raw) if raw else 0.0
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and 0 < value <= MAX_DURATION_S else None
+MAX_FILE_BYTES = 50 * MB
+MAX_IMAGE_BYTES = 10 * MB
+EMPTY_FILE = "Uploaded file is empty"
 
 
 class GroupUploads:
@@ -177,29 +59,21 @@ class GroupUploads:
         )
 
     async def upload_file(
-        self, user_id: str, group_id: object, upload: UploadedFile | None
+        self,
+        user_id: str,
+        group_id: object,
+        upload: UploadedFile | None,
+        fields: dict[str, str],
     ) -> dict[str, Any]:
         gid = group_uuid(group_id)
         if upload is None:
             raise bad_request("No file uploaded")
-        mime = check_type(upload, GROUP_MIME_TYPES)
-        file_name = clean_file_name(upload.filename)
-        caption = (upload.fields.get("caption") or "").strip()
-        if len(caption) > MAX_CAPTION:
-            raise bad_request(f"caption must be at most {MAX_CAPTION} characters")
-        kind = message_type(mime, upload.fields.get("type"))
-        waveform = _form_waveform(upload.fields.get("waveform"))
-        duration = _form_duration(upload.fields.get("duration"))
-        placeholder = kind == "audio" and waveform is None
-        if placeholder:
-            waveform = media.placeholder_waveform()
-        if kind == "audio":
-            content = "Voice message"
-        else:
-            content = caption or file_name
-
-        folder = "audio" if mime.startswith("audio/") else "messages"
-        key = f"{folder}/{storage_name(file_name)}"
+        mime = policy.check_type(upload, policy.GROUP_MIME_TYPES, EMPTY_FILE)
+        file_name = policy.display_name(upload.filename)
+        caption = policy.caption(fields, "caption")
+        message = policy.file_message(mime, file_name, caption, fields, parse_waveform)
+        # Group attachments keep the client's extension (cleaned), unlike DM ones.
+        key = f"{policy.storage_folder(mime)}/{policy.stored_name(file_name)}"
         try:
             url = await self._storage.put(key, upload.data, mime)
         except Exception:
@@ -217,14 +91,14 @@ class GroupUploads:
                     conn,
                     gid,
                     user_id,
-                    content=content,
-                    type=kind,
+                    content=message.content,
+                    type=message.kind,
                     file_url=url,
                     file_name=file_name,
                     file_size=len(upload.data),
                     file_type=mime,
-                    audio_waveform=waveform if kind == "audio" else None,
-                    audio_duration=duration if kind == "audio" else None,
+                    audio_waveform=message.waveform,
+                    audio_duration=message.duration,
                 )
                 sender = await repo.user_brief(conn, user_id)
                 recipients = await repo.accepted_member_ids(conn, gid)
@@ -236,20 +110,8 @@ class GroupUploads:
         emits.add(recipients, "group:message", live)
         emits.send(self._groups.bus())
 
-        body: dict[str, Any] = {
-            "success": True,
-            "messageId": str(row["id"]),
-            "fileUrl": url,
-            "fileName": file_name,
-            "fileSize": len(upload.data),
-            "fileType": mime,
-        }
-        if kind == "audio" and waveform is not None:
-            body["waveform"] = waveform
-        if kind == "audio" and duration is not None:
-            body["duration"] = duration
-        body["needsWaveformGeneration"] = placeholder
-        if placeholder:
+        body = policy.upload_result(str(row["id"]), url, file_name, upload, mime, message)
+        if message.needs_waveform:
             task = asyncio.create_task(self._fill_audio_metadata(gid, row["id"], upload.data, mime))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -312,7 +174,7 @@ class GroupUploads:
         attr, folder, denied = self._image_texts(kind)
         if upload is None:
             raise bad_request("No file uploaded")
-        check_type(upload, IMAGE_MIME_TYPES)
+        policy.check_type(upload, policy.IMAGE_MIME_TYPES, EMPTY_FILE)
         try:
             if kind == "profile":
                 variants = await media.profile_variants_async(upload.data)

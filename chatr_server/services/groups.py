@@ -22,7 +22,6 @@ Security fixes over the original (behaviors.md §16, SEC-11):
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
@@ -36,6 +35,7 @@ from chatr_server.presenters import groups as present
 from chatr_server.repos.groups import GroupsRepo
 from chatr_server.repos.types import Executor
 from chatr_server.services.bus import EventBus
+from chatr_server.services.upload_policy import duration_seconds, waveform_bars
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.timefmt import parse_iso
 
@@ -46,7 +46,6 @@ MAX_DESCRIPTION = 500
 MAX_INVITEES = 100
 MAX_GROUP_MEMBERS = 1000
 MAX_WAVEFORM_BARS = 1000
-MAX_DURATION_S = 24 * 3600.0
 HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
 
@@ -104,23 +103,12 @@ def _optional_text(body: dict[str, Any], key: str, limit: int) -> str | None:
 
 def parse_waveform(value: object) -> list[float] | None:
     """A list of finite numbers (at most ``MAX_WAVEFORM_BARS``), else ``None``."""
-    if not isinstance(value, list) or len(value) > MAX_WAVEFORM_BARS:
-        return None
-    bars: list[float] = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
-            return None
-        bars.append(float(item))
-    return bars
+    return waveform_bars(value, MAX_WAVEFORM_BARS)
 
 
 def parse_duration(value: object) -> float | None:
-    """A plausible duration in seconds, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if not math.isfinite(value) or value < 0 or value > MAX_DURATION_S:
-        return None
-    return float(value)
+    """A plausible duration in seconds (zero allowed), else ``None``."""
+    return duration_seconds(value, allow_zero=True)
 
 
 def _history_limit(value: object) -> int:

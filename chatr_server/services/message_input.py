@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from chatr_server.services.upload_policy import MAX_DURATION_S, waveform_bars
 from chatr_server.util.ids import parse_uuid
 
 MAX_CONTENT_CHARS = 20_000
@@ -19,7 +20,6 @@ MAX_TEMP_ID_CHARS = 64
 MAX_FILE_NAME_CHARS = 255
 MAX_URL_CHARS = 2048
 MAX_WAVEFORM_BARS = 1000
-MAX_DURATION_S = 24 * 3600.0
 MAX_PREVIEW_FIELD_CHARS = 2048
 DM_TYPES = frozenset(("text", "image", "video", "file", "audio"))
 PREVIEW_FIELDS = ("url", "title", "description", "image", "siteName", "favicon")
@@ -65,13 +65,9 @@ def waveform(data: dict[str, Any]) -> list[float] | None:
     value = data.get("waveform")
     if value is None:
         return None
-    if not isinstance(value, list) or len(value) > MAX_WAVEFORM_BARS:
+    bars = waveform_bars(value, MAX_WAVEFORM_BARS, clamp=True)
+    if bars is None:
         raise InvalidPayload()
-    bars: list[float] = []
-    for bar in value:
-        if isinstance(bar, bool) or not isinstance(bar, int | float) or not math.isfinite(bar):
-            raise InvalidPayload()
-        bars.append(min(1.0, max(0.0, float(bar))))
     return bars
 
 

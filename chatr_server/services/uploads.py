@@ -18,9 +18,7 @@ import base64
 import hashlib
 import hmac
 import logging
-import math
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,78 +28,43 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import orjson
 
 from chatr_server.errors import ServiceError, bad_request, forbidden, not_found
 from chatr_server.integrations import media
 from chatr_server.integrations.storage import Storage, StorageError
 from chatr_server.repos.directory import DirectoryRepo
+from chatr_server.repos.friendships import FriendshipsRepo
 from chatr_server.repos.messages import MessagesRepo
 from chatr_server.services.bus import EventBus
 from chatr_server.services.profile_events import ProfileEvents
 from chatr_server.services.testmode import TestMode
+from chatr_server.services.upload_policy import (
+    DM_MIME_TYPES,
+    IMAGE_MIME_TYPES,
+    MB,
+    UploadedFile,
+    caption,
+    check_type,
+    content_matches,
+    display_name,
+    duration_seconds,
+    file_message,
+    storage_folder,
+    stored_name,
+    upload_result,
+    waveform_bars,
+)
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.timefmt import iso_ms
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 MAX_MESSAGE_FILE = 50 * MB
 MAX_PROFILE_IMAGE = 5 * MB
 MAX_COVER_IMAGE = 10 * MB
-MAX_CAPTION = 10_000
-MAX_FILENAME = 255
 MAX_WAVEFORM_BARS = 2000
-MAX_DURATION_S = 24 * 3600.0
 DOWNLOAD_LINK_TTL_S = 300
 
-DM_MIME_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/gif",
-        "image/webp",
-        "audio/webm",
-        "audio/mp4",
-        "audio/mpeg",
-        "audio/ogg",
-        "audio/wav",
-        "audio/x-m4a",
-        "video/mp4",
-        "video/quicktime",
-        "video/webm",
-        "application/pdf",
-        "application/msword",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "text/plain",
-        "application/zip",
-    }
-)
-IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/webp"})
-
-# Extensions a stored file may keep per type; anything else gets the first one.
-_EXTENSIONS: dict[str, tuple[str, ...]] = {
-    "image/jpeg": (".jpg", ".jpeg"),
-    "image/png": (".png",),
-    "image/gif": (".gif",),
-    "image/webp": (".webp",),
-    "audio/webm": (".webm", ".weba"),
-    "audio/mp4": (".m4a", ".mp4"),
-    "audio/mpeg": (".mp3",),
-    "audio/ogg": (".ogg", ".oga", ".opus"),
-    "audio/wav": (".wav",),
-    "audio/x-m4a": (".m4a",),
-    "video/mp4": (".mp4", ".m4v"),
-    "video/quicktime": (".mov",),
-    "video/webm": (".webm",),
-    "application/pdf": (".pdf",),
-    "application/msword": (".doc",),
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (".docx",),
-    "text/plain": (".txt", ".log", ".csv", ".md"),
-    "application/zip": (".zip",),
-}
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy Office (.doc) container
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _MIME_SHAPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 # Types a browser could execute or render as a page: never sent as such.
 _ACTIVE_TYPES = frozenset(
@@ -128,15 +91,6 @@ def _failure(status: int, error: str, detail: str) -> ServiceError:
 
 
 @dataclass(frozen=True, slots=True)
-class UploadedFile:
-    """One file part of a multipart form, read under its route's size cap."""
-
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class DownloadTarget:
     """Where a download goes: a redirect (object store) or a local file."""
 
@@ -156,52 +110,9 @@ def safe_content_type(value: str | None) -> str:
     return mime
 
 
-def display_name(filename: str | None) -> str:
-    """The client's file name without folders or control characters (shown, never used)."""
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").strip()
-    return name[:MAX_FILENAME] or "file"
-
-
-def stored_filename(original: str, mime: str) -> str:
-    """``<base>-<epoch-ms>-<random><ext>``: a sanitised base, an extension that fits ``mime``."""
-    stem, dot, ext = original.rpartition(".")
-    if not dot:
-        stem, ext = original, ""
-    base = _UNSAFE_NAME_CHARS.sub("_", stem).strip("_")[:80] or "file"
-    allowed = _EXTENSIONS.get(mime, (".bin",))
-    suffix = "." + ext.lower()
-    if suffix not in allowed:
-        suffix = allowed[0]
-    return f"{base}-{int(time.time() * 1000)}-{secrets.randbelow(1_000_000_000)}{suffix}"
-
-
-def content_matches(declared: str, data: bytes) -> bool:
-    """Whether the bytes are what the client says they are."""
-    if declared == "application/msword":
-        return data.startswith(_OLE2_MAGIC)
-    return media.is_compatible(declared, media.sniff_mime(data))
-
-
 def clean_waveform(value: Any) -> list[float] | None:
-    """A list of finite numbers, clamped into 0..1; ``None`` when unusable."""
-    if not isinstance(value, list) or not value or len(value) > MAX_WAVEFORM_BARS:
-        return None
-    bars: list[float] = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
-            return None
-        bars.append(min(1.0, max(0.0, float(item))))
-    return bars
-
-
-def clean_duration(value: Any) -> float | None:
-    """A positive, finite, plausible number of seconds, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if not math.isfinite(value) or value <= 0 or value > MAX_DURATION_S:
-        return None
-    return float(value)
+    """A non-empty list of finite numbers, clamped into 0..1; ``None`` when unusable."""
+    return waveform_bars(value, MAX_WAVEFORM_BARS, clamp=True) or None
 
 
 def _image_keys(key: str, folder: str, suffixes: tuple[str, ...]) -> list[str]:
@@ -252,6 +163,7 @@ class UploadService:
         pool: asyncpg.Pool,
         messages: MessagesRepo,
         directory: DirectoryRepo,
+        friendships: FriendshipsRepo,
         storage: Storage,
         test_mode: TestMode,
         secret: str,
@@ -260,6 +172,7 @@ class UploadService:
         self._pool = pool
         self._messages = messages
         self._directory = directory
+        self._friendships = friendships
         #: Set by the app factory: announces profile-image changes.
         self.profile_events: ProfileEvents | None = None
         self._storage = storage
@@ -279,52 +192,20 @@ class UploadService:
         recipient_raw = (fields.get("recipientId") or "").strip()
         if not recipient_raw:
             raise bad_request("Recipient ID required")
-        mime = media.base_mime(file.content_type)
-        if mime not in DM_MIME_TYPES:
-            raise ServiceError(415, "File type not allowed")
-        if not file.data:
-            raise bad_request("File is empty")
-        if not content_matches(mime, file.data):
-            raise ServiceError(415, "File content does not match its type")
-        caption = (fields.get("caption") or "").strip()
-        if len(caption) > MAX_CAPTION:
-            raise bad_request(f"Caption must be at most {MAX_CAPTION} characters")
+        mime = check_type(file, DM_MIME_TYPES, "File is empty")
+        caption_text = caption(fields)
         sender = UUID(user_id)
         recipient = parse_uuid(recipient_raw)
         if recipient == sender:
             raise bad_request("Cannot send a message to yourself")
         if recipient is None or not await self._directory.user_exists(self._pool, recipient):
             raise not_found("Recipient not found")
-        if await self._directory.block_between(self._pool, sender, recipient):
+        if await self._friendships.blocked(self._pool, sender, recipient):
             raise forbidden("You cannot send messages to this user")
 
         name = display_name(file.filename)
-        is_audio = mime.startswith("audio/")
-        if is_audio:
-            kind = "audio"
-        elif mime.startswith("video/"):
-            kind = "video"
-        elif fields.get("type") == "image" and mime.startswith("image/"):
-            kind = "image"
-        else:
-            kind = "file"
-        content = "Voice message" if is_audio else (caption or name)
-        waveform = duration = None
-        needs_waveform = False
-        if is_audio:
-            try:
-                waveform = clean_waveform(orjson.loads(fields.get("waveform") or "null"))
-            except orjson.JSONDecodeError:
-                waveform = None
-            try:
-                duration = clean_duration(float(fields.get("duration") or "nan"))
-            except ValueError:
-                duration = None
-            if waveform is None:
-                waveform = media.placeholder_waveform()
-                needs_waveform = True
-
-        key = f"{'audio' if is_audio else 'messages'}/{stored_filename(name, mime)}"
+        message = file_message(mime, name, caption_text, fields, clean_waveform)
+        key = f"{storage_folder(mime)}/{stored_name(name, mime)}"
         try:
             url = await self._storage.put(key, file.data, mime)
         except (StorageError, OSError):
@@ -337,14 +218,14 @@ class UploadService:
                     (
                         sender,
                         recipient,
-                        content,
-                        kind,
+                        message.content,
+                        message.kind,
                         url,
                         name,
                         len(file.data),
                         mime,
-                        waveform,
-                        duration,
+                        message.waveform,
+                        message.duration,
                     ),
                 )
                 await self._messages.ensure_conversation(conn, sender, recipient)
@@ -358,22 +239,9 @@ class UploadService:
             raise ServiceError(500, "File upload failed") from None
 
         message_id = str(row["id"])
-        if needs_waveform and duration is None:
+        if message.needs_waveform and message.duration is None:
             self._spawn(self._detect_duration(message_id, file.data, mime))
-        result: dict[str, Any] = {
-            "success": True,
-            "messageId": message_id,
-            "fileUrl": url,
-            "fileName": name,
-            "fileSize": len(file.data),
-            "fileType": mime,
-        }
-        if waveform is not None:
-            result["waveform"] = waveform
-        if duration is not None:
-            result["duration"] = duration
-        result["needsWaveformGeneration"] = needs_waveform
-        return result
+        return upload_result(message_id, url, name, file, mime, message)
 
     async def _detect_duration(self, message_id: str, data: bytes, mime: str) -> None:
         """Background: read the real duration from the file and tell both participants."""
@@ -428,7 +296,7 @@ class UploadService:
         raw_duration = body.get("duration")
         duration = None
         if raw_duration is not None:
-            duration = clean_duration(raw_duration)
+            duration = duration_seconds(raw_duration)
             if duration is None and raw_duration != 0:
                 raise bad_request("duration must be a positive number of seconds")
         message_id = parse_uuid(message)

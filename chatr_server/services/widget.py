@@ -21,10 +21,8 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -32,12 +30,19 @@ import asyncpg
 import orjson
 
 from chatr_server.errors import ServiceError, bad_request, forbidden
-from chatr_server.integrations.media import base_mime, is_compatible, sniff_mime
 from chatr_server.integrations.storage import Storage
 from chatr_server.repos.widget import WidgetRepo
 from chatr_server.services.bus import EventBus
 from chatr_server.services.presence import PresenceService
 from chatr_server.services.tokens import TokenService
+from chatr_server.services.upload_policy import (
+    DM_MIME_TYPES,
+    MB,
+    UploadedFile,
+    check_type,
+    display_name,
+    stored_name,
+)
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.timefmt import iso_ms
 
@@ -46,8 +51,7 @@ log = logging.getLogger(__name__)
 MAX_GUEST_NAME = 60
 MAX_CONTACT_EMAIL = 255
 MAX_OFFLINE_MESSAGE = 5000
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-MAX_FILE_NAME = 255
+MAX_UPLOAD_BYTES = 50 * MB
 MAX_RESUME_TOKEN = 128
 
 # Guests this old with no conversation row are abandoned (behaviors.md §14).
@@ -61,44 +65,10 @@ MAX_CONTEXT_KEYS = 32
 MAX_CONTEXT_KEY = 64
 MAX_CONTEXT_STRING = 2048
 
-DM_MIME_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/gif",
-        "image/webp",
-        "audio/webm",
-        "audio/mp4",
-        "audio/mpeg",
-        "audio/ogg",
-        "audio/wav",
-        "audio/x-m4a",
-        "video/mp4",
-        "video/quicktime",
-        "video/webm",
-        "application/pdf",
-        "application/msword",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "text/plain",
-        "application/zip",
-    }
-)
-# Legacy .doc files are OLE compound documents, which the sniffer does not name.
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_EXT_RE = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 NO_AGENT = "Support is currently unavailable"
 NOT_GUEST = "Not a guest session"
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedFile:
-    """A file part as received: the client's name and type are only claims."""
-
-    filename: str
-    declared_type: str
-    data: bytes
 
 
 def guest_username(now_ms: int | None = None) -> str:
@@ -170,25 +140,6 @@ def _contact_email(value: Any) -> str | None:
         raise bad_request("contactEmail must be a string")
     cleaned = "".join(ch for ch in value if ch >= " " and ch != "\x7f").strip()
     return cleaned[:MAX_CONTACT_EMAIL] or None
-
-
-def _safe_file_name(raw: str) -> str:
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").strip()
-    return name[:MAX_FILE_NAME] or "file"
-
-
-def _upload_mime(file: UploadedFile) -> str:
-    """The stored type: the DM list, and the bytes must agree with the claim (SEC-17)."""
-    declared = base_mime(file.declared_type)
-    if declared not in DM_MIME_TYPES:
-        raise ServiceError(415, "File type not allowed")
-    sniffed = sniff_mime(file.data)
-    if declared == "application/msword" and file.data.startswith(_OLE_MAGIC):
-        return declared
-    if not is_compatible(declared, sniffed):
-        raise ServiceError(415, "File content does not match its type")
-    return declared
 
 
 def message_row(row: Any) -> dict[str, Any]:
@@ -354,16 +305,16 @@ class WidgetService:
 
     async def upload(self, guest: Any, file: UploadedFile | None) -> dict[str, Any]:
         """Store a guest's attachment as a message to the agent (caller already checked)."""
-        if file is None or not file.data:
+        # A part without a file name (or an empty file) is no file.
+        if file is None or not file.data or not file.filename:
             raise bad_request("No file uploaded")
-        mime = _upload_mime(file)
+        mime = check_type(file, DM_MIME_TYPES, "No file uploaded")
         agent = await self._agent()
         if agent is None:
             raise ServiceError(503, "Support unavailable")
-        file_name = _safe_file_name(file.filename)
-        ext = os.path.splitext(file_name)[1]
-        ext = ext.lower() if _EXT_RE.match(ext) else ""
-        key = f"messages/widget-{int(time.time() * 1000)}-{secrets.randbelow(10**9)}{ext}"
+        file_name = display_name(file.filename)
+        # The client's extension is kept when it fits the type.
+        key = f"messages/{stored_name('widget' + os.path.splitext(file_name)[1], mime)}"
         try:
             url = await self._storage.put(key, file.data, mime)
         except Exception:

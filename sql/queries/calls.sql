@@ -46,8 +46,3 @@ RETURNING id, caller_id, receiver_id, duration
 -- name: caller_card
 SELECT id, username, display_name, profile_image FROM users WHERE id = $1
 
--- name: blocked_between
-SELECT EXISTS (SELECT 1 FROM friendships
-               WHERE status = 'blocked'
-                 AND ((requester_id = $1 AND addressee_id = $2)
-                      OR (requester_id = $2 AND addressee_id = $1)))

@@ -85,14 +85,6 @@ WHERE u.username = $2
 -- name: user_exists
 SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)
 
--- name: block_between
--- Is there a block row between the two users, in either direction?
-SELECT EXISTS (
-    SELECT 1 FROM friendships f
-    WHERE f.status = 'blocked'
-      AND ((f.requester_id = $1 AND f.addressee_id = $2)
-           OR (f.requester_id = $2 AND f.addressee_id = $1)))
-
 -- name: replace_profile_image
 -- Returns the previous URL (so its files can be removed); no row when the user is gone.
 UPDATE users u SET profile_image = $2, updated_at = now()

@@ -96,7 +96,8 @@ FROM friendships f JOIN users u ON u.id = f.requester_id
 WHERE f.status = 'pending' AND f.addressee_id = $1
 ORDER BY f.created_at DESC, f.id
 
--- name: list_outgoing
+-- name: list_sent
+-- $1 requester, $2 status: 'pending' = outgoing requests, 'blocked' = the caller's blocks.
 SELECT f.id, f.requester_id, f.addressee_id, f.status, f.created_at, f.updated_at,
        u.id AS u_id, u.username AS u_username, u.display_name AS u_display_name,
        u.first_name AS u_first_name, u.last_name AS u_last_name,
@@ -104,18 +105,7 @@ SELECT f.id, f.requester_id, f.addressee_id, f.status, f.created_at, f.updated_a
        u.privacy_online_status AS u_privacy_online_status,
        u.privacy_email AS u_privacy_email, u.privacy_full_name AS u_privacy_full_name
 FROM friendships f JOIN users u ON u.id = f.addressee_id
-WHERE f.status = 'pending' AND f.requester_id = $1
-ORDER BY f.created_at DESC, f.id
-
--- name: list_blocked
-SELECT f.id, f.requester_id, f.addressee_id, f.status, f.created_at, f.updated_at,
-       u.id AS u_id, u.username AS u_username, u.display_name AS u_display_name,
-       u.first_name AS u_first_name, u.last_name AS u_last_name,
-       u.profile_image AS u_profile_image, u.email AS u_email,
-       u.privacy_online_status AS u_privacy_online_status,
-       u.privacy_email AS u_privacy_email, u.privacy_full_name AS u_privacy_full_name
-FROM friendships f JOIN users u ON u.id = f.addressee_id
-WHERE f.status = 'blocked' AND f.requester_id = $1
+WHERE f.status = $2 AND f.requester_id = $1
 ORDER BY f.created_at DESC, f.id
 
 -- name: search

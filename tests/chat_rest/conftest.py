@@ -1,4 +1,4 @@
-"""Fixtures for the chat REST tests: direct SQL setup, a recording event bus, sample files.
+"""Fixtures for the chat REST tests: direct SQL setup and sample files.
 
 Relationships (friendships, blocks, conversations) and text messages are
 written straight into the test database: the routes that create them belong
@@ -11,47 +11,16 @@ import io
 import math
 import struct
 import wave
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
-import pytest
 import pytest_asyncio
 from PIL import Image
 
-from chatr_server.appkeys import SERVICES
-from tests.helpers import TestUser, make_user
 from tests.integrations.conftest import MotoS3, moto_s3  # noqa: F401  (fixture re-export)
-
-
-@dataclass
-class RecordingBus:
-    """An EventBus that remembers what services emitted (the realtime layer is not here)."""
-
-    events: list[tuple[str, str, Any]] = field(default_factory=list)
-
-    def to_user(self, user_id: str, event: str, payload: Any) -> None:
-        self.events.append((str(user_id), event, payload))
-
-    def to_users(self, user_ids: Iterable[str], event: str, payload: Any) -> None:
-        for user_id in user_ids:
-            self.to_user(user_id, event, payload)
-
-    async def is_online(self, user_id: str) -> bool:
-        return False
-
-    def named(self, event: str) -> list[tuple[str, Any]]:
-        return [(uid, payload) for uid, name, payload in self.events if name == event]
-
-
-@pytest.fixture
-def bus(client: Any) -> RecordingBus:
-    recording = RecordingBus()
-    client.server.app[SERVICES].bus = recording
-    return recording
 
 
 @pytest_asyncio.fixture
@@ -155,10 +124,3 @@ def wav_bytes(seconds: float = 1.5, rate: int = 8000) -> bytes:
         )
         w.writeframes(frames)
     return out.getvalue()
-
-
-async def verified_user(client: Any, db: asyncpg.Connection, **overrides: Any) -> TestUser:
-    """``make_user`` logs in with the test bypass, which skips verification; finish it."""
-    user = await make_user(client, **overrides)
-    await db.execute("UPDATE users SET email_verified = true WHERE id = $1", user.id)
-    return user

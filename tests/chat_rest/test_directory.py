@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from tests.chat_rest.conftest import befriend, block, set_privacy, verified_user
-from tests.helpers import make_user, register
+from tests.chat_rest.conftest import befriend, block, set_privacy
+from tests.helpers import make_user, register, verified_user
 
 TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
@@ -31,9 +31,9 @@ async def test_routes_need_a_token(client, path):
 
 
 async def test_list_users_hides_private_fields_of_others(client, db):
-    alice = await verified_user(client, db)
-    bob = await verified_user(client, db)
-    carol = await verified_user(client, db)
+    alice = await verified_user(client)
+    bob = await verified_user(client)
+    carol = await verified_user(client)
     status, unverified, _ = await register(client)
     assert status == 201
     await set_privacy(db, carol.id, privacy_email="friends", privacy_joined_date="nobody")
@@ -75,9 +75,9 @@ async def test_list_users_hides_private_fields_of_others(client, db):
 
 async def test_search_matches_names_friends_first_and_excludes_self(client, db):
     tag = secrets.token_hex(3)
-    me = await verified_user(client, db, firstName=f"Zed{tag}")
-    friend = await verified_user(client, db, firstName=f"Zed{tag}", lastName="Friend")
-    stranger = await verified_user(client, db, firstName=f"Zed{tag}", lastName="Aardvark")
+    me = await verified_user(client, firstName=f"Zed{tag}")
+    friend = await verified_user(client, firstName=f"Zed{tag}", lastName="Friend")
+    stranger = await verified_user(client, firstName=f"Zed{tag}", lastName="Aardvark")
     await db.execute("UPDATE users SET display_name = 'Aaron' WHERE id = $1", stranger.id)
     await befriend(db, friend.id, me.id)
 
@@ -133,15 +133,15 @@ async def test_search_caps_at_30(client, db):
 
 async def test_search_respects_hidden_full_name_and_hides_blocks_from_the_blocked(client, db):
     tag = secrets.token_hex(3)
-    me = await verified_user(client, db)
-    private = await verified_user(client, db, lastName=f"Secret{tag}")
+    me = await verified_user(client)
+    private = await verified_user(client, lastName=f"Secret{tag}")
     await set_privacy(db, private.id, privacy_full_name="nobody")
     # displayName starts as "<first> <last>"; it is public by design, so change it.
     await db.execute("UPDATE users SET display_name = 'P' WHERE id = $1", private.id)
     resp = await client.get(f"/api/users/search?q=secret{tag}", headers=me.auth)
     assert (await resp.json())["users"] == []
 
-    blocker = await verified_user(client, db, lastName=f"Blocker{tag}")
+    blocker = await verified_user(client, lastName=f"Blocker{tag}")
     await block(db, blocker.id, me.id)
     resp = await client.get(f"/api/users/search?q=blocker{tag}", headers=me.auth)
     users = (await resp.json())["users"]

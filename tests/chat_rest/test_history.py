@@ -342,7 +342,7 @@ async def test_waveform_patch(client, db, bus):
     )
     assert row["audio_waveform"] == [0.1, 0.5, 1.0]  # clamped into 0..1
     assert row["audio_duration"] == 2.5  # kept when not given
-    events = bus.named("audio:waveform")
+    events = bus.events("audio:waveform")
     assert sorted(uid for uid, _ in events) == sorted([alice.id, bob.id])
     assert events[0][1] == {"messageId": msg, "waveform": [0.1, 0.5, 1.0], "duration": 2.5}
 

@@ -193,7 +193,7 @@ async def test_profile_update_goes_to_connected_users_only(client, db, bus, test
         "/api/users/profile-image", data=image_form("profileImage", png_bytes()), headers=me.auth
     )
     url = (await resp.json())["url"]
-    events = bus.named("user:profileUpdate")
+    events = bus.events("user:profileUpdate")
     assert sorted(uid for uid, _ in events) == sorted([friend.id, partner.id, requester.id])
     assert all(payload == {"userId": me.id, "profileImage": url} for _, payload in events)
     services = client.server.app[SERVICES]
@@ -201,11 +201,11 @@ async def test_profile_update_goes_to_connected_users_only(client, db, bus, test
     assert sorted(connected) == sorted([friend.id, partner.id, requester.id])
 
     # Cover changes are silent.
-    bus.events.clear()
+    bus.clear()
     await client.post(
         "/api/users/cover-image", data=image_form("coverImage", png_bytes()), headers=me.auth
     )
-    assert bus.named("user:profileUpdate") == []
+    assert bus.events("user:profileUpdate") == []
 
 
 async def test_profile_update_is_silent_in_test_mode(client, db, bus):
@@ -216,7 +216,7 @@ async def test_profile_update_is_silent_in_test_mode(client, db, bus):
         "/api/users/profile-image", data=image_form("profileImage", png_bytes()), headers=me.auth
     )
     assert resp.status == 200
-    assert bus.named("user:profileUpdate") == []
+    assert bus.events("user:profileUpdate") == []
 
 
 async def test_png_with_transparency_becomes_jpeg(client):

@@ -175,7 +175,7 @@ async def test_audio_without_waveform_gets_placeholder_and_background_duration(c
         "SELECT audio_duration FROM messages WHERE id = $1", body["messageId"]
     )
     assert duration == pytest.approx(1.5, abs=0.01)
-    events = bus.named("audio:waveform")
+    events = bus.events("audio:waveform")
     assert sorted(uid for uid, _ in events) == sorted([alice.id, bob.id])
     assert events[0][1]["messageId"] == body["messageId"]
     assert events[0][1]["duration"] == pytest.approx(1.5, abs=0.01)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 from chatr_server.presenters.groups import user_name
-from chatr_server.services.group_uploads import (
-    clean_file_name,
-    content_matches,
-    message_type,
-    storage_name,
-)
 from chatr_server.services.groups import image_variant_urls, parse_duration, parse_waveform
+from chatr_server.services.upload_policy import (
+    content_matches,
+    display_name,
+    message_type,
+    stored_name,
+)
 
 
 def test_user_name_fallbacks():
@@ -23,18 +23,18 @@ def test_user_name_fallbacks():
 
 
 def test_storage_name_is_a_safe_key():
-    name = storage_name("voice-1741183629000.webm")
+    name = stored_name("voice-1741183629000.webm")
     assert re.fullmatch(r"voice-1741183629000-\d{13}-\d{1,9}\.webm", name)
-    assert re.fullmatch(r"file-\d+-\d+", storage_name("...."))
-    assert re.fullmatch(r"a_b-\d+-\d+\.txt", storage_name("a b.txt"))
-    assert "/" not in storage_name("x/../../y.txt")
+    assert re.fullmatch(r"file-\d+-\d+", stored_name("...."))
+    assert re.fullmatch(r"a_b-\d+-\d+\.txt", stored_name("a b.txt"))
+    assert "/" not in stored_name("x/../../y.txt")
 
 
-def test_clean_file_name():
-    assert clean_file_name("C:\\Users\\me\\doc.pdf") == "doc.pdf"
-    assert clean_file_name("a\x00b.txt") == "ab.txt"
-    assert clean_file_name("") == "file"
-    assert len(clean_file_name("a" * 400)) == 255
+def test_display_name():
+    assert display_name("C:\\Users\\me\\doc.pdf") == "doc.pdf"
+    assert display_name("a\x00b.txt") == "ab.txt"
+    assert display_name("") == "file"
+    assert len(display_name("a" * 400)) == 255
 
 
 def test_message_type():

@@ -70,7 +70,7 @@ async def test_accept(client, services, bus):
         resp = await client.post(f"/api/conversations/{bad}/accept", headers=bob.auth)
         assert resp.status == 403
         assert await resp.json() == DENIED
-    assert bus.events == []
+    assert bus.sent == []
 
     resp = await client.post(f"/api/conversations/{cid}/accept", headers=bob.auth)
     assert resp.status == 200
@@ -80,7 +80,7 @@ async def test_accept(client, services, bus):
     assert conversation["initiatorId"] == alice.id
     assert conversation["participantA"] < conversation["participantB"]
     assert {conversation["participantA"], conversation["participantB"]} == {alice.id, bob.id}
-    assert bus.named("conversation:accepted") == [
+    assert bus.events("conversation:accepted") == [
         (alice.id, {"conversationId": cid, "acceptedBy": bob.id})
     ]
 
@@ -91,7 +91,7 @@ async def test_accept(client, services, bus):
         assert (await resp.json())["conversation"]["status"] == "accepted"
     resp = await client.post(f"/api/conversations/{cid}/accept", headers=carol.auth)
     assert resp.status == 403
-    assert len(bus.named("conversation:accepted")) == 1
+    assert len(bus.events("conversation:accepted")) == 1
 
 
 async def test_decline(client, services, bus):
@@ -111,7 +111,7 @@ async def test_decline(client, services, bus):
     assert await resp.json() == {"success": True}
     assert await count_dms(client, alice.id, bob.id) == 0
     assert not await conversation_exists(services, cid)
-    assert bus.named("conversation:declined") == [
+    assert bus.events("conversation:declined") == [
         (alice.id, {"conversationId": cid, "declinedBy": bob.id, "otherUserId": bob.id})
     ]
     resp = await client.post(f"/api/conversations/{cid}/decline", headers=bob.auth)
@@ -144,7 +144,7 @@ async def test_nuke_by_either_participant(client, services, bus):
     assert await resp.json() == {"success": True}
     assert await count_dms(client, alice.id, bob.id) == 0
     assert not await conversation_exists(services, cid)
-    events = dict(bus.named("conversation:declined"))
+    events = dict(bus.events("conversation:declined"))
     assert events == {
         alice.id: {"conversationId": cid, "declinedBy": alice.id, "otherUserId": bob.id},
         bob.id: {"conversationId": cid, "declinedBy": alice.id, "otherUserId": alice.id},
@@ -171,12 +171,12 @@ async def test_nuke_by_user(client, services, bus):
     await insert_dm(client, bob.id, alice.id)
     # No conversation row needed; both callers get the right "other person".
     for caller, other in ((alice, bob), (bob, alice)):
-        bus.events.clear()
+        bus.clear()
         await insert_dm(client, caller.id, other.id)
         resp = await client.post(f"/api/conversations/nuke-by-user/{other.id}", headers=caller.auth)
         assert await resp.json() == {"success": True}
         assert await count_dms(client, alice.id, bob.id) == 0
-        events = dict(bus.named("conversation:declined"))
+        events = dict(bus.events("conversation:declined"))
         assert events == {
             caller.id: {"conversationId": None, "declinedBy": caller.id, "otherUserId": other.id},
             other.id: {"conversationId": None, "declinedBy": caller.id, "otherUserId": caller.id},

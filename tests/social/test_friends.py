@@ -8,8 +8,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import make_user
-from tests.social.conftest import verified_user
+from tests.helpers import make_user, verified_user
 
 CARD_KEYS = {
     "id",

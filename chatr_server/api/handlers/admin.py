@@ -12,7 +12,7 @@ from chatr_server.api.schemas.admin import (
     ReplySchema,
     WidgetContactListSchema,
 )
-from chatr_server.api.schemas.widget import SuccessSchema
+from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.admin import AdminService
 from chatr_server.util.jsonx import json_response

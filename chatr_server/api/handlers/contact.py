@@ -7,7 +7,8 @@ from aiohttp import web
 from chatr_server.api.handlers.widget import rate_limited
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import read_json
-from chatr_server.api.schemas.widget import ContactRequestSchema, SuccessSchema
+from chatr_server.api.schemas.common import SuccessSchema
+from chatr_server.api.schemas.widget import ContactRequestSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.util.jsonx import json_response
 

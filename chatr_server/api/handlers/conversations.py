@@ -6,7 +6,8 @@ from aiohttp import web
 
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import require_user
-from chatr_server.api.schemas.social import ConversationResultSchema, SocialSuccessSchema
+from chatr_server.api.schemas.common import SuccessSchema
+from chatr_server.api.schemas.social import ConversationResultSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.util.jsonx import json_response
 
@@ -29,7 +30,7 @@ async def accept(request: web.Request) -> web.Response:
     "Decline a message request (deletes the pair's messages)",
     tags=["conversations"],
     auth=True,
-    responses={200: SocialSuccessSchema, 403: _DENIED},
+    responses={200: SuccessSchema, 403: _DENIED},
 )
 async def decline(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -41,7 +42,7 @@ async def decline(request: web.Request) -> web.Response:
     "Delete a conversation and all its messages (either participant)",
     tags=["conversations"],
     auth=True,
-    responses={200: SocialSuccessSchema, 403: _DENIED},
+    responses={200: SuccessSchema, 403: _DENIED},
 )
 async def nuke(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -53,7 +54,7 @@ async def nuke(request: web.Request) -> web.Response:
     "Delete every message with a user, with or without a conversation row",
     tags=["conversations"],
     auth=True,
-    responses={200: SocialSuccessSchema, 400: "Invalid recipient id"},
+    responses={200: SuccessSchema, 400: "Invalid recipient id"},
 )
 async def nuke_by_user(request: web.Request) -> web.Response:
     user = await require_user(request)

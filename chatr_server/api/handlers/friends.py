@@ -16,6 +16,7 @@ from aiohttp import web
 
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import read_json, require_user
+from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.api.schemas.social import (
     BlockedListSchema,
     BlockResultSchema,
@@ -25,7 +26,6 @@ from chatr_server.api.schemas.social import (
     FriendSearchSchema,
     FriendshipResultSchema,
     FriendsListSchema,
-    SocialSuccessSchema,
 )
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError
@@ -168,7 +168,7 @@ async def accept(request: web.Request) -> web.Response:
     "Decline or cancel a request (deletes the row)",
     tags=["friends"],
     auth=True,
-    responses={200: SocialSuccessSchema, 403: "Not authorised", 404: "Request not found"},
+    responses={200: SuccessSchema, 403: "Not authorised", 404: "Request not found"},
 )
 @_friends_route
 async def decline(request: web.Request) -> web.Response:
@@ -181,7 +181,7 @@ async def decline(request: web.Request) -> web.Response:
     "Remove a friend or request (a block only by its blocker)",
     tags=["friends"],
     auth=True,
-    responses={200: SocialSuccessSchema, 403: "Not authorised", 404: "Friendship not found"},
+    responses={200: SuccessSchema, 403: "Not authorised", 404: "Friendship not found"},
 )
 @_friends_route
 async def remove(request: web.Request) -> web.Response:
@@ -211,7 +211,7 @@ async def block(request: web.Request) -> web.Response:
     "Lift the caller's block of a user",
     tags=["friends"],
     auth=True,
-    responses={200: SocialSuccessSchema, 400: "Invalid user id"},
+    responses={200: SuccessSchema, 400: "Invalid user id"},
 )
 @_friends_route
 async def unblock(request: web.Request) -> web.Response:

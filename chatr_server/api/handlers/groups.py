@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 
+from chatr_server.api.multipart import FIELD_CAP, FormRules, read_form
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import read_json, require_user
+from chatr_server.api.schemas.common import ImageUrlSchema, SuccessSchema
 from chatr_server.api.schemas.groups import (
     AddMemberSchema,
     CreateGroupSchema,
@@ -15,29 +16,18 @@ from chatr_server.api.schemas.groups import (
     GroupInvitesSchema,
     GroupListSchema,
     GroupMessagesSchema,
-    GroupUploadResultSchema,
     GroupWaveformSchema,
-    ImageUrlSchema,
     LeaveResultSchema,
-    SuccessSchema,
     TransferOwnershipSchema,
     UpdateGroupSchema,
 )
+from chatr_server.api.schemas.messages import UploadResultSchema
 from chatr_server.appkeys import SERVICES
-from chatr_server.errors import ServiceError, bad_request
-from chatr_server.services.group_uploads import (
-    MAX_FILE_BYTES,
-    MAX_IMAGE_BYTES,
-    GroupUploads,
-    UploadedFile,
-)
+from chatr_server.services.group_uploads import MAX_FILE_BYTES, MAX_IMAGE_BYTES, GroupUploads
 from chatr_server.services.groups import GroupService
 from chatr_server.util.jsonx import json_response
 
 TAGS = ["groups"]
-MAX_FORM_FIELD_BYTES = 64 * 1024
-MAX_FORM_PARTS = 32
-CHUNK = 256 * 1024
 
 
 def _groups(request: web.Request) -> GroupService:
@@ -48,59 +38,15 @@ def _uploads(request: web.Request) -> GroupUploads:
     return request.app[SERVICES].group_uploads
 
 
-async def _read_part(part: BodyPartReader, limit: int, too_large: ServiceError) -> bytes:
-    """A part's bytes, refusing as soon as it grows past ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await part.read_chunk(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def read_upload(request: web.Request, file_field: str, max_bytes: int) -> UploadedFile | None:
-    """Stream a ``multipart/form-data`` body: the first ``file_field`` file plus text fields.
-
-    Returns ``None`` when there is no such file part. The file is capped at
-    ``max_bytes`` (413 beyond), text fields at 64 KB each.
-    """
-    if request.content_type != "multipart/form-data":
-        return None
-    too_large = ServiceError(413, f"File too large (max {max_bytes // (1024 * 1024)} MB)")
-    slack = MAX_FORM_PARTS * MAX_FORM_FIELD_BYTES
-    if request.content_length is not None and request.content_length > max_bytes + slack:
-        raise too_large
-    fields: dict[str, str] = {}
-    upload: UploadedFile | None = None
-    try:
-        reader = await request.multipart()
-        for _ in range(MAX_FORM_PARTS + 1):
-            part = await reader.next()
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                raise bad_request("Nested multipart bodies are not supported")
-            if part.filename is not None:
-                if part.name == file_field and upload is None:
-                    data = await _read_part(part, max_bytes, too_large)
-                    content_type = part.headers.get("Content-Type", "")
-                    upload = UploadedFile(part.filename, content_type, data)
-                else:
-                    await part.release()
-            elif part.name:
-                raw = await _read_part(
-                    part, MAX_FORM_FIELD_BYTES, bad_request(f"Form field {part.name} is too large")
-                )
-                fields[part.name[:64]] = raw.decode("utf-8", "replace")
-        else:
-            raise bad_request("Too many form fields")
-    except (ValueError, AssertionError, LookupError, HttpProcessingError):
-        raise bad_request("Malformed multipart body") from None
-    if upload is not None:
-        upload.fields = fields
-    return upload
+# Any named text field is kept (the service reads the ones it knows).
+GROUP_FORM = FormRules(
+    fields=None,
+    max_parts=33,
+    too_many_parts="Too many form fields",
+    slack=32 * FIELD_CAP,
+    field_too_long="Form field {name} is too large",
+    part_too_large=None,
+)
 
 
 @doc(
@@ -348,7 +294,7 @@ async def step_down(request: web.Request) -> web.Response:
     auth=True,
     description="`file` ≤ 50 MB; the type must be allowed and match the content.",
     responses={
-        200: GroupUploadResultSchema,
+        200: UploadResultSchema,
         400: "No file uploaded",
         403: "Not a member of this group",
         413: "File too large",
@@ -360,8 +306,8 @@ async def upload_file(request: web.Request) -> web.Response:
     uploads = _uploads(request)
     group_id = request.match_info["id"]
     await uploads.require_sender(user.id, group_id)
-    upload = await read_upload(request, "file", MAX_FILE_BYTES)
-    return json_response(await uploads.upload_file(user.id, group_id, upload))
+    upload, fields = await read_form(request, "file", MAX_FILE_BYTES, GROUP_FORM)
+    return json_response(await uploads.upload_file(user.id, group_id, upload, fields))
 
 
 async def _set_image(request: web.Request, kind: str, field: str) -> web.Response:
@@ -369,7 +315,7 @@ async def _set_image(request: web.Request, kind: str, field: str) -> web.Respons
     uploads = _uploads(request)
     group_id = request.match_info["id"]
     await uploads.require_image_editor(user.id, group_id, kind)
-    upload = await read_upload(request, field, MAX_IMAGE_BYTES)
+    upload, _ = await read_form(request, field, MAX_IMAGE_BYTES, GROUP_FORM)
     return json_response(await uploads.set_image(user.id, group_id, kind, upload))
 
 

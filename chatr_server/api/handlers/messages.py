@@ -6,7 +6,8 @@ from aiohttp import web
 
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import read_json, require_user
-from chatr_server.api.schemas.messages import HistorySchema, SuccessSchema, WaveformSchema
+from chatr_server.api.schemas.common import SuccessSchema
+from chatr_server.api.schemas.messages import HistorySchema, WaveformSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.util.jsonx import json_response
 

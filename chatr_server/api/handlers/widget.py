@@ -4,30 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
+from chatr_server.api.multipart import FormRules, read_form
 from chatr_server.api.openapi import doc
 from chatr_server.api.request import bearer_token, client_address, read_json, require_user
+from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.api.schemas.widget import (
     GuestSessionRequestSchema,
     GuestSessionSchema,
     OfflineMessageRequestSchema,
-    SuccessSchema,
     SupportAgentSchema,
     WidgetHistorySchema,
     WidgetUploadSchema,
 )
 from chatr_server.appkeys import SERVICES, SETTINGS
-from chatr_server.errors import ServiceError, bad_request
+from chatr_server.errors import ServiceError
 from chatr_server.integrations.storage import is_safe_key
-from chatr_server.services.widget import MAX_UPLOAD_BYTES, UploadedFile, WidgetService
+from chatr_server.services.widget import MAX_UPLOAD_BYTES, WidgetService
 from chatr_server.util.jsonx import json_response
 
 # Operators drop the original widget bundle (chatr.js, icons/) here.
 WIDGET_DIR = Path(__file__).resolve().parent.parent.parent / "static" / "widget"
-MAX_MULTIPART_PARTS = 16
-MAX_FIELD_BYTES = 64 * 1024
-_READ_CHUNK = 256 * 1024
+# Only the `file` part is kept; the rest of a long body is not read.
+UPLOAD_FORM = FormRules(
+    too_many_parts=None, slack=None, part_too_large="Form field too large", nested=None
+)
 
 
 def _widget(request: web.Request) -> WidgetService:
@@ -97,41 +99,6 @@ async def history(request: web.Request) -> web.Response:
     return json_response(await _widget(request).history(user.id))
 
 
-async def _read_file_part(request: web.Request) -> UploadedFile | None:
-    """The multipart ``file`` part, streamed with a size cap (other parts are skipped)."""
-    try:
-        reader = await request.multipart()
-    except (AssertionError, ValueError, KeyError):
-        return None
-    found: UploadedFile | None = None
-    for _ in range(MAX_MULTIPART_PARTS):
-        try:
-            part = await reader.next()
-        except ValueError:
-            raise bad_request("Malformed multipart body") from None
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name != "file" or not part.filename or found is not None:
-            size = 0
-            while chunk := await part.read_chunk(_READ_CHUNK):
-                size += len(chunk)
-                if size > MAX_FIELD_BYTES:
-                    raise ServiceError(413, "Form field too large")
-            continue
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await part.read_chunk(_READ_CHUNK):
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                raise ServiceError(413, "File too large (max 50 MB)")
-            chunks.append(chunk)
-        declared = part.headers.get("Content-Type", "")
-        found = UploadedFile(part.filename, declared, b"".join(chunks))
-    return found
-
-
 @doc(
     "Send the agent a file (multipart field `file`, ≤ 50 MB, DM types)",
     tags=["widget"],
@@ -149,7 +116,7 @@ async def upload(request: web.Request) -> web.Response:
     user = await require_user(request)
     widget = _widget(request)
     guest = await widget.require_guest(user.id)
-    file = await _read_file_part(request)
+    file, _ = await read_form(request, "file", MAX_UPLOAD_BYTES, UPLOAD_FORM)
     return json_response(await widget.upload(guest, file))
 
 

@@ -20,3 +20,19 @@ class MessageSchema(Schema):
 
 class OkSchema(Schema):
     ok = fields.Boolean(required=True)
+
+
+class SuccessSchema(Schema):
+    success = fields.Boolean()
+
+
+class ImageUrlSchema(Schema):
+    url = fields.String()
+
+
+class FriendshipRefSchema(Schema):
+    """The caller's friendship row with another user, as shown next to that user."""
+
+    id = fields.UUID()
+    status = fields.String()
+    iRequested = fields.Boolean()

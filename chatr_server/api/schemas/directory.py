@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from chatr_server.api.schemas.common import FriendshipRefSchema
+
 
 class ListedUserSchema(Schema):
     id = fields.UUID()
@@ -19,12 +21,6 @@ class ListedUserSchema(Schema):
 
 class UserListSchema(Schema):
     users = fields.List(fields.Nested(ListedUserSchema))
-
-
-class FriendshipRefSchema(Schema):
-    id = fields.UUID()
-    status = fields.String()
-    iRequested = fields.Boolean()
 
 
 class SearchResultSchema(Schema):
@@ -64,10 +60,6 @@ class ProfileSchema(Schema):
 class ProfileResponseSchema(Schema):
     user = fields.Nested(ProfileSchema)
     blockedByThem = fields.Boolean(metadata={"description": "alone, when the user blocked you"})
-
-
-class ImageUrlSchema(Schema):
-    url = fields.String()
 
 
 class ImageDeletedSchema(Schema):

@@ -116,26 +116,6 @@ class GroupMessagesSchema(Schema):
     messages = fields.List(fields.Nested(GroupMessageSchema))
 
 
-class SuccessSchema(Schema):
-    success = fields.Boolean()
-
-
 class LeaveResultSchema(Schema):
     success = fields.Boolean()
     deleted = fields.Boolean()
-
-
-class GroupUploadResultSchema(Schema):
-    success = fields.Boolean()
-    messageId = fields.UUID()
-    fileUrl = fields.String()
-    fileName = fields.String()
-    fileSize = fields.Integer()
-    fileType = fields.String()
-    waveform = fields.List(fields.Float())
-    duration = fields.Float()
-    needsWaveformGeneration = fields.Boolean()
-
-
-class ImageUrlSchema(Schema):
-    url = fields.String()

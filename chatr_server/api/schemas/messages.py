@@ -94,10 +94,6 @@ class WaveformSchema(Schema):
     duration = fields.Float(allow_none=True)
 
 
-class SuccessSchema(Schema):
-    success = fields.Boolean()
-
-
 class UploadResultSchema(Schema):
     success = fields.Boolean()
     messageId = fields.UUID()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from chatr_server.api.schemas.common import FriendshipRefSchema
+
 
 class UserCardSchema(Schema):
     id = fields.UUID()
@@ -34,12 +36,6 @@ class FriendshipRowSchema(Schema):
 class FriendshipFullSchema(FriendshipRowSchema):
     requester = fields.Nested(UserCardSchema)
     addressee = fields.Nested(UserCardSchema)
-
-
-class FriendshipRefSchema(Schema):
-    id = fields.UUID()
-    status = fields.String()
-    iRequested = fields.Boolean()
 
 
 class FriendEntrySchema(Schema):
@@ -96,10 +92,6 @@ class BlockResultSchema(Schema):
 class BlockStatusSchema(Schema):
     blocked = fields.Boolean()
     blockedByMe = fields.Boolean(metadata={"description": "present when blocked"})
-
-
-class SocialSuccessSchema(Schema):
-    success = fields.Boolean()
 
 
 class ConversationRowSchema(Schema):

@@ -71,10 +71,6 @@ class OfflineMessageRequestSchema(Schema):
     context = fields.Dict(allow_none=True)
 
 
-class SuccessSchema(Schema):
-    success = fields.Boolean()
-
-
 class ContactRequestSchema(Schema):
     name = fields.String(required=True)
     email = fields.String(required=True)
