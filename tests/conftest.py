@@ -136,12 +136,33 @@ def base_settings(
 
 
 @pytest.fixture
-def make_client(aiohttp_client: Any, base_settings: Settings) -> Callable[..., Any]:
+def server_errors() -> list[str]:
+    """Every 5xx response the app sent during a test (a test that expects one clears it)."""
+    return []
+
+
+@pytest.fixture(autouse=True)
+def _no_server_errors(server_errors: list[str]) -> Any:
+    """Bad input must never produce a 500: any 5xx in a test fails it."""
+    yield
+    assert not server_errors, f"requests answered with a server error: {server_errors}"
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Any, base_settings: Settings, server_errors: list[str]
+) -> Callable[..., Any]:
     """Start the real app (via the factory) with settings overrides; returns a test client."""
+
+    async def record_5xx(request: Any, response: Any) -> None:
+        if response.status >= 500:
+            server_errors.append(f"{request.method} {request.path} -> {response.status}")
 
     async def factory(**overrides: Any) -> Any:
         settings = replace(base_settings, **overrides)
-        return await aiohttp_client(create_app(settings))
+        app = create_app(settings)
+        app.on_response_prepare.append(record_5xx)
+        return await aiohttp_client(app)
 
     return factory
 
