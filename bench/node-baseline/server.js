@@ -67,10 +67,11 @@ io.use(async (socket, next) => {
   try {
     const claims = verifyToken(socket.handshake.auth && socket.handshake.auth.token);
     if (!claims) return next(new Error('Authentication error: Invalid token'));
-    const { rows } = await pool.query(
-      'SELECT id, username, display_name, profile_image, is_guest FROM users WHERE id = $1',
-      [claims.userId],
-    );
+    const { rows } = await pool.query({
+      name: 'socket_user',
+      text: 'SELECT id, username, display_name, profile_image, is_guest FROM users WHERE id = $1',
+      values: [claims.userId],
+    });
     if (!rows.length) return next(new Error('Authentication error: User not found'));
     socket.data.user = rows[0];
     return next();
@@ -97,9 +98,12 @@ io.on('connection', (socket) => {
       }
       const recipient = String(data.recipientId);
       const tempId = data.tempId == null ? null : String(data.tempId);
-      const { rows } = await pool.query(SEND_SQL, [
-        me.id, recipient, data.content, tempId, online.has(recipient),
-      ]);
+      // A named (prepared) statement, as asyncpg does implicitly.
+      const { rows } = await pool.query({
+        name: 'send_dm',
+        text: SEND_SQL,
+        values: [me.id, recipient, data.content, tempId, online.has(recipient)],
+      });
       if (!rows.length) return; // duplicate temp id
       const m = rows[0];
       const timestamp = m.created_at.toISOString();
