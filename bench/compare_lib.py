@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also search each server's highest rate with p99 < 100 ms, no loss",
     )
     p.add_argument("--ramp-duration", type=float, default=5.0)
+    p.add_argument("--ramp-scales", help="comma-separated socket counts to ramp (default all)")
     p.add_argument("--no-write", action="store_true", help="do not rewrite docs/benchmarks.md")
     p.add_argument("--keep-db", action="store_true")
     return p
@@ -252,6 +253,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "server_ms": _median([c.get("server_ms_per_msg") for c in cpu]),
         "server_pg_ms": _median([c.get("server_pg_ms_per_msg") for c in cpu]),
         "server_util": _median([c.get("server_util") for c in cpu]),
+        "other_cores": _median([t.get("machine", {}).get("other_cores") for t in trials]),
         "rss_kb": _median([r.get("memory", {}).get("rss_per_socket_kb") for r in runs]),
         "connect_s": _median([r["connect"]["wall_s"] for r in runs]),
         "connect_failed": sum(r["connect"]["failed"] for r in runs),
@@ -284,8 +286,8 @@ def render(
         "",
         "| sockets | server | offered msg/s | delivered msg/s | p50 ms | p99 ms | lost | "
         "server CPU ms/msg | server+PG CPU ms/msg | server CPU % | RSS KB/socket | connect s "
-        "| CPU/msg vs Node | +PG vs Node | RSS vs Node |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU/msg vs Node | +PG vs Node | RSS vs Node | other load (cores) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for sockets in meta["scales"]:
         ref = results.get((sockets, "node"))
@@ -305,7 +307,7 @@ def render(
                 f"{_f(s['rss_kb'], 1)} | {_f(s['connect_s'])} | "
                 f"{_ratio(s['server_ms'], ref and ref['server_ms'])} | "
                 f"{_ratio(s['server_pg_ms'], ref and ref['server_pg_ms'])} | "
-                f"{_ratio(s['rss_kb'], ref and ref['rss_kb'])} |"
+                f"{_ratio(s['rss_kb'], ref and ref['rss_kb'])} | {_f(s['other_cores'])} |"
             )
     if ramps:
         lines += [
@@ -327,7 +329,9 @@ def render(
             )
     lines += [
         "",
-        "⚠ = the load generator reported itself CPU-bound in that cell.",
+        "⚠ = the load generator reported itself CPU-bound in that cell. Other load = "
+        "machine-wide busy CPU during the window minus the server, its database backends "
+        "and the load generator (other tenants of this machine and of its PostgreSQL).",
         "",
         f"Environment: {meta['env']}. Load average before the run: {meta['loadavg']}.",
         "",
@@ -419,7 +423,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     r = run_one(kind, sockets, rate, users_file, dsn, secret, args, out, False)
                     runs.setdefault((sockets, kind), []).append(r)
-            if args.ramp:
+            ramp_here = args.ramp and (
+                not args.ramp_scales or str(sockets) in args.ramp_scales.split(",")
+            )
+            if ramp_here:
                 for kind in servers:
                     print(f"== ramp {NAMES[kind]}: {sockets} sockets", flush=True)
                     r = run_one(kind, sockets, rate / 2, users_file, dsn, secret, args, out, True)

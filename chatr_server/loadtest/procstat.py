@@ -79,6 +79,17 @@ class Sample:
     server_rss_bytes: int
     pg_cpu_s: float
     pg_rss_bytes: int
+    machine_busy_s: float  # all CPUs, everything but idle and iowait
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    try:
+        first = (PROC / "stat").read_text().split("\n", 1)[0].split()
+    except FileNotFoundError:  # pragma: no cover
+        return 0.0
+    ticks = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
 
 
 def backend_database(pid: int) -> str | None:
@@ -106,6 +117,7 @@ def sample(server_pid: int | None, pg_database: str | None = None) -> Sample:
         server_rss_bytes=sum(s.rss_bytes for s in server),
         pg_cpu_s=sum(s.cpu_s for s in pg),
         pg_rss_bytes=sum(s.rss_bytes for s in pg),
+        machine_busy_s=machine_busy_s(),
     )
 
 

@@ -307,6 +307,16 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
         srv = after.server_cpu_s - before.server_cpu_s
         pg = after.pg_cpu_s - before.pg_cpu_s
         per = max(delivered, 1)
+        window = t_end - t_begin
+        busy = after.machine_busy_s - before.machine_busy_s
+        gen = sum(s["cpu_s"] for s in sends)
+        result["machine"] = {
+            "cores": os.cpu_count(),
+            "busy_cores": round(busy / window, 2),
+            # Everything else on the machine: other tenants, other databases.
+            "other_cores": round(max(0.0, busy - srv - pg - gen) / window, 2),
+            "generator_cores": round(gen / window, 2),
+        }
         result["cpu"] = {
             "server_s": round(srv, 3),
             "postgres_s": round(pg, 3),
@@ -345,6 +355,8 @@ def _describe(r: dict[str, Any]) -> str:
         line += f", errors {sum(r['errors'].values())}"
     gen = max(r["generator_cpu_fraction"])
     line += f", generator {gen * 100:.0f}% CPU"
+    if "machine" in r:
+        line += f", other load {r['machine']['other_cores']:.2f} cores"
     if r["generator_bound"]:
         line += " [GENERATOR-BOUND: add --procs]"
     return line

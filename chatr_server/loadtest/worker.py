@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from array import array
 from collections import Counter
@@ -302,24 +303,33 @@ class Worker:
                 reply = await handlers[name](args)
             except Exception as exc:
                 reply = {"fatal": f"{type(exc).__name__}: {exc}"}
-            self.conn.send((name, reply))
+            # A blocking send in a thread: results can be megabytes, and the pipe
+            # stays in blocking mode (an event-loop reader would make it non-blocking).
+            await loop.run_in_executor(None, self.conn.send, (name, reply))
 
-        def readable() -> None:
-            try:
-                name, args = self.conn.recv()
-            except (EOFError, OSError):
-                self.stop.set()
-                return
+        def dispatch(name: str, args: dict[str, Any]) -> None:
             task = loop.create_task(handle(name, args))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-        loop.add_reader(self.conn.fileno(), readable)
+        def reader() -> None:  # a thread: commands arrive one at a time
+            while not self.stop.is_set():
+                try:
+                    name, args = self.conn.recv()
+                except (EOFError, OSError):
+                    loop.call_soon_threadsafe(self.stop.set)
+                    return
+                loop.call_soon_threadsafe(dispatch, name, args)
+                if name == "close":
+                    return
+
+        thread = threading.Thread(target=reader, name="commands", daemon=True)
+        thread.start()
         try:
             await self.stop.wait()
             await asyncio.sleep(0.05)
+            await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            loop.remove_reader(self.conn.fileno())
             await self.http.close()
 
 
