@@ -253,6 +253,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "server_ms": _median([c.get("server_ms_per_msg") for c in cpu]),
         "server_pg_ms": _median([c.get("server_pg_ms_per_msg") for c in cpu]),
         "server_util": _median([c.get("server_util") for c in cpu]),
+        "pg_exited": sum(c.get("exited_pg_backends", 0) for c in cpu),
         "other_cores": _median([t.get("machine", {}).get("other_cores") for t in trials]),
         "rss_kb": _median([r.get("memory", {}).get("rss_per_socket_kb") for r in runs]),
         "connect_s": _median([r["connect"]["wall_s"] for r in runs]),
@@ -296,13 +297,14 @@ def render(
             if s is None:
                 continue
             flag = " ⚠" if s["generator_bound"] else ""
+            dagger = " †" if s["pg_exited"] else ""
             lost = f"{s['lost']}" + (f" (+{s['dup']} dup)" if s["dup"] else "")
             if s["errors"]:
                 lost += f", {s['errors']} err"
             lines.append(
                 f"| {sockets:,} | {NAMES[kind]}{flag} | {s['offered']:,.0f} | "
                 f"{_f(s['delivered_per_s'], 0)} | {_f(s['p50'])} | {_f(s['p99'])} | {lost} | "
-                f"{_f(s['server_ms'], 3)} | {_f(s['server_pg_ms'], 3)} | "
+                f"{_f(s['server_ms'], 3)} | {_f(s['server_pg_ms'], 3)}{dagger} | "
                 f"{_f(s['server_util'] * 100 if s['server_util'] is not None else None, 0)} | "
                 f"{_f(s['rss_kb'], 1)} | {_f(s['connect_s'])} | "
                 f"{_ratio(s['server_ms'], ref and ref['server_ms'])} | "
@@ -331,7 +333,8 @@ def render(
         "",
         "⚠ = the load generator reported itself CPU-bound in that cell. Other load = "
         "machine-wide busy CPU during the window minus the server, its database backends "
-        "and the load generator (other tenants of this machine and of its PostgreSQL).",
+        "and the load generator (other tenants of this machine and of its PostgreSQL). "
+        "† = a database backend exited during the window, so PG CPU is undercounted.",
         "",
         f"Environment: {meta['env']}. Load average before the run: {meta['loadavg']}.",
         "",

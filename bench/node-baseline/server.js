@@ -31,6 +31,9 @@ const SEND_SQL = fs.readFileSync(path.join(__dirname, '..', 'send.sql'), 'utf8')
 const pool = new Pool({
   connectionString: process.env.DATABASE_URL,
   max: Number(process.env.DATABASE_POOL_SIZE || 20),
+  // Keep idle connections (as asyncpg does for 5 minutes): no reconnect churn
+  // mid-run, and /proc accounting sees the same backends before and after.
+  idleTimeoutMillis: 0,
 });
 
 function b64url(buf) {

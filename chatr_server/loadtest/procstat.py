@@ -80,6 +80,19 @@ class Sample:
     pg_cpu_s: float
     pg_rss_bytes: int
     machine_busy_s: float  # all CPUs, everything but idle and iowait
+    server_pids: dict[int, float]  # pid -> CPU seconds
+    pg_pids: dict[int, float]
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
+    """CPU spent between two samples, per process: (seconds, processes that exited).
+
+    A process that started in between counts from zero; one that exited in
+    between is missing from ``after`` and its last slice is unknown, so the
+    count of such processes is returned to flag an undercount.
+    """
+    spent = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+    return spent, sum(1 for pid in before if pid not in after)
 
 
 def machine_busy_s() -> float:
@@ -118,6 +131,8 @@ def sample(server_pid: int | None, pg_database: str | None = None) -> Sample:
         pg_cpu_s=sum(s.cpu_s for s in pg),
         pg_rss_bytes=sum(s.rss_bytes for s in pg),
         machine_busy_s=machine_busy_s(),
+        server_pids={s.pid: s.cpu_s for s in server},
+        pg_pids={s.pid: s.cpu_s for s in pg},
     )
 
 

@@ -237,6 +237,8 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
     got: Counter[int] = Counter()
     lat: list[float] = []
     ack: list[float] = []
+    by_second: dict[int, list[float]] = {}
+    t0 = min(part["t0"] for part in parts)
     statuses: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     late = 0
@@ -247,6 +249,10 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
         a = array("d")
         a.frombytes(part["rx_lat"])
         lat.extend(a)
+        sent_at = array("d")
+        sent_at.frombytes(part["rx_sent_at"])
+        for latency, t in zip(a, sent_at, strict=True):
+            by_second.setdefault(int(t - t0), []).append(latency)
         a = array("d")
         a.frombytes(part["ack_lat"])
         ack.extend(a)
@@ -297,6 +303,17 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
             "p99": _ms(pct(ack, 0.99)),
             "max": _ms(ack[-1] if ack else None),
         },
+        # Latency by the second the message was sent in: a steady climb means the
+        # server (or the machine) fell behind; isolated peaks mean stalls.
+        "timeline": [
+            {
+                "second": sec,
+                "delivered": len(v),
+                "p50_ms": _ms(pct(sorted(v), 0.5)),
+                "p99_ms": _ms(pct(sorted(v), 0.99)),
+            }
+            for sec, v in sorted(by_second.items())
+        ],
         "received_status": dict(statuses),
         "errors": dict(errors),
         "generator_cpu_fraction": [round(g, 2) for g in gen_cpu],
@@ -304,8 +321,8 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
         "window_s": round(t_end - t_begin, 3),
     }
     if before is not None and after is not None:
-        srv = after.server_cpu_s - before.server_cpu_s
-        pg = after.pg_cpu_s - before.pg_cpu_s
+        srv, srv_gone = procstat.cpu_delta(before.server_pids, after.server_pids)
+        pg, pg_gone = procstat.cpu_delta(before.pg_pids, after.pg_pids)
         per = max(delivered, 1)
         window = t_end - t_begin
         busy = after.machine_busy_s - before.machine_busy_s
@@ -323,6 +340,9 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
             "server_util": round(srv / (t_end - t_begin), 3),
             "server_ms_per_msg": round(srv * 1000.0 / per, 4),
             "server_pg_ms_per_msg": round((srv + pg) * 1000.0 / per, 4),
+            # Processes that exited during the window: their last CPU slice is missing.
+            "exited_server_processes": srv_gone,
+            "exited_pg_backends": pg_gone,
         }
     result["generator_bound"] = bool(max(gen_cpu) > 0.85 or sent < 0.97 * rate * duration)
     result["passed"] = bool(

@@ -41,6 +41,7 @@ class Worker:
         self.ready: list[asyncio.Future[Any] | None] = [None] * len(self.slots)
         self.errors: Counter[str] = Counter()
         self.trial = -1
+        self.t0 = 0.0
         self._reset()
         self.prime_acks: list[dict[str, Any]] = []
         self.http: aiohttp.ClientSession | None = None
@@ -49,6 +50,7 @@ class Worker:
     def _reset(self) -> None:
         self.rx_keys = array("q")
         self.rx_lat = array("d")
+        self.rx_sent_at = array("d")
         self.ack_lat = array("d")
         self.expected = array("B")
         self.rx_status: Counter[str] = Counter()
@@ -94,6 +96,7 @@ class Worker:
             return
         self.rx_keys.append((proc << KEY_SHIFT) | seq)
         self.rx_lat.append(now - t)
+        self.rx_sent_at.append(t)
         self.rx_status[str(data.get("status"))] += 1
 
     def _acked(self, data: Any) -> None:
@@ -209,7 +212,7 @@ class Worker:
         max_behind = 0
         cpu0 = time.process_time()
         await asyncio.sleep(max(0.0, args["start_at"] - time.monotonic()))
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         sent = 0
         expected = self.expected
         if live and total > 0:
@@ -263,6 +266,8 @@ class Worker:
             "proc": self.proc,
             "rx_keys": self.rx_keys.tobytes(),
             "rx_lat": self.rx_lat.tobytes(),
+            "rx_sent_at": self.rx_sent_at.tobytes(),
+            "t0": self.t0,
             "ack_lat": self.ack_lat.tobytes(),
             "expected": self.expected.tobytes(),
             "rx_status": dict(self.rx_status),
