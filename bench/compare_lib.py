@@ -158,6 +158,26 @@ async def _sql(dsn: str, *statements: str) -> list[Any]:
         await conn.close()
 
 
+class ServerDied(RuntimeError):
+    pass
+
+
+def run_with_retry(*args: Any) -> dict[str, Any]:
+    """One retry when the server was stopped from outside (shared machine)."""
+    try:
+        result = run_one(*args)
+        if not _aborted(result):
+            return result
+        print("   run invalid (the server closed every socket); retrying once", flush=True)
+    except ServerDied as exc:
+        print(f"   {exc}; retrying once", flush=True)
+    return run_one(*args)
+
+
+def _aborted(result: dict[str, Any]) -> bool:
+    return any(any("closed" in e for e in t.get("errors", {})) for t in result.get("trials", []))
+
+
 def run_one(
     kind: str,
     sockets: int,
@@ -222,6 +242,9 @@ def run_one(
             cmd.append("--ramp")
         budget = 600 if ramp else 300
         subprocess.run(cmd, check=True, timeout=budget, env={**os.environ, "DATABASE_URL": dsn})
+        if proc.poll() is not None:
+            # Something outside this run stopped the server (it never exits on its own).
+            raise ServerDied(f"{kind} exited with {proc.returncode} during the load test")
         return orjson.loads(result_path.read_bytes())
     finally:
         _stop(proc)
@@ -424,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"rep {rep + 1}/{args.reps}",
                         flush=True,
                     )
-                    r = run_one(kind, sockets, rate, users_file, dsn, secret, args, out, False)
+                    r = run_with_retry(
+                        kind, sockets, rate, users_file, dsn, secret, args, out, False
+                    )
                     runs.setdefault((sockets, kind), []).append(r)
             ramp_here = args.ramp and (
                 not args.ramp_scales or str(sockets) in args.ramp_scales.split(",")
@@ -432,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
             if ramp_here:
                 for kind in servers:
                     print(f"== ramp {NAMES[kind]}: {sockets} sockets", flush=True)
-                    r = run_one(kind, sockets, rate / 2, users_file, dsn, secret, args, out, True)
+                    r = run_with_retry(
+                        kind, sockets, rate / 2, users_file, dsn, secret, args, out, True
+                    )
                     ramps[(sockets, kind)] = r.get("ramp", {})
     finally:
         if not args.keep_db:

@@ -344,7 +344,11 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
             "exited_server_processes": srv_gone,
             "exited_pg_backends": pg_gone,
         }
-    result["generator_bound"] = bool(max(gen_cpu) > 0.85 or sent < 0.97 * rate * duration)
+    sockets_closed = any("closed" in e for e in errors)
+    result["sockets_closed"] = sockets_closed
+    result["generator_bound"] = bool(
+        max(gen_cpu) > 0.85 or (sent < 0.97 * rate * duration and not sockets_closed)
+    )
     result["passed"] = bool(
         lost == 0
         and dup == 0
@@ -377,6 +381,8 @@ def _describe(r: dict[str, Any]) -> str:
     line += f", generator {gen * 100:.0f}% CPU"
     if "machine" in r:
         line += f", other load {r['machine']['other_cores']:.2f} cores"
+    if r["sockets_closed"]:
+        line += " [THE SERVER CLOSED SOCKETS DURING THE TRIAL]"
     if r["generator_bound"]:
         line += " [GENERATOR-BOUND: add --procs]"
     return line

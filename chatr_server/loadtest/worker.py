@@ -224,9 +224,17 @@ class Worker:
                 for _ in range(due):
                     k = rnd.randrange(len(live))
                     sock = live[k]
-                    if not sock.connected:
-                        self.errors["send on a closed socket"] += 1
-                        continue
+                    while not sock.connected and live:
+                        # Drop sockets the server closed; the schedule goes on without them.
+                        self.errors["sender socket closed during the trial"] += 1
+                        live[k], live_users[k] = live[-1], live_users[-1]
+                        live.pop()
+                        live_users.pop()
+                        if live:
+                            k = rnd.randrange(len(live))
+                            sock = live[k]
+                    if not live:
+                        break
                     to = rnd.choice(partners[live_users[k]])
                     t = time.monotonic()
                     sock.emit(
@@ -240,6 +248,9 @@ class Worker:
                     expected.append(tabs[to])
                     sent += 1
                     self.sent = sent
+                if not live:
+                    self.errors["every socket closed: trial aborted"] += 1
+                    break
                 if sent >= total or time.monotonic() - t0 > duration + 30:
                     break
                 await asyncio.sleep(tick)
@@ -253,7 +264,7 @@ class Worker:
             "expected": int(sum(expected)),
             "send_elapsed": send_elapsed,
             "max_behind": max_behind,
-            "live_sockets": len(live),
+            "live_sockets_at_end": len(live),
             "cpu_s": time.process_time() - cpu0,
             "wall_s": time.monotonic() - t0,
         }
