@@ -1,0 +1,645 @@
+"""The coordinator: seed users, start the workers, drive trials, merge and report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import math
+import multiprocessing as mp
+import os
+import secrets
+import socket
+import sys
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from chatr_server.loadtest import procstat, seed, worker
+
+DESCRIPTION = """\
+Load-test a chatr deployment with direct messages (message:send) between
+pairs of users whose conversation is accepted.
+
+Users come from --users-file, or are seeded through the REST API (the server
+must run with CHATR_TEST_MODE=1 and RATE_LIMITS_ENABLED=false), or with
+--seed-sql DSN --jwt-secret S straight into the database. Each user talks to
+--partners neighbours on a ring. C sockets (one per user by default) connect
+with a raw Engine.IO/Socket.IO client (websocket, or --transport polling),
+then a fixed offered rate R of message:send runs for T seconds, spread over
+--procs worker processes. Latency is measured at the recipient from the send
+time embedded in the content. With the server's pid (--server-pid, or found
+from the listening port when the server runs on this machine) it also
+reports server and PostgreSQL CPU time per delivered message and RSS per
+socket. --ramp searches for the highest rate with p99 < --p99-target and no
+loss.
+
+Only loopback URLs are accepted unless --allow-remote is given.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="scripts/loadtest",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--url", default="http://127.0.0.1:3001", help="server base URL")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback URL")
+    p.add_argument("--sockets", "-c", type=int, default=100, help="sockets to connect (C)")
+    p.add_argument("--users", "-n", type=int, help="users (N, default C; sockets round-robin)")
+    p.add_argument("--partners", type=int, default=2, help="ring neighbours per user (even)")
+    p.add_argument("--rate", "-r", type=float, default=200.0, help="offered message:send per s")
+    p.add_argument("--duration", "-t", type=float, default=10.0, help="seconds of sending")
+    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    p.add_argument("--grace", type=float, default=5.0, help="seconds to wait for stragglers")
+    p.add_argument("--transport", choices=["websocket", "polling"], default="websocket")
+    p.add_argument("--procs", default="auto", help="worker processes (int or auto)")
+    p.add_argument("--connect-concurrency", type=int, default=64, help="per process")
+    p.add_argument("--connect-timeout", type=float, default=30.0)
+    p.add_argument(
+        "--ready-event",
+        default="socket:ready",
+        help="event that marks a socket ready ('' = the Socket.IO CONNECT ack)",
+    )
+    p.add_argument("--seed-sql", metavar="DSN", help="insert users into this database")
+    p.add_argument("--jwt-secret", default=os.environ.get("JWT_SECRET"), help="for --seed-sql")
+    p.add_argument("--users-file", help="read users (JSON) from here instead of seeding")
+    p.add_argument("--save-users", help="write the seeded users (JSON) here")
+    p.add_argument(
+        "--no-prime",
+        action="store_true",
+        help="REST seeding: do not accept the conversations first",
+    )
+    p.add_argument("--server-pid", type=int, help="server process (default: the listener)")
+    p.add_argument("--no-cpu", action="store_true", help="skip /proc CPU/RSS accounting")
+    p.add_argument(
+        "--pg-database",
+        help="count only PostgreSQL backends of this database (default: the database of "
+        "--seed-sql or DATABASE_URL; else every postgres process)",
+    )
+    p.add_argument("--ramp", action="store_true", help="search the highest passing rate")
+    p.add_argument("--p99-target", type=float, default=100.0, help="ramp: p99 limit in ms")
+    p.add_argument("--ramp-factor", type=float, default=1.6, help="ramp: growth per step")
+    p.add_argument("--ramp-max-steps", type=int, default=10)
+    p.add_argument("--ramp-bisect", type=int, default=3, help="ramp: refinement trials")
+    p.add_argument("--label", default="", help="name recorded in the JSON output")
+    p.add_argument("--json", metavar="PATH", help="write results as JSON ('-' = stdout)")
+    p.add_argument("--quiet", "-q", action="store_true")
+    return p
+
+
+# ---- helpers ---------------------------------------------------------------
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+def pct(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    i = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[i]
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else round(v * 1000.0, 2)
+
+
+def _auto_procs(rate: float, sockets: int) -> int:
+    # One asyncio process comfortably handles ~2,500 msg/s (send + receive +
+    # ack) and a few thousand idle sockets; beyond that, split.
+    want = max(math.ceil(rate / 2500.0), math.ceil(sockets / 5000.0), 1)
+    return min(want, max(1, (os.cpu_count() or 1)))
+
+
+@dataclass
+class Pool:
+    """The worker processes and their pipes."""
+
+    conns: list[Any]
+    procs: list[Any]
+    timeout: float = 120.0
+
+    def call(
+        self, name: str, args: list[dict[str, Any]] | dict[str, Any], timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        per = args if isinstance(args, list) else [args] * len(self.conns)
+        for conn, a in zip(self.conns, per, strict=True):
+            conn.send((name, a))
+        out = []
+        deadline = time.monotonic() + (timeout or self.timeout)
+        for conn, proc in zip(self.conns, self.procs, strict=True):
+            while not conn.poll(0.2):
+                if not proc.is_alive():
+                    raise RuntimeError(f"worker {proc.name} died")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"worker {proc.name}: no answer to {name}")
+            _, reply = conn.recv()
+            if "fatal" in reply:
+                raise RuntimeError(f"worker {proc.name} failed in {name}: {reply['fatal']}")
+            out.append(reply)
+        return out
+
+    def shutdown(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(("close", {}))
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    pool: Pool
+    run_id: str
+    n_procs: int
+    server_pid: int | None
+    pg_database: str | None
+    log: Any
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    trial_no: int = 0
+
+
+# ---- one trial -----------------------------------------------------------------
+
+
+def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True) -> dict[str, Any]:
+    args, pool = ctx.args, ctx.pool
+    ctx.trial_no += 1
+    trial = ctx.trial_no
+    k = ctx.n_procs
+    start_at = time.monotonic() + 0.3
+    run_args = [
+        {
+            "trial": trial,
+            "rate": rate / k,
+            "duration": duration,
+            "start_at": start_at,
+            "ack_grace": args.grace,
+            "seed": trial,
+            "run": ctx.run_id,
+        }
+        for _ in range(k)
+    ]
+    for conn, a in zip(pool.conns, run_args, strict=True):
+        conn.send(("run", a))
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    before = procstat.sample(ctx.server_pid, ctx.pg_database) if not args.no_cpu else None
+    t_begin = time.monotonic()
+    sends = []
+    for conn, proc in zip(pool.conns, pool.procs, strict=True):
+        limit = time.monotonic() + duration + args.grace + 60
+        while not conn.poll(0.2):
+            if not proc.is_alive() or time.monotonic() > limit:
+                raise RuntimeError(f"worker {proc.name} did not finish the trial")
+        _, reply = conn.recv()
+        if "fatal" in reply:
+            raise RuntimeError(reply["fatal"])
+        sends.append(reply)
+    expected_total = sum(s["expected"] for s in sends)
+    deadline = time.monotonic() + args.grace
+    while True:  # bounded by the grace period
+        rx = sum(s["rx"] for s in pool.call("stats", {}))
+        if rx >= expected_total or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    t_end = time.monotonic()
+    after = procstat.sample(ctx.server_pid, ctx.pg_database) if not args.no_cpu else None
+    parts = pool.call("collect", {})
+
+    # Merge: every (proc, seq) key should be delivered `expected[seq]` times.
+    got: Counter[int] = Counter()
+    lat: list[float] = []
+    ack: list[float] = []
+    by_second: dict[int, list[float]] = {}
+    t0 = min(part["t0"] for part in parts)
+    statuses: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    late = 0
+    for part in parts:
+        keys = array("q")
+        keys.frombytes(part["rx_keys"])
+        got.update(keys)
+        a = array("d")
+        a.frombytes(part["rx_lat"])
+        lat.extend(a)
+        sent_at = array("d")
+        sent_at.frombytes(part["rx_sent_at"])
+        for latency, t in zip(a, sent_at, strict=True):
+            by_second.setdefault(int(t - t0), []).append(latency)
+        a = array("d")
+        a.frombytes(part["ack_lat"])
+        ack.extend(a)
+        statuses.update(part["rx_status"])
+        errors.update(part["errors"])
+        late += part["late"]
+    lost = dup = delivered = 0
+    for part in parts:
+        exp = array("B")
+        exp.frombytes(part["expected"])
+        base = part["proc"] << worker.KEY_SHIFT
+        for seq, e in enumerate(exp):
+            g = got.pop(base | seq, 0)
+            delivered += min(e, g)
+            if g < e:
+                lost += e - g
+            elif g > e:
+                dup += g - e
+    dup += sum(got.values())  # deliveries of keys never sent in this trial
+    lat.sort()
+    ack.sort()
+    sent = sum(s["sent"] for s in sends)
+    send_elapsed = max(s["send_elapsed"] for s in sends) or duration
+    gen_cpu = [s["cpu_s"] / max(s["wall_s"], 1e-9) for s in sends]
+    behind = max(s["max_behind"] for s in sends)
+    result: dict[str, Any] = {
+        "trial": trial,
+        "measured": measured,
+        "offered_rate": rate,
+        "duration_s": duration,
+        "sent": sent,
+        "send_rate": round(sent / send_elapsed, 1),
+        "acked": sum(s["acked"] for s in sends),
+        "expected_deliveries": expected_total,
+        "delivered": delivered,
+        "delivered_per_s": round(delivered / send_elapsed, 1),
+        "lost": lost,
+        "duplicates": dup,
+        "late_from_earlier_trials": late,
+        "latency_ms": {
+            "p50": _ms(pct(lat, 0.50)),
+            "p90": _ms(pct(lat, 0.90)),
+            "p99": _ms(pct(lat, 0.99)),
+            "max": _ms(lat[-1] if lat else None),
+        },
+        "ack_latency_ms": {
+            "p50": _ms(pct(ack, 0.50)),
+            "p99": _ms(pct(ack, 0.99)),
+            "max": _ms(ack[-1] if ack else None),
+        },
+        # Latency by the second the message was sent in: a steady climb means the
+        # server (or the machine) fell behind; isolated peaks mean stalls.
+        "timeline": [
+            {
+                "second": sec,
+                "delivered": len(v),
+                "p50_ms": _ms(pct(sorted(v), 0.5)),
+                "p99_ms": _ms(pct(sorted(v), 0.99)),
+            }
+            for sec, v in sorted(by_second.items())
+        ],
+        "received_status": dict(statuses),
+        "errors": dict(errors),
+        "generator_cpu_fraction": [round(g, 2) for g in gen_cpu],
+        "generator_max_burst": behind,
+        "window_s": round(t_end - t_begin, 3),
+    }
+    if before is not None and after is not None:
+        srv, srv_gone = procstat.cpu_delta(before.server_pids, after.server_pids)
+        pg, pg_gone = procstat.cpu_delta(before.pg_pids, after.pg_pids)
+        per = max(delivered, 1)
+        window = t_end - t_begin
+        busy = after.machine_busy_s - before.machine_busy_s
+        gen = sum(s["cpu_s"] for s in sends)
+        result["machine"] = {
+            "cores": os.cpu_count(),
+            "busy_cores": round(busy / window, 2),
+            # Everything else on the machine: other tenants, other databases.
+            "other_cores": round(max(0.0, busy - srv - pg - gen) / window, 2),
+            "generator_cores": round(gen / window, 2),
+        }
+        result["cpu"] = {
+            "server_s": round(srv, 3),
+            "postgres_s": round(pg, 3),
+            "server_util": round(srv / (t_end - t_begin), 3),
+            "server_ms_per_msg": round(srv * 1000.0 / per, 4),
+            "server_pg_ms_per_msg": round((srv + pg) * 1000.0 / per, 4),
+            # Processes that exited during the window: their last CPU slice is missing.
+            "exited_server_processes": srv_gone,
+            "exited_pg_backends": pg_gone,
+        }
+    sockets_closed = any("closed" in e for e in errors)
+    result["sockets_closed"] = sockets_closed
+    result["generator_bound"] = bool(
+        max(gen_cpu) > 0.85 or (sent < 0.97 * rate * duration and not sockets_closed)
+    )
+    result["passed"] = bool(
+        lost == 0
+        and dup == 0
+        and not errors
+        and result["latency_ms"]["p99"] is not None
+        and result["latency_ms"]["p99"] < args.p99_target
+        and sent >= 0.97 * rate * duration
+    )
+    if measured:
+        ctx.trials.append(result)
+    return result
+
+
+def _describe(r: dict[str, Any]) -> str:
+    lat = r["latency_ms"]
+    line = (
+        f"rate {r['offered_rate']:.0f}/s: sent {r['send_rate']:.0f}/s, delivered "
+        f"{r['delivered_per_s']:.0f}/s, p50 {lat['p50']} p90 {lat['p90']} p99 {lat['p99']} "
+        f"max {lat['max']} ms, lost {r['lost']}, dup {r['duplicates']}"
+    )
+    if "cpu" in r:
+        c = r["cpu"]
+        line += (
+            f", server {c['server_ms_per_msg']:.3f} ms/msg ({c['server_util'] * 100:.0f}% CPU), "
+            f"+PG {c['server_pg_ms_per_msg']:.3f} ms/msg"
+        )
+    if r["errors"]:
+        line += f", errors {sum(r['errors'].values())}"
+    gen = max(r["generator_cpu_fraction"])
+    line += f", generator {gen * 100:.0f}% CPU"
+    if "machine" in r:
+        line += f", other load {r['machine']['other_cores']:.2f} cores"
+    if r["sockets_closed"]:
+        line += " [THE SERVER CLOSED SOCKETS DURING THE TRIAL]"
+    if r["generator_bound"]:
+        line += " [GENERATOR-BOUND: add --procs]"
+    return line
+
+
+def ramp(ctx: Context) -> dict[str, Any]:
+    args = ctx.args
+    rate = args.rate
+    good: dict[str, Any] | None = None
+    bad: dict[str, Any] | None = None
+    for _ in range(args.ramp_max_steps):
+        r = run_trial(ctx, rate, args.duration)
+        ctx.log(f"  ramp {'pass' if r['passed'] else 'FAIL'}  " + _describe(r))
+        if r["passed"]:
+            good = r
+            rate = rate * args.ramp_factor
+        else:
+            bad = r
+            break
+    if good is not None and bad is not None:
+        lo, hi = good["offered_rate"], bad["offered_rate"]
+        for _ in range(args.ramp_bisect):
+            mid = round((lo + hi) / 2.0)
+            if mid <= lo or mid >= hi:
+                break
+            r = run_trial(ctx, mid, args.duration)
+            ctx.log(f"  ramp {'pass' if r['passed'] else 'FAIL'}  " + _describe(r))
+            if r["passed"]:
+                good, lo = r, mid
+            else:
+                hi = mid
+    return {
+        "best_rate": good["offered_rate"] if good else None,
+        "best": good,
+        "first_failure_rate": bad["offered_rate"] if bad else None,
+        "p99_target_ms": args.p99_target,
+    }
+
+
+# ---- main ------------------------------------------------------------------
+
+
+def _load_users(
+    args: argparse.Namespace, n: int, run_id: str, pairs: list[tuple[int, int]], log: Any
+) -> tuple[list[seed.User], bool]:
+    """(users, conversations already accepted)."""
+    if args.users_file:
+        data = orjson.loads(Path(args.users_file).read_bytes())
+        users = [seed.User(**u) for u in data["users"][:n]]
+        if len(users) < n:
+            raise SystemExit(f"{args.users_file} has {len(users)} users, {n} needed")
+        return users, bool(data.get("accepted", False)) and data.get("partners") == args.partners
+    t0 = time.monotonic()
+    if args.seed_sql:
+        if not args.jwt_secret:
+            raise SystemExit("--seed-sql needs --jwt-secret (or JWT_SECRET)")
+        users = asyncio.run(seed.seed_sql(args.seed_sql, args.jwt_secret, n, run_id, pairs))
+        accepted = True
+    else:
+        users = asyncio.run(seed.seed_rest(args.url, n, run_id))
+        accepted = False
+    log(
+        f"seeded {len(users)} users ({'SQL' if args.seed_sql else 'REST'}) "
+        f"in {time.monotonic() - t0:.1f}s"
+    )
+    if args.save_users:
+        Path(args.save_users).write_bytes(
+            orjson.dumps(
+                {
+                    "users": [u.as_json() for u in users],
+                    "accepted": accepted,
+                    "partners": args.partners,
+                }
+            )
+        )
+    return users, accepted
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.allow_remote and not _is_loopback(args.url):
+        print(f"refusing non-loopback URL {args.url} (use --allow-remote)", file=sys.stderr)
+        return 2
+    out_stream = sys.stderr if args.json == "-" else sys.stdout
+
+    def log(msg: str) -> None:
+        if not args.quiet:
+            print(msg, file=out_stream, flush=True)
+
+    sockets = args.sockets
+    n = args.users or sockets
+    if n < 2 or sockets < n:
+        print("need at least 2 users and sockets >= users", file=sys.stderr)
+        return 2
+    n_procs = _auto_procs(args.rate, sockets) if args.procs == "auto" else int(args.procs)
+    n_procs = max(1, min(n_procs, sockets))
+    run_id = secrets.token_hex(4)
+    pairs = seed.ring_pairs(n, args.partners)
+    partners: list[list[int]] = [[] for _ in range(n)]
+    for a, b in pairs:
+        partners[a].append(b)
+        partners[b].append(a)
+    users, accepted = _load_users(args, n, run_id, pairs, log)
+
+    server_pid = args.server_pid
+    if server_pid is None and not args.no_cpu and _is_loopback(args.url):
+        port = urlsplit(args.url).port or 80
+        server_pid = procstat.listener_pid(port)
+    if server_pid is None and not args.no_cpu:
+        log("server pid not found: no CPU/RSS figures (pass --server-pid)")
+
+    sockets_of_user = [0] * n
+    for g in range(sockets):
+        sockets_of_user[g % n] += 1
+    slices = [list(range(sockets))[i::n_procs] for i in range(n_procs)]
+    user_json = [{"id": u.id, "token": u.token} for u in users]
+    ctxmp = mp.get_context("spawn")
+    conns, procs = [], []
+    for i, sl in enumerate(slices):
+        parent, child = ctxmp.Pipe()
+        cfg = {
+            "proc": i,
+            "url": args.url,
+            "transport": args.transport,
+            "users": user_json,
+            "sockets": sl,
+            "partners": partners,
+            "sockets_of_user": sockets_of_user,
+            "ready_event": args.ready_event,
+        }
+        proc = ctxmp.Process(
+            target=worker.main, args=(child, cfg), name=f"loadtest-{i}", daemon=True
+        )
+        proc.start()
+        conns.append(parent)
+        procs.append(proc)
+    pool = Pool(conns, procs, timeout=args.connect_timeout + 120)
+    pg_database = args.pg_database
+    if pg_database is None:
+        dsn = args.seed_sql or os.environ.get("DATABASE_URL") or ""
+        pg_database = urlsplit(dsn).path.lstrip("/") or None
+    ctx = Context(args, pool, run_id, n_procs, server_pid, pg_database, log)
+    report: dict[str, Any] = {
+        "label": args.label,
+        "url": args.url,
+        "transport": args.transport,
+        "sockets": sockets,
+        "users": n,
+        "partners": args.partners,
+        "procs": n_procs,
+        "server_pid": server_pid,
+        "run_id": run_id,
+    }
+    log(
+        f"{n_procs} load process(es), {sockets} {args.transport} sockets, {n} users, "
+        f"{len(pairs)} conversations"
+    )
+    try:
+        idle = procstat.sample(server_pid) if server_pid else None
+        t0 = time.monotonic()
+        conn_parts = pool.call(
+            "connect",
+            {"concurrency": args.connect_concurrency, "timeout": args.connect_timeout},
+        )
+        connect_wall = time.monotonic() - t0
+        times: list[float] = []
+        cerr: Counter[str] = Counter()
+        for part in conn_parts:
+            a = array("d")
+            a.frombytes(part["times"])
+            times.extend(a)
+            cerr.update(part["errors"])
+        times.sort()
+        connected = len(times)
+        report["connect"] = {
+            "connected": connected,
+            "failed": sockets - connected,
+            "wall_s": round(connect_wall, 3),
+            "per_socket_ms": {
+                "p50": _ms(pct(times, 0.5)),
+                "p99": _ms(pct(times, 0.99)),
+                "max": _ms(times[-1] if times else None),
+            },
+            "errors": dict(cerr),
+        }
+        log(
+            f"connected {connected}/{sockets} in {connect_wall:.2f}s "
+            f"(per socket p50 {_ms(pct(times, 0.5))} ms, p99 {_ms(pct(times, 0.99))} ms)"
+            + (f"; errors: {dict(cerr)}" if cerr else "")
+        )
+        if connected < 2:
+            raise RuntimeError("fewer than 2 sockets connected")
+        time.sleep(1.0)
+        if idle is not None:
+            after = procstat.sample(server_pid)
+            delta = after.server_rss_bytes - idle.server_rss_bytes
+            report["memory"] = {
+                "server_rss_idle_mb": round(idle.server_rss_bytes / 2**20, 1),
+                "server_rss_connected_mb": round(after.server_rss_bytes / 2**20, 1),
+                "rss_per_socket_kb": round(delta / connected / 1024, 1),
+            }
+            log(
+                f"server RSS {idle.server_rss_bytes / 2**20:.0f} MB idle → "
+                f"{after.server_rss_bytes / 2**20:.0f} MB connected "
+                f"({report['memory']['rss_per_socket_kb']} KB/socket)"
+            )
+        if not accepted and not args.no_prime:
+            t0 = time.monotonic()
+            owner = {}
+            for p, sl in enumerate(slices):
+                for g in sl:
+                    owner.setdefault(g % n, p)
+            for phase, direction in ((1, 0), (2, 1)):
+                per: list[list[tuple[int, int]]] = [[] for _ in range(n_procs)]
+                for a, b in pairs:
+                    frm, to = (a, b) if direction == 0 else (b, a)
+                    per[owner[frm]].append((frm, to))
+                replies = pool.call(
+                    "prime",
+                    [
+                        {"pairs": per[p], "phase": phase, "run": run_id, "timeout": 30.0}
+                        for p in range(n_procs)
+                    ],
+                )
+                statuses: Counter[str] = Counter()
+                for r in replies:
+                    statuses.update(r["statuses"])
+            log(
+                f"accepted {len(pairs)} conversations over the sockets in "
+                f"{time.monotonic() - t0:.1f}s ({dict(statuses)})"
+            )
+        if args.warmup > 0:
+            w = run_trial(ctx, args.rate, args.warmup, measured=False)
+            log("warm-up   " + _describe(w))
+        if args.ramp:
+            report["ramp"] = ramp(ctx)
+            best = report["ramp"]["best_rate"]
+            log(
+                f"highest rate with p99 < {args.p99_target:g} ms and no loss: "
+                f"{best if best is not None else 'none (the starting rate failed)'}"
+            )
+        else:
+            r = run_trial(ctx, args.rate, args.duration)
+            log("result    " + _describe(r))
+        report["trials"] = ctx.trials
+        report["generator_bound"] = any(t["generator_bound"] for t in ctx.trials)
+        if report["generator_bound"]:
+            log(
+                "NOTE: the load generator was the bottleneck in some trial "
+                f"({n_procs} process(es)); rerun with more --procs"
+            )
+    finally:
+        pool.shutdown()
+    if args.json:
+        data = orjson.dumps(report, option=orjson.OPT_INDENT_2)
+        if args.json == "-":
+            sys.stdout.write(data.decode() + "\n")
+        else:
+            Path(args.json).write_bytes(data)
+    return 0
