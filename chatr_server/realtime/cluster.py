@@ -1,0 +1,271 @@
+"""Route Engine.IO requests to the process that owns the session.
+
+A long-polling session lives in one process, but its requests may arrive anywhere: the
+kernel spreads the connections of ``serve --workers N`` (SO_REUSEPORT) over the workers,
+and a load balancer without sticky sessions spreads them over the nodes. So every
+session id starts with the owning process's node id (``TAG_LENGTH`` characters), each
+process advertises an internal URL in Redis under that id, and a process that gets a
+request for someone else's session forwards it there:
+
+* polling GET/POST: re-issued over a pooled HTTP connection, answer copied back;
+* websocket (the upgrade of a polling session): relayed frame by frame for the life of
+  the connection.
+
+The owner answers forwarded requests itself and never forwards them again (loop guard).
+If the owner is unknown (dead process, expired advertisement) the client gets the usual
+"Session ID unknown" and reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Final
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+if TYPE_CHECKING:
+    from .engine import EngineServer
+    from .redis_adapter import RedisBroker
+
+log = logging.getLogger("chatr_server.realtime.cluster")
+
+#: Length of the node id that prefixes every session id (``secrets.token_hex(4)``).
+TAG_LENGTH: Final = 8
+#: Marks a forwarded request; its value is the forwarding node's id.
+FORWARDED_HEADER: Final = "X-Chatr-Forwarded-By"
+# A node's advertisement lives this long unless refreshed; refreshed three times as often
+# so one slow Redis round trip never makes a live node look dead.
+ADVERTISE_TTL_S: Final = 30.0
+ADVERTISE_EVERY_S: Final = 10.0
+# How long a looked-up address is trusted before asking Redis again.
+ADDRESS_CACHE_S: Final = 10.0
+# Bound on the address cache (dead nodes' ids would otherwise accumulate).
+MAX_CACHED_ADDRESSES: Final = 1024
+# Simultaneous forwarded requests per owner: each waiting long-poll holds a connection for
+# up to one ping interval, so this bounds sockets and memory, not throughput.
+MAX_FORWARD_CONNECTIONS: Final = 4096
+# Slack added to the ping interval + timeout for a forwarded GET, and the limit for POSTs.
+_FORWARD_SLACK_S: Final = 5.0
+_POST_TIMEOUT_S: Final = 10.0
+
+# Never copied between hops (RFC 9110 §7.6.1), plus the ones the client library sets.
+_HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "date",
+        "server",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+    }
+)
+
+
+def _copy_headers(headers: object) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in headers.items()  # type: ignore[attr-defined]
+        if k.lower() not in _HOP_BY_HOP
+    }
+
+
+class NodeRouter:
+    """Session-id tagging, node advertisement and request forwarding for one process."""
+
+    def __init__(self, broker: RedisBroker, url: str) -> None:
+        if len(broker.node_id) != TAG_LENGTH:
+            raise ValueError(f"node id must be {TAG_LENGTH} characters")
+        self.broker = broker
+        self.node_id = broker.node_id
+        #: Where the other processes reach this one (its internal listener).
+        self.url = url.rstrip("/")
+        self._key_prefix = f"{broker.prefix}eio-node:"
+        self._addresses: dict[str, tuple[str, float]] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Advertise this node (the broker must be started) and keep it advertised."""
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=MAX_FORWARD_CONNECTIONS),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        try:
+            await self._advertise()
+        except Exception:
+            log.warning("cluster: could not advertise node %s yet", self.node_id, exc_info=True)
+        self._task = asyncio.create_task(self._keep_advertising(), name="cluster-advertise")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self.broker.redis.delete(self._key_prefix + self.node_id)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _advertise(self) -> None:
+        await self.broker.redis.set(
+            self._key_prefix + self.node_id, self.url, px=int(ADVERTISE_TTL_S * 1000)
+        )
+
+    async def _keep_advertising(self) -> None:
+        while True:
+            await asyncio.sleep(ADVERTISE_EVERY_S)
+            try:
+                await self._advertise()
+            except Exception:
+                log.warning("cluster: advertisement of %s failed", self.node_id, exc_info=True)
+
+    # --------------------------------------------------------------- routing
+
+    def new_sid(self) -> str:
+        return self.node_id + secrets.token_urlsafe(15)
+
+    def owner(self, sid: str) -> str | None:
+        """The owning node of ``sid`` if it is another node, else None."""
+        tag = sid[:TAG_LENGTH]
+        if tag == self.node_id or len(sid) <= TAG_LENGTH:
+            return None
+        return tag
+
+    async def _address(self, node: str) -> str | None:
+        now = time.monotonic()
+        cached = self._addresses.get(node)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        raw = await self.broker.redis.get(self._key_prefix + node)
+        if raw is None:
+            self._addresses.pop(node, None)
+            return None
+        url = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if len(self._addresses) >= MAX_CACHED_ADDRESSES:
+            self._addresses.clear()
+        self._addresses[node] = (url, now + ADDRESS_CACHE_S)
+        return url
+
+    async def forward(
+        self, request: web.Request, node: str, engine: EngineServer
+    ) -> web.StreamResponse | None:
+        """Answer ``request`` through ``node``; None if that node cannot be reached."""
+        if request.headers.get(FORWARDED_HEADER) is not None or self._http is None:
+            return None  # already forwarded once: the owner does not know the session
+        try:
+            base = await self._address(node)
+        except Exception:
+            log.warning("cluster: address lookup of %s failed", node, exc_info=True)
+            return None
+        if base is None:
+            return None
+        url = base + request.path_qs
+        headers = _copy_headers(request.headers)
+        headers[FORWARDED_HEADER] = self.node_id
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._relay_websocket(request, url, headers, engine)
+        body: bytes | None = None
+        timeout = engine.ping_interval + engine.ping_timeout + _FORWARD_SLACK_S
+        if request.method == "POST":
+            timeout = _POST_TIMEOUT_S
+            # One byte over the limit is enough for the owner to refuse it (413).
+            buffer = bytearray()
+            async for chunk in request.content.iter_any():
+                buffer += chunk
+                if len(buffer) > engine.max_payload:
+                    break
+            body = bytes(buffer)
+        try:
+            async with self._http.request(
+                request.method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as upstream:
+                payload = await upstream.read()
+                return web.Response(
+                    status=upstream.status,
+                    body=payload,
+                    headers=_copy_headers(upstream.headers),
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("cluster: forwarding to %s (%s) failed: %r", node, base, exc)
+            self._addresses.pop(node, None)
+            return None
+
+    async def _relay_websocket(
+        self, request: web.Request, url: str, headers: dict[str, str], engine: EngineServer
+    ) -> web.StreamResponse | None:
+        assert self._http is not None
+        try:
+            upstream = await self._http.ws_connect(
+                url,
+                headers=headers,
+                max_msg_size=engine.max_payload + 1,
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("cluster: websocket to %s refused: %r", url, exc)
+            return None
+        ws = engine._websocket()
+        try:
+            await ws.prepare(request)
+            to_owner = asyncio.create_task(_pump(ws, upstream, close_sink=True))
+            try:
+                await _pump(upstream, ws)
+            finally:
+                to_owner.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await to_owner
+        finally:
+            await upstream.close()
+            await ws.close()
+        return ws
+
+
+async def _pump(
+    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    close_sink: bool = False,
+) -> None:
+    """Copy data frames until ``source`` closes or errors (then close ``sink`` if asked,
+    which ends the pump running the other way)."""
+    try:
+        async for msg in source:
+            if msg.type is WSMsgType.TEXT:
+                await sink.send_str(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                await sink.send_bytes(msg.data)
+            else:
+                break
+    except (ConnectionError, RuntimeError):
+        pass
+    finally:
+        if close_sink:
+            with contextlib.suppress(Exception):
+                await sink.close()
