@@ -39,7 +39,13 @@ def _serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from chatr_server.app import create_app
-    from chatr_server.workers import WORKER_INDEX_ENV, bind_internal, internal_url, supervise
+    from chatr_server.workers import (
+        HANDOFF_DIR_ENV,
+        WORKER_INDEX_ENV,
+        bind_internal,
+        internal_url,
+        supervise,
+    )
 
     settings = _load_settings()
     settings = replace(
@@ -75,6 +81,8 @@ def _serve(args: argparse.Namespace) -> None:
         internal = bind_internal(settings.node_host, port)
         if not settings.node_url:
             settings = replace(settings, node_url=internal_url(internal))
+        if worker is not None:
+            settings = replace(settings, node_handoff_dir=os.environ.get(HANDOFF_DIR_ENV))
     loop = None
     try:
         import uvloop

@@ -91,6 +91,9 @@ class Settings:
     node_host: str = "127.0.0.1"
     node_port: int = 0
     workers: int = 1
+    # Set by `serve --workers`: the private directory where workers hand websocket
+    # connections to each other (not an environment variable).
+    node_handoff_dir: str | None = None
 
     jwt_secret: str = ""
     bcrypt_rounds: int = 10

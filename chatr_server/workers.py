@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -29,6 +31,8 @@ log = logging.getLogger("chatr_server.workers")
 
 #: Environment variable telling a child which worker it is (0-based).
 WORKER_INDEX_ENV: Final = "CHATR_WORKER_INDEX"
+#: Environment variable naming the workers' private handover directory.
+HANDOFF_DIR_ENV: Final = "CHATR_HANDOFF_DIR"
 # A worker that dies sooner than this after starting counts as a failed start; after
 # MAX_FAST_FAILURES in a row the supervisor gives up instead of spinning.
 _FAST_FAILURE_S: Final = 5.0
@@ -86,6 +90,10 @@ def supervise(
         log.info("worker %d started (pid %d)", index, proc.pid)
         return proc, time.monotonic()
 
+    # Private to this deployment (mode 0700): workers hand websocket connections to each
+    # other through unix sockets in it (see realtime/cluster.py).
+    handoff_dir = tempfile.mkdtemp(prefix="chatr-workers-")
+    os.environ[HANDOFF_DIR_ENV] = handoff_dir
     procs = [spawn(i) for i in range(workers)]
     fast_failures = 0
     status = 0
@@ -122,4 +130,5 @@ def supervise(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        shutil.rmtree(handoff_dir, ignore_errors=True)
     return status

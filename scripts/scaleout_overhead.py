@@ -115,7 +115,10 @@ async def measure(port: int, prefix: str, redis_url: str, rounds: int) -> None:
             sid = await _open(http, a_url)
             assert sid.startswith(a_id)
             results.append(_summary(label, await _polling_rounds(http, via, sid, rounds)))
-        for label, via in (("websocket, direct to owner", a_url), ("websocket, relayed", b_url)):
+        for label, via in (
+            ("websocket, direct to owner", a_url),
+            ("websocket, upgraded via other", b_url),
+        ):
             sid = await _open(http, a_url)
             ws = await _upgrade(http, via, sid)
             results.append(_summary(label, await _ws_rounds(ws, rounds)))

@@ -39,7 +39,11 @@ def setup_chat(app: web.Application) -> SocketServer:
     broker = RedisBroker(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     # With a node address (set by `serve`), polling requests that reach the wrong process
     # are forwarded to the session's owner (docs/scaling.md).
-    router = NodeRouter(broker, settings.node_url) if broker and settings.node_url else None
+    router = (
+        NodeRouter(broker, settings.node_url, settings.node_handoff_dir)
+        if broker and settings.node_url
+        else None
+    )
     sio = SocketServer(
         ping_interval=settings.socket_ping_interval,
         ping_timeout=settings.socket_ping_timeout,

@@ -8,8 +8,11 @@ process advertises an internal URL in Redis under that id, and a process that ge
 request for someone else's session forwards it there:
 
 * polling GET/POST: re-issued over a pooled HTTP connection, answer copied back;
-* websocket (the upgrade of a polling session): relayed frame by frame for the life of
-  the connection.
+* websocket (the upgrade of a polling session) between workers of one machine: the TCP
+  connection itself is handed over to the owner (``SCM_RIGHTS`` over a unix socket in
+  a directory private to the deployment), so nothing stays in between;
+* websocket between machines (or if the handover fails): relayed frame by frame for
+  the life of the connection.
 
 The owner answers forwarded requests itself and never forwards them again (loop guard).
 If the owner is unknown (dead process, expired advertisement) the client gets the usual
@@ -21,9 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import socket
+import struct
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -52,6 +58,11 @@ MAX_FORWARD_CONNECTIONS: Final = 4096
 # Slack added to the ping interval + timeout for a forwarded GET, and the limit for POSTs.
 _FORWARD_SLACK_S: Final = 5.0
 _POST_TIMEOUT_S: Final = 10.0
+# A handover is one local round trip; past this the owner is considered stuck.
+_HANDOFF_TIMEOUT_S: Final = 2.0
+# Request heads larger than this are not handed over (aiohttp's own limit is 8 KiB/line).
+_MAX_HANDOFF_HEAD: Final = 64 * 1024
+_HANDOFF_LEN: Final = struct.Struct(">I")
 
 # Never copied between hops (RFC 9110 §7.6.1), plus the ones the client library sets.
 _HOP_BY_HOP: Final = frozenset(
@@ -89,7 +100,9 @@ def _copy_headers(headers: object) -> dict[str, str]:
 class NodeRouter:
     """Session-id tagging, node advertisement and request forwarding for one process."""
 
-    def __init__(self, broker: RedisBroker, url: str) -> None:
+    def __init__(self, broker: RedisBroker, url: str, handoff_dir: str | None = None) -> None:
+        """``handoff_dir``: a directory shared only by the workers of one machine (mode
+        0700); each listens there on ``<node id>.sock`` for websocket handovers."""
         if len(broker.node_id) != TAG_LENGTH:
             raise ValueError(f"node id must be {TAG_LENGTH} characters")
         self.broker = broker
@@ -100,6 +113,12 @@ class NodeRouter:
         self._addresses: dict[str, tuple[str, float]] = {}
         self._http: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+        self.handoff_dir = handoff_dir
+        self._handoff_listener: socket.socket | None = None
+        self._handoff_task: asyncio.Task[None] | None = None
+        self._adoptions: set[asyncio.Task[None]] = set()
+        #: aiohttp's protocol factory, learnt from the first request (see ``new_sid``).
+        self._protocol_factory: Any = None
 
     # ------------------------------------------------------------- lifecycle
 
@@ -115,8 +134,28 @@ class NodeRouter:
         except Exception:
             log.warning("cluster: could not advertise node %s yet", self.node_id, exc_info=True)
         self._task = asyncio.create_task(self._keep_advertising(), name="cluster-advertise")
+        if self.handoff_dir is not None:
+            path = self._handoff_path(self.node_id)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(path)
+            listener.listen(128)
+            listener.setblocking(False)
+            self._handoff_listener = listener
+            self._handoff_task = asyncio.create_task(self._accept_handoffs(), name="handoff")
 
     async def close(self) -> None:
+        if self._handoff_task is not None:
+            self._handoff_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._handoff_task
+            self._handoff_task = None
+        if self._handoff_listener is not None:
+            self._handoff_listener.close()
+            self._handoff_listener = None
+            with contextlib.suppress(OSError):
+                os.unlink(self._handoff_path(self.node_id))
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,7 +182,11 @@ class NodeRouter:
 
     # --------------------------------------------------------------- routing
 
-    def new_sid(self) -> str:
+    def new_sid(self, request: web.Request) -> str:
+        if self._protocol_factory is None:
+            # The aiohttp server that created this request's protocol: handed-over
+            # connections get a protocol from it too (no public accessor exists).
+            self._protocol_factory = getattr(request.protocol, "_manager", None)
         return self.node_id + secrets.token_urlsafe(15)
 
     def owner(self, sid: str) -> str | None:
@@ -185,6 +228,8 @@ class NodeRouter:
         headers = _copy_headers(request.headers)
         headers[FORWARDED_HEADER] = self.node_id
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if self.handoff_dir is not None and await self._hand_over(request, node):
+                return web.Response()  # never sent: the connection now belongs to the owner
             return await self._relay_websocket(request, url, headers, engine)
         body: bytes | None = None
         timeout = engine.ping_interval + engine.ping_timeout + _FORWARD_SLACK_S
@@ -246,6 +291,110 @@ class NodeRouter:
             await upstream.close()
             await ws.close()
         return ws
+
+    # ------------------------------------------------------------- handover
+
+    def _handoff_path(self, node: str) -> str:
+        assert self.handoff_dir is not None
+        return os.path.join(self.handoff_dir, f"{node}.sock")
+
+    async def _hand_over(self, request: web.Request, node: str) -> bool:
+        """Pass the client's TCP connection (and its request head) to ``node``."""
+        path = self._handoff_path(node)
+        transport = request.transport
+        if transport is None or transport.get_extra_info("sslcontext") is not None:
+            return False
+        client = transport.get_extra_info("socket")
+        if client is None:
+            return False
+        head = _request_head(request)
+        if len(head) > _MAX_HANDOFF_HEAD:
+            return False
+        loop = asyncio.get_running_loop()
+        channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        channel.setblocking(False)
+        try:
+            await loop.sock_connect(channel, path)
+        except OSError:  # no such worker on this machine: another node
+            channel.close()
+            return False
+        try:
+            async with asyncio.timeout(_HANDOFF_TIMEOUT_S):
+                transport.pause_reading()
+                message = _HANDOFF_LEN.pack(len(head)) + head
+                sent = socket.send_fds(channel, [message], [client.fileno()])
+                if sent < len(message):
+                    await loop.sock_sendall(channel, message[sent:])
+                accepted = await loop.sock_recv(channel, 1)
+        except (OSError, TimeoutError) as exc:
+            log.info("cluster: handover to %s failed (%r), relaying instead", node, exc)
+            with contextlib.suppress(Exception):
+                transport.resume_reading()
+            return False
+        finally:
+            channel.close()
+        if accepted != b"\x01":
+            transport.resume_reading()
+            return False
+        # The owner holds its own descriptor of the connection: closing ours sends nothing.
+        transport.abort()
+        return True
+
+    async def _accept_handoffs(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._handoff_listener is not None
+        while True:
+            channel, _ = await loop.sock_accept(self._handoff_listener)
+            task = asyncio.create_task(self._adopt(channel))
+            self._adoptions.add(task)
+            task.add_done_callback(self._adoptions.discard)
+
+    async def _adopt(self, channel: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        adopted: socket.socket | None = None
+        try:
+            async with asyncio.timeout(_HANDOFF_TIMEOUT_S):
+                ready = loop.create_future()
+                loop.add_reader(channel.fileno(), ready.set_result, None)
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(channel.fileno())
+                data, fds, _flags, _addr = socket.recv_fds(channel, _MAX_HANDOFF_HEAD + 4, 1)
+                if not fds:
+                    return
+                adopted = socket.socket(fileno=fds[0])
+                for extra in fds[1:]:
+                    os.close(extra)
+                (size,) = _HANDOFF_LEN.unpack_from(data, 0)
+                head = bytearray(data[4:])
+                while len(head) < size:
+                    chunk = await loop.sock_recv(channel, size - len(head))
+                    if not chunk:
+                        return
+                    head += chunk
+                factory = self._protocol_factory
+                if factory is None or size > _MAX_HANDOFF_HEAD:
+                    return
+                adopted.setblocking(False)
+                _transport, protocol = await loop.connect_accepted_socket(factory, adopted)
+                adopted = None  # owned by the transport now
+                protocol.data_received(bytes(head))
+                await loop.sock_sendall(channel, b"\x01")
+        except (OSError, TimeoutError, struct.error) as exc:
+            log.warning("cluster: could not adopt a handed-over connection: %r", exc)
+        finally:
+            if adopted is not None:
+                adopted.close()
+            channel.close()
+
+
+def _request_head(request: web.Request) -> bytes:
+    """The request line and headers as received (what the owner's parser must see)."""
+    version = request.version
+    lines = [f"{request.method} {request.raw_path} HTTP/{version.major}.{version.minor}".encode()]
+    lines += [name + b": " + value for name, value in request.raw_headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 async def _pump(

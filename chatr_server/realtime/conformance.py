@@ -42,7 +42,10 @@ def _echo(session: EngineSession, data: str | bytes) -> None:
 
 
 def build_app(
-    redis_url: str | None = None, redis_prefix: str = "", node_url: str | None = None
+    redis_url: str | None = None,
+    redis_prefix: str = "",
+    node_url: str | None = None,
+    handoff_dir: str | None = None,
 ) -> web.Application:
     """Build the aiohttp application served by the conformance entry point.
 
@@ -51,7 +54,7 @@ def build_app(
     """
     app = web.Application()
     broker = RedisBroker(redis_url, redis_prefix) if redis_url else None
-    router = NodeRouter(broker, node_url) if broker is not None and node_url else None
+    router = NodeRouter(broker, node_url, handoff_dir) if broker is not None and node_url else None
     engine = EngineServer(
         ping_interval=SUITE_PING_INTERVAL,
         ping_timeout=SUITE_PING_TIMEOUT,
@@ -108,7 +111,13 @@ def build_app(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the conformance server until interrupted."""
-    from chatr_server.workers import WORKER_INDEX_ENV, bind_internal, internal_url, supervise
+    from chatr_server.workers import (
+        HANDOFF_DIR_ENV,
+        WORKER_INDEX_ENV,
+        bind_internal,
+        internal_url,
+        supervise,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -147,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         internal = bind_internal("127.0.0.1", 0)
         node_url = internal_url(internal)
     web.run_app(
-        build_app(args.redis_url, prefix, node_url),
+        build_app(args.redis_url, prefix, node_url, os.environ.get(HANDOFF_DIR_ENV)),
         host=args.host,
         port=args.port,
         sock=internal,

@@ -69,8 +69,8 @@ AllowRequest = Callable[[web.Request], "bool | Awaitable[bool]"]
 class Router(Protocol):
     """Multi-process session routing (see :mod:`.cluster` for the implementation)."""
 
-    def new_sid(self) -> str:
-        """A new session id that identifies this process as its owner."""
+    def new_sid(self, request: web.Request) -> str:
+        """A new session id (for a handshake ``request``) naming this process its owner."""
 
     def owner(self, sid: str) -> str | None:
         """The node owning ``sid`` when it is not this process, else None."""
@@ -703,7 +703,8 @@ class EngineServer:
     # ------------------------------------------------------------- sessions
 
     def _new_session(self, request: web.Request, transport: str) -> EngineSession:
-        sid = self.router.new_sid() if self.router is not None else secrets.token_urlsafe(15)
+        router = self.router
+        sid = router.new_sid(request) if router is not None else secrets.token_urlsafe(15)
         session = EngineSession(self, sid, transport, Handshake(request))
         self.sessions[sid] = session
         return session
