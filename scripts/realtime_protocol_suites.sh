@@ -27,8 +27,9 @@ fi
 WORKERS=${WORKERS:-1}
 LOG=$(mktemp)
 if [ "$WORKERS" -gt 1 ]; then
+    # INFO: each worker logs how many requests it forwarded / handed over when it stops.
     "$PYTHON" -m chatr_server.realtime.conformance --port 3000 --workers "$WORKERS" \
-        --redis-url "${REDIS_URL:-redis://127.0.0.1:6379/0}" >"$LOG" &
+        --log-level INFO --redis-url "${REDIS_URL:-redis://127.0.0.1:6379/0}" >"$LOG" &
 else
     "$PYTHON" -m chatr_server.realtime.conformance --port 3000 >"$LOG" &
 fi

@@ -119,6 +119,8 @@ class NodeRouter:
         self._adoptions: set[asyncio.Task[None]] = set()
         #: aiohttp's protocol factory, learnt from the first request (see ``new_sid``).
         self._protocol_factory: Any = None
+        #: Requests this process passed on: polling forwards, websocket handovers, relays.
+        self.stats = {"forwarded": 0, "handed_over": 0, "relayed": 0, "adopted": 0}
 
     # ------------------------------------------------------------- lifecycle
 
@@ -146,21 +148,18 @@ class NodeRouter:
             self._handoff_task = asyncio.create_task(self._accept_handoffs(), name="handoff")
 
     async def close(self) -> None:
-        if self._handoff_task is not None:
-            self._handoff_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._handoff_task
-            self._handoff_task = None
+        log.info("cluster: node %s stats %s", self.node_id, self.stats)
+        # Bounded waits: redis-py may absorb a cancellation mid-command (see redis_adapter).
+        for task in (self._handoff_task, self._task):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait((task,), timeout=1.0)
+        self._handoff_task = self._task = None
         if self._handoff_listener is not None:
             self._handoff_listener.close()
             self._handoff_listener = None
             with contextlib.suppress(OSError):
                 os.unlink(self._handoff_path(self.node_id))
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
         with contextlib.suppress(Exception):
             await self.broker.redis.delete(self._key_prefix + self.node_id)
         if self._http is not None:
@@ -229,8 +228,11 @@ class NodeRouter:
         headers[FORWARDED_HEADER] = self.node_id
         if request.headers.get("Upgrade", "").lower() == "websocket":
             if self.handoff_dir is not None and await self._hand_over(request, node):
+                self.stats["handed_over"] += 1
                 return web.Response()  # never sent: the connection now belongs to the owner
+            self.stats["relayed"] += 1
             return await self._relay_websocket(request, url, headers, engine)
+        self.stats["forwarded"] += 1
         body: bytes | None = None
         timeout = engine.ping_interval + engine.ping_timeout + _FORWARD_SLACK_S
         if request.method == "POST":
@@ -381,6 +383,7 @@ class NodeRouter:
                 adopted = None  # owned by the transport now
                 protocol.data_received(bytes(head))
                 await loop.sock_sendall(channel, b"\x01")
+                self.stats["adopted"] += 1
         except (OSError, TimeoutError, struct.error) as exc:
             log.warning("cluster: could not adopt a handed-over connection: %r", exc)
         finally:

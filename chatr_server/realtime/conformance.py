@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-prefix", help="default: a fresh one per run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     worker = os.environ.get(WORKER_INDEX_ENV)
     if args.workers > 1 and not args.redis_url:
         parser.error("--workers > 1 needs --redis-url (or REDIS_URL)")

@@ -60,6 +60,11 @@ BACKOFF_MAX_S: Final = 5.0
 DEFAULT_REQUEST_TIMEOUT_S: Final = 5.0
 # Subscriber read timeout: also how soon a namespace created at run time is subscribed.
 _POLL_S: Final = 1.0
+# On close: how long queued broadcasts may take to leave, and how long a cancelled task
+# may take to finish. Bounded because redis-py can absorb a cancellation mid-command
+# (it surfaces as a connection error), so close never relies on cancellation alone.
+_CLOSE_DRAIN_S: Final = 1.0
+_CLOSE_CANCEL_S: Final = 1.0
 
 # Message kinds (first byte on the wire).
 _BROADCAST: Final = b"B"[0]
@@ -130,6 +135,7 @@ class RedisBroker:
         self._wakeup: asyncio.Event | None = None
         self._redis: Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self._subscribed: set[str] = set()
         self._ready: asyncio.Event | None = None
         self._requests: dict[int, _Pending] = {}
@@ -176,22 +182,23 @@ class RedisBroker:
             log.warning("redis adapter: not subscribed after %.0f s, retrying in background", wait)
 
     async def close(self) -> None:
-        # Let already queued broadcasts leave (bounded by one round trip or so).
-        for _ in range(20):
-            if not self._outbox:
-                break
-            await asyncio.sleep(0.01)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        for pending in self._requests.values():
-            if not pending.future.done():
-                pending.future.cancel()
+        self._closing = True
+        if self._tasks:
+            publisher, subscriber = self._tasks
+            self._tasks = []
+            subscriber.cancel()
+            assert self._wakeup is not None
+            self._wakeup.set()  # the publisher sends what is queued, then returns
+            _done, pending = await asyncio.wait((publisher,), timeout=_CLOSE_DRAIN_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.wait((publisher, subscriber), timeout=_CLOSE_CANCEL_S)
+        for pending_request in self._requests.values():
+            if not pending_request.future.done():
+                pending_request.future.cancel()
         if self._redis is not None:
-            await self._redis.aclose()
+            with contextlib.suppress(Exception):
+                await self._redis.aclose()
             self._redis = None
 
     # ------------------------------------------------------------- publishing
@@ -210,8 +217,11 @@ class RedisBroker:
         delay = BACKOFF_MIN_S
         while True:
             if not self._outbox:
+                if self._closing:
+                    return
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                continue
             batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -221,6 +231,8 @@ class RedisBroker:
                 delay = BACKOFF_MIN_S
             except (RedisError, OSError) as exc:
                 log.warning("redis adapter: publish failed (%r), %d messages lost", exc, len(batch))
+                if self._closing:
+                    return
                 await asyncio.sleep(_jitter(delay))
                 delay = min(delay * 2, BACKOFF_MAX_S)
             if self._dropped:
@@ -232,7 +244,7 @@ class RedisBroker:
     async def _subscribe_loop(self) -> None:
         assert self._ready is not None
         delay = BACKOFF_MIN_S
-        while True:
+        while not self._closing:
             pubsub = self.redis.pubsub()
             try:
                 wanted = {self._response_channel, *self._adapters}
@@ -240,7 +252,7 @@ class RedisBroker:
                 self._subscribed = wanted
                 self._ready.set()
                 delay = BACKOFF_MIN_S
-                while True:
+                while not self._closing:
                     missing = set(self._adapters) - self._subscribed
                     if missing:
                         await pubsub.subscribe(*missing)
@@ -250,6 +262,8 @@ class RedisBroker:
                         self._dispatch(msg["channel"], msg["data"])
             except (RedisError, OSError) as exc:
                 self._subscribed = set()
+                if self._closing:
+                    return
                 log.warning("redis adapter: subscription lost (%r), retrying in %.1f s", exc, delay)
                 await asyncio.sleep(_jitter(delay))
                 delay = min(delay * 2, BACKOFF_MAX_S)
