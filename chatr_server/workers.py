@@ -63,6 +63,16 @@ def internal_url(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: a worker gets SIGTERM if the supervisor dies (even by SIGKILL)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+
 def supervise(
     command: Callable[[int], Sequence[str]],
     workers: int,
@@ -86,7 +96,12 @@ def supervise(
     def spawn(index: int) -> tuple[subprocess.Popen[bytes], float]:
         env = {**os.environ, WORKER_INDEX_ENV: str(index)}
         # Children ignore the terminal's SIGINT (own process group); the parent forwards.
-        proc = subprocess.Popen([sys.executable, *command(index)], env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, *command(index)],
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
         log.info("worker %d started (pid %d)", index, proc.pid)
         return proc, time.monotonic()
 
