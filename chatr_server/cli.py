@@ -33,18 +33,56 @@ def _load_settings() -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    import os
     from dataclasses import replace
 
     from aiohttp import web
 
     from chatr_server.app import create_app
+    from chatr_server.workers import (
+        HANDOFF_DIR_ENV,
+        WORKER_INDEX_ENV,
+        bind_internal,
+        internal_url,
+        supervise,
+    )
 
     settings = _load_settings()
     settings = replace(
         settings,
         host=args.host or settings.host,
         port=args.port or settings.port,
+        workers=args.workers or settings.workers,
     )
+    try:
+        settings.validate()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    worker = os.environ.get(WORKER_INDEX_ENV)
+    if settings.workers > 1 and worker is None:
+        if not settings.database_url:
+            print("configuration error: --workers needs DATABASE_URL", file=sys.stderr)
+            raise SystemExit(2)
+        argv = ["-m", "chatr_server", "serve", "--host", settings.host]
+        argv += ["--port", str(settings.port), "--workers", str(settings.workers)]
+        log.info(
+            "starting %d chatr_server workers on http://%s:%s",
+            settings.workers,
+            settings.host,
+            settings.port,
+        )
+        raise SystemExit(supervise(lambda _index: argv, settings.workers))
+    internal = None
+    if settings.redis_url:
+        # The listener other processes forward this process's sessions' requests to.
+        index = int(worker or 0)
+        port = settings.node_port + index if settings.node_port else 0
+        internal = bind_internal(settings.node_host, port)
+        if not settings.node_url:
+            settings = replace(settings, node_url=internal_url(internal))
+        if worker is not None:
+            settings = replace(settings, node_handoff_dir=os.environ.get(HANDOFF_DIR_ENV))
     loop = None
     try:
         import uvloop
@@ -52,13 +90,20 @@ def _serve(args: argparse.Namespace) -> None:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is a hard dependency on Linux
         loop = asyncio.new_event_loop()
-    log.info("starting chatr_server on http://%s:%s", settings.host, settings.port)
+    log.info(
+        "starting chatr_server on http://%s:%s%s",
+        settings.host,
+        settings.port,
+        f" (worker {worker}, node address {settings.node_url})" if worker else "",
+    )
     # run_app handles SIGINT and SIGTERM: stop accepting, finish in-flight
     # requests for up to shutdown_timeout, then run the cleanup contexts.
     web.run_app(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        sock=internal,
+        reuse_port=settings.workers > 1 or None,
         loop=loop,
         shutdown_timeout=10.0,
         access_log=None if settings.production else logging.getLogger("aiohttp.access"),
@@ -93,7 +138,13 @@ def _migrate(_: argparse.Namespace) -> None:
 def _conformance(args: argparse.Namespace) -> None:
     from chatr_server.realtime import conformance
 
-    conformance.main(["--host", args.host or "127.0.0.1", "--port", str(args.port or 3000)])
+    argv = ["--host", args.host or "127.0.0.1", "--port", str(args.port or 3000)]
+    argv += ["--workers", str(args.workers)]
+    if args.redis_url:
+        argv += ["--redis-url", args.redis_url]
+    if args.redis_prefix:
+        argv += ["--redis-prefix", args.redis_prefix]
+    conformance.main(argv)
 
 
 def _support_agent(args: argparse.Namespace) -> None:
@@ -113,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP and Socket.IO server")
     serve.add_argument("--host", help="address to bind (default HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port to bind (default PORT or 3001)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes sharing the port (default WEB_WORKERS or 1; >1 needs REDIS_URL)",
+    )
     serve.set_defaults(func=_serve)
 
     mig = sub.add_parser("migrate", help="apply pending database migrations and exit")
@@ -131,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conf.add_argument("--host", default="127.0.0.1")
     conf.add_argument("--port", type=int, default=3000)
+    conf.add_argument("--workers", type=int, default=1, help="processes (>1 needs Redis)")
+    conf.add_argument("--redis-url", help="Redis for --workers (default REDIS_URL)")
+    conf.add_argument("--redis-prefix", help="key prefix (default: a fresh one per run)")
     conf.set_defaults(func=_conformance)
     return parser
 

@@ -85,6 +85,15 @@ class Settings:
 
     redis_url: str | None = None
     redis_prefix: str = "chatr:"
+    # Scale-out (docs/scaling.md): where the other processes reach this one's internal
+    # listener. NODE_URL is advertised as is; otherwise http://NODE_HOST:<port>.
+    node_url: str | None = None
+    node_host: str = "127.0.0.1"
+    node_port: int = 0
+    workers: int = 1
+    # Set by `serve --workers`: the private directory where workers hand websocket
+    # connections to each other (not an environment variable).
+    node_handoff_dir: str | None = None
 
     jwt_secret: str = ""
     bcrypt_rounds: int = 10
@@ -154,6 +163,10 @@ class Settings:
             database_pool_timeout=_float(env, "DATABASE_POOL_TIMEOUT", 10.0),
             redis_url=_str(env, "REDIS_URL"),
             redis_prefix=_str(env, "REDIS_PREFIX", "chatr:") or "chatr:",
+            node_url=_str(env, "NODE_URL"),
+            node_host=_str(env, "NODE_HOST", "127.0.0.1") or "127.0.0.1",
+            node_port=_int(env, "NODE_PORT", 0),
+            workers=_int(env, "WEB_WORKERS", 1),
             jwt_secret=_str(env, "JWT_SECRET", "") or "",
             bcrypt_rounds=_int(env, "BCRYPT_ROUNDS", 10),
             frontend_url=_str(env, "FRONTEND_URL", "http://localhost:3000") or "",
@@ -209,6 +222,12 @@ class Settings:
                 )
         if not 1 <= self.port <= 65535:
             raise ConfigError("PORT must be between 1 and 65535")
+        if self.workers < 1:
+            raise ConfigError("WEB_WORKERS must be at least 1")
+        if self.workers > 1 and not self.redis_url:
+            raise ConfigError("WEB_WORKERS > 1 needs REDIS_URL (fan-out and session routing)")
+        if self.workers > 1 and self.node_url:
+            raise ConfigError("NODE_URL names one process: unset it with WEB_WORKERS > 1")
         if self.bcrypt_rounds < 4 or self.bcrypt_rounds > 15:
             raise ConfigError("BCRYPT_ROUNDS must be between 4 and 15")
 

@@ -1,5 +1,10 @@
 // Drives socket.io-client 4 against `python -m chatr_server.realtime.conformance`.
 // Started by realtime_js_client_check.sh (which sets PYTHON and NODE_MODULES_DIR).
+//
+// TARGET_URL: use an already running server instead of spawning one (the restart /
+// reconnection step is then skipped). CHECK_MODE=chat: the target is `chatr_server
+// serve` (with CHATR_TEST_MODE=true): two users are registered over REST and exchange
+// direct messages with default client options, ROUNDS times on fresh connections.
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 
@@ -8,12 +13,16 @@ const { io } = require("socket.io-client");
 const clientVersion = require("socket.io-client/package.json").version;
 
 const PORT = Number(process.env.PORT || 3100);
-const URL = `http://127.0.0.1:${PORT}`;
+const TARGET = process.env.TARGET_URL || "";
+const URL = TARGET ? TARGET.replace(/\/$/, "") : `http://127.0.0.1:${PORT}`;
+const MODE = process.env.CHECK_MODE || "conformance";
+const ROUNDS = Number(process.env.ROUNDS || 10);
 const TIMEOUT_MS = 5000;
 
 let server = null;
 
 function startServer() {
+  if (TARGET) return Promise.resolve();
   server = spawn(
     process.env.PYTHON || "python3",
     ["-m", "chatr_server.realtime.conformance", "--port", String(PORT)],
@@ -84,7 +93,57 @@ async function exercise(socket, label, authEvent) {
   );
 }
 
+async function api(path, body, token) {
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const resp = await fetch(`${URL}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
+  const data = await resp.json();
+  if (!resp.ok) throw new Error(`${path}: ${resp.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+async function makeUser() {
+  const name = `js_${Math.random().toString(16).slice(2, 12)}`;
+  const email = `${name}@example.com`;
+  const password = "Secret!Pass1";
+  await api("/api/auth/register", { email, username: name, password, firstName: "Js", lastName: "Check" });
+  const login = await api("/api/auth/login", { email, password, loginVerificationCode: "000000" });
+  return { id: login.user.id, token: login.token };
+}
+
+async function chatMain() {
+  console.log(`socket.io-client ${clientVersion} against chatr_server at ${URL}`);
+  const alice = await makeUser();
+  const bob = await makeUser();
+  const owners = new Set();
+  for (let round = 0; round < ROUNDS; round++) {
+    // Library defaults: polling first, then the websocket upgrade.
+    const a = io(URL, { auth: { token: alice.token }, reconnection: false });
+    const b = io(URL, { auth: { token: bob.token }, reconnection: false });
+    await Promise.all([once(a, "socket:ready"), once(b, "socket:ready")]);
+    for (const sock of [a, b]) {
+      if (sock.io.engine.transport.name !== "websocket") {
+        await withTimeout(new Promise((r) => sock.io.engine.once("upgrade", r)), "upgrade");
+      }
+      owners.add(sock.io.engine.id.slice(0, 8));
+    }
+    const received = once(b, "message:received");
+    const sent = once(a, "message:sent");
+    a.emit("message:send", { recipientId: bob.id, content: `round ${round}`, tempId: `r${round}` });
+    const [[message], [ack]] = await Promise.all([received, sent]);
+    if (message.content !== `round ${round}` || ack.tempId !== `r${round}`) {
+      throw new Error(`round ${round}: got ${JSON.stringify([message, ack])}`);
+    }
+    a.disconnect();
+    b.disconnect();
+  }
+  console.log(`  ok - ${ROUNDS} rounds: default options, upgraded, DM delivered and acknowledged`);
+  console.log(`  ok - sessions owned by ${owners.size} process(es): ${[...owners].join(", ")}`);
+  console.log("JS client check (chat): PASS");
+}
+
 async function main() {
+  if (MODE === "chat") return chatMain();
   console.log(`socket.io-client ${clientVersion} against ${URL}`);
   await startServer();
 
@@ -115,6 +174,11 @@ async function main() {
   await once(ws, "connect");
   assertEqual(ws.io.engine.transport.name, "websocket", "websocket-only: transport");
   await exercise(ws, "websocket-only", wsAuth);
+  if (TARGET) {
+    ws.disconnect();
+    console.log("JS client check: PASS (external server: restart step skipped)");
+    return;
+  }
 
   const disconnected = once(ws, "disconnect");
   await stopServer();

@@ -2,6 +2,9 @@
 # Check the official JS client (socket.io-client 4, default options) against our server.
 #
 #   scripts/realtime_js_client_check.sh            # uses .venv python / PYTHON env var
+#   scripts/realtime_js_client_check.sh URL        # a running conformance app at URL
+#   scripts/realtime_js_client_check.sh --chat URL # a running `chatr_server serve` at URL
+#                                                  # (CHATR_TEST_MODE=true; ROUNDS=10)
 #
 # Installs socket.io-client into var/node (gitignored) on first run, then runs
 # scripts/realtime_js_client_check.mjs, which spawns the conformance server itself,
@@ -26,4 +29,11 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 export PYTHON
 export NODE_MODULES_DIR="$PWD/$NODE_DIR/node_modules"
+if [ "${1:-}" = "--chat" ]; then
+    export CHECK_MODE=chat
+    shift
+fi
+if [ -n "${1:-}" ]; then
+    export TARGET_URL="$1"
+fi
 exec node scripts/realtime_js_client_check.mjs

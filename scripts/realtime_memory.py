@@ -1,12 +1,15 @@
 """Measure the server's resident memory per idle Socket.IO connection.
 
-    python scripts/realtime_memory.py [--connections 1000] [--uvloop] [--transport websocket]
+    python scripts/realtime_memory.py [--connections 1000] [--uvloop] [--redis-url URL]
 
 Spawns a minimal SocketServer app in its own process, opens N connections from a
 separate client process (Engine.IO handshake + Socket.IO CONNECT to "/", answering pings),
 and reads VmRSS from /proc/<server pid>/status before and after. A warm-up round (connect
 and drop 100 clients) runs first so one-time allocations (imports, code paths, allocator
 arenas) are not charged to the measured connections. Target: < 20 KiB per connection.
+
+``--redis-url`` runs the server as one node of a cluster: the Redis adapter (fan-out) and
+the session router (sid tags, node advertisement), as ``serve`` does with ``REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -43,14 +46,34 @@ def _rss_kib(pid: int) -> int:
 # ----------------------------------------------------------------------------- server
 
 
-def serve(port: int, use_uvloop: bool) -> None:
+def serve(port: int, use_uvloop: bool, redis_url: str | None = None) -> None:
+    import secrets
+    from collections.abc import AsyncIterator
+
     from aiohttp import web
 
     from chatr_server.realtime import Socket, SocketServer
+    from chatr_server.realtime.cluster import NodeRouter
+    from chatr_server.realtime.redis_adapter import RedisBroker
 
     _raise_fd_limit()
     app = web.Application()
-    sio = SocketServer()  # production defaults: 25 s ping interval, 20 s timeout
+    broker = router = None
+    if redis_url:
+        broker = RedisBroker(redis_url, f"chatr-memory-{secrets.token_hex(4)}:")
+        router = NodeRouter(broker, f"http://127.0.0.1:{port}")
+
+        async def cluster(app: web.Application) -> AsyncIterator[None]:
+            assert broker is not None and router is not None
+            await broker.start()
+            await router.start()
+            yield
+            await router.close()
+            await broker.close()
+
+        app.cleanup_ctx.append(cluster)
+    # Production defaults: 25 s ping interval, 20 s timeout.
+    sio = SocketServer(adapter=broker.adapter if broker else None, router=router)
     ns = sio.of("/")
 
     @ns.on("echo")
@@ -141,10 +164,13 @@ def _finish(proc: subprocess.Popen[str]) -> None:
     proc.wait(timeout=30)
 
 
-def measure(connections: int, use_uvloop: bool) -> float:
+def measure(connections: int, use_uvloop: bool, redis_url: str | None = None) -> float:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = _spawn(["--serve", "--port", str(port)] + (["--uvloop"] if use_uvloop else []))
+    options = ["--uvloop"] if use_uvloop else []
+    if redis_url:
+        options += ["--redis-url", redis_url]
+    server = _spawn(["--serve", "--port", str(port), *options])
     try:
         warmup = _spawn(["--clients", str(WARMUP_CONNECTIONS), "--url", url])
         _finish(warmup)
@@ -159,6 +185,8 @@ def measure(connections: int, use_uvloop: bool) -> float:
         server.wait(timeout=30)
     per_connection = (after - before) / connections
     loop_name = "uvloop" if use_uvloop else "asyncio"
+    if redis_url:
+        loop_name += ", Redis adapter + router"
     print(
         f"{connections} idle Socket.IO websocket connections ({loop_name}): "
         f"VmRSS {before} KiB -> {after} KiB, {per_connection:.1f} KiB per connection"
@@ -171,17 +199,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--uvloop", action="store_true")
     parser.add_argument("--limit-kib", type=float, default=20.0)
+    parser.add_argument("--redis-url", help="run the server with the Redis adapter and router")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.port, args.uvloop)
+        serve(args.port, args.uvloop, args.redis_url)
     elif args.clients is not None:
         asyncio.run(run_clients(args.url, args.clients))
     else:
-        per_connection = measure(args.connections, args.uvloop)
+        per_connection = measure(args.connections, args.uvloop, args.redis_url)
         if per_connection >= args.limit_kib:
             print(f"FAIL: above the {args.limit_kib} KiB target")
             sys.exit(1)

@@ -8,6 +8,10 @@
 # /tmp/eio-suite/test-suite and /tmp/sio-suite/test-suite), e.g.
 #   git clone --depth 1 https://github.com/socketio/engine.io-protocol /tmp/eio-protocol
 # Both hard-code http://localhost:3000, so port 3000 must be free.
+#
+# WORKERS=N runs the conformance app as N processes on port 3000 (the `--workers`
+# mechanism of docs/scaling.md: SO_REUSEPORT, Redis fan-out, requests forwarded to the
+# session's owner); it needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EIO_SUITE=${1:-/tmp/eio-suite/test-suite}
@@ -20,13 +24,22 @@ if ! command -v node >/dev/null 2>&1; then
     exit 0
 fi
 
-"$PYTHON" -m chatr_server.realtime.conformance --port 3000 &
+WORKERS=${WORKERS:-1}
+LOG=$(mktemp)
+if [ "$WORKERS" -gt 1 ]; then
+    # INFO: each worker logs how many requests it forwarded / handed over when it stops.
+    "$PYTHON" -m chatr_server.realtime.conformance --port 3000 --workers "$WORKERS" \
+        --log-level INFO --redis-url "${REDIS_URL:-redis://127.0.0.1:6379/0}" >"$LOG" &
+else
+    "$PYTHON" -m chatr_server.realtime.conformance --port 3000 >"$LOG" &
+fi
 SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null && break
+trap 'kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; rm -f "$LOG"' EXIT
+for _ in $(seq 100); do
+    grep -q "Running on" "$LOG" && break
     sleep 0.1
 done
+echo "server: $(grep "Running on" "$LOG" || echo 'not ready')"
 
 status=0
 for suite in "$EIO_SUITE" "$SIO_SUITE"; do

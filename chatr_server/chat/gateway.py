@@ -16,6 +16,8 @@ from chatr_server.chat.messages import MessageHandlers
 from chatr_server.chat.presence import PresenceHandlers
 from chatr_server.chat.rpc import RpcHandlers
 from chatr_server.realtime import SocketServer
+from chatr_server.realtime.cluster import NodeRouter
+from chatr_server.realtime.redis_adapter import RedisBroker
 from chatr_server.repos.calls import CallsRepo
 from chatr_server.repos.message_actions import MessageActionsRepo
 from chatr_server.repos.messaging import MessagingRepo
@@ -25,15 +27,29 @@ from chatr_server.services.messaging import MessagingService
 from chatr_server.services.presence import PresenceService
 
 SOCKET_SERVER = web.AppKey("socket_server", SocketServer)
+REDIS_BROKER = web.AppKey("redis_broker", RedisBroker)
+NODE_ROUTER = web.AppKey("node_router", NodeRouter)
 
 
 def setup_chat(app: web.Application) -> SocketServer:
     """Attach the Socket.IO endpoint at ``/socket.io/`` and register every chat event."""
     settings = app[SETTINGS]
+    # With Redis, every broadcast (emits to user:<id>, group rooms) also reaches the
+    # sockets of the other processes and nodes (contract events.md §1 "Scale-out").
+    broker = RedisBroker(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    # With a node address (set by `serve`), polling requests that reach the wrong process
+    # are forwarded to the session's owner (docs/scaling.md).
+    router = (
+        NodeRouter(broker, settings.node_url, settings.node_handoff_dir)
+        if broker and settings.node_url
+        else None
+    )
     sio = SocketServer(
         ping_interval=settings.socket_ping_interval,
         ping_timeout=settings.socket_ping_timeout,
         max_payload=settings.socket_max_payload,
+        adapter=broker.adapter if broker is not None else None,
+        router=router,
     )
     sio.attach(app, "/socket.io/")
     app[SOCKET_SERVER] = sio
@@ -45,8 +61,27 @@ def setup_chat(app: web.Application) -> SocketServer:
     GroupHandlers(ctx).register(ns)
     CallHandlers(ctx).register(ns)
     RpcHandlers(ctx).register(ns)
+    if broker is not None:
+        app[REDIS_BROKER] = broker
+        if router is not None:
+            app[NODE_ROUTER] = router
+        app.cleanup_ctx.append(_redis_fanout)
     app.cleanup_ctx.append(_live_services)
     return sio
+
+
+async def _redis_fanout(app: web.Application) -> AsyncIterator[None]:
+    broker = app[REDIS_BROKER]
+    router = app.get(NODE_ROUTER)
+    await broker.start()
+    if router is not None:
+        await router.start()
+    try:
+        yield
+    finally:
+        if router is not None:
+            await router.close()
+        await broker.close()
 
 
 async def _live_services(app: web.Application) -> AsyncIterator[None]:

@@ -21,7 +21,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -64,6 +64,21 @@ OnConnect = Callable[["EngineSession"], None]
 OnMessage = Callable[["EngineSession", "str | bytes"], None]
 OnClose = Callable[["EngineSession", str], None]
 AllowRequest = Callable[[web.Request], "bool | Awaitable[bool]"]
+
+
+class Router(Protocol):
+    """Multi-process session routing (see :mod:`.cluster` for the implementation)."""
+
+    def new_sid(self, request: web.Request) -> str:
+        """A new session id (for a handshake ``request``) naming this process its owner."""
+
+    def owner(self, sid: str) -> str | None:
+        """The node owning ``sid`` when it is not this process, else None."""
+
+    async def forward(
+        self, request: web.Request, node: str, engine: EngineServer
+    ) -> web.StreamResponse | None:
+        """Answer ``request`` through ``node``; None when that is impossible."""
 
 
 class Handshake:
@@ -530,6 +545,7 @@ class EngineServer:
         upgrade_timeout: float = 10.0,
         max_queued_packets: int = DEFAULT_MAX_QUEUED_PACKETS,
         max_queued_bytes: int | None = None,
+        router: Router | None = None,
     ) -> None:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -546,6 +562,8 @@ class EngineServer:
         self.max_queued_bytes = (
             max_queued_bytes if max_queued_bytes is not None else max(4 * max_payload, 1 << 22)
         )
+        #: Routes requests for sessions owned by other processes (None: single process).
+        self.router = router
         self.sessions: dict[str, EngineSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_: asyncio.AbstractEventLoop | None = None
@@ -632,6 +650,14 @@ class EngineServer:
             return self._error(request, UNKNOWN_TRANSPORT)
         if query.get("EIO") != "4":
             return self._error(request, UNSUPPORTED_PROTOCOL_VERSION)
+        sid = query.get("sid")
+        router = self.router
+        if router is not None and sid is not None and sid not in self.sessions:
+            # Another process's session: its owner validates and answers the request.
+            node = router.owner(sid)
+            if node is not None:
+                response = await router.forward(request, node, self)
+                return response if response is not None else self._error(request, UNKNOWN_SID)
         if self._shutting_down:
             return self._error(request, FORBIDDEN, status=403)
         if self.allow_request is not None:
@@ -640,7 +666,6 @@ class EngineServer:
                 allowed = await allowed
             if not allowed:
                 return self._error(request, FORBIDDEN, status=403)
-        sid = query.get("sid")
         is_ws = transport == WEBSOCKET
         if sid is None:
             if is_ws:
@@ -678,7 +703,8 @@ class EngineServer:
     # ------------------------------------------------------------- sessions
 
     def _new_session(self, request: web.Request, transport: str) -> EngineSession:
-        sid = secrets.token_urlsafe(15)
+        router = self.router
+        sid = router.new_sid(request) if router is not None else secrets.token_urlsafe(15)
         session = EngineSession(self, sid, transport, Handshake(request))
         self.sessions[sid] = session
         return session

@@ -40,3 +40,16 @@ def test_allowed_origins_include_www_and_localhost():
     s = Settings.from_env({"FRONTEND_URL": "https://chatr.example"})
     assert "https://www.chatr.example" in s.allowed_origins
     assert "http://localhost:3000" in s.allowed_origins
+
+
+def test_workers_need_redis_and_a_shared_node_address_is_refused():
+    redis = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert Settings.from_env({**redis, "WEB_WORKERS": "3"}).workers == 3
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        Settings.from_env({"WEB_WORKERS": "2"})
+    with pytest.raises(ConfigError, match="NODE_URL"):
+        Settings.from_env({**redis, "WEB_WORKERS": "2", "NODE_URL": "http://10.0.0.5:4000"})
+    with pytest.raises(ConfigError, match="WEB_WORKERS"):
+        Settings.from_env({"WEB_WORKERS": "0"})
+    node = Settings.from_env({**redis, "NODE_HOST": "10.0.0.5", "NODE_PORT": "4000"})
+    assert (node.node_host, node.node_port, node.node_url) == ("10.0.0.5", 4000, None)

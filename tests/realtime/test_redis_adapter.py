@@ -1,0 +1,121 @@
+"""RedisAdapter: two SocketServers ("nodes") in one process sharing a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp import web
+
+from chatr_server.realtime import Socket, SocketServer
+from chatr_server.realtime.redis_adapter import RedisBroker
+
+from .conftest import Serve, wait_for
+
+
+class Node:
+    def __init__(self, broker: RedisBroker) -> None:
+        self.broker = broker
+        self.sio = SocketServer(adapter=broker.adapter)
+        self.ns = self.sio.of("/")
+        self.app = web.Application()
+
+        @self.ns.on("join")
+        def join(sock: Socket, room: str) -> None:
+            sock.join(room)
+
+        @self.ns.on("shout")
+        def shout(sock: Socket, room: str, payload: Any) -> None:
+            self.ns.emit("heard", payload, to=room, skip_sid=sock.id)
+
+        self.sio.attach(self.app)
+
+
+@pytest.fixture
+async def nodes(redis_url: str | None) -> AsyncIterator[list[Node]]:
+    if redis_url is None:
+        pytest.skip("needs Redis")
+    prefix = f"chatr-test-adapter-{secrets.token_hex(4)}:"
+    made = [Node(RedisBroker(redis_url, prefix)) for _ in range(2)]
+    for node in made:
+        await node.broker.start()
+    yield made
+    for node in made:
+        await node.broker.close()
+
+
+async def _client(url: str, received: list[Any]) -> socketio.AsyncClient:
+    client = socketio.AsyncClient(reconnection=False)
+    client.on("heard", received.append)
+    await client.connect(url, transports=["websocket"], wait_timeout=5)
+    return client
+
+
+async def test_broadcast_reaches_the_other_node_once(serve: Serve, nodes: list[Node]) -> None:
+    urls = [await serve(node.app) for node in nodes]
+    got_a: list[Any] = []
+    got_b: list[Any] = []
+    got_c: list[Any] = []
+    a = await _client(urls[0], got_a)
+    b = await _client(urls[1], got_b)
+    c = await _client(urls[1], got_c)
+    try:
+        await a.call("join", "room1")
+        await b.call("join", "room1")
+        await a.emit("shout", ("room1", {"n": 1, "bin": b"\x00\x01"}))
+        await wait_for(lambda: len(got_b) == 1)
+        assert got_b == [{"n": 1, "bin": b"\x00\x01"}]
+        # The sender is skipped wherever it is; a non-member on the other node gets nothing.
+        await b.emit("shout", ("room1", "back"))
+        await wait_for(lambda: len(got_a) == 1)
+        await asyncio.sleep(0.1)
+        assert got_a == ["back"] and got_b == [{"n": 1, "bin": b"\x00\x01"}] and got_c == []
+        # Everyone, from the server side of node 0.
+        nodes[0].ns.emit("heard", "all")
+        await wait_for(lambda: got_c == ["all"] and got_a[-1] == "all" and got_b[-1] == "all")
+        # Cluster-wide membership.
+        members = await nodes[0].ns.adapter.fetch_sids({"room1"})
+        assert members == {a.get_sid("/"), b.get_sid("/")}
+        assert len(await nodes[1].ns.adapter.fetch_sids()) == 3
+    finally:
+        for client in (a, b, c):
+            await client.disconnect()
+
+
+async def test_resubscribes_after_the_connection_is_killed(
+    serve: Serve, nodes: list[Node], redis_url: str
+) -> None:
+    urls = [await serve(node.app) for node in nodes]
+    received: list[Any] = []
+    a = await _client(urls[0], [])
+    b = await _client(urls[1], received)
+    try:
+        await b.call("join", "r")
+        # Kill node 1's subscriber connection from the Redis side.
+        admin = nodes[0].broker.redis
+        name = f"chatr-sio-{nodes[1].broker.node_id}"
+        victims = [
+            info["id"]
+            for info in await admin.client_list(_type="pubsub")
+            if info.get("name") == name
+        ]
+        assert victims
+        for client_id in victims:
+            await admin.client_kill_filter(_id=client_id)
+
+        async def delivered() -> bool:
+            await a.emit("shout", ("r", "again"))
+            await asyncio.sleep(0.2)
+            return bool(received)
+
+        async with asyncio.timeout(8):
+            while not await delivered():
+                pass
+        assert set(received) == {"again"}
+    finally:
+        await a.disconnect()
+        await b.disconnect()
