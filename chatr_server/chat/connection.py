@@ -94,6 +94,9 @@ class ConnectionHandlers:
         if me is None:
             return
         presence = self._ctx.extra("presence")
+        # The shared record knows about settings:update made on any process.
+        record = await presence.record(me.id)
+        hidden = record["hidden"] if record is not None else bool(sock.data.get(HIDDEN))
         if not await presence.disconnect(me.id):
             return  # other tabs or devices are still connected
         try:
@@ -101,7 +104,9 @@ class ConnectionHandlers:
         except Exception:
             log.exception("call cleanup on disconnect failed")
         now = utcnow()
-        if not sock.data.get(HIDDEN):
+        # Stored before the broadcast, so whoever reacts to it reads the new value.
+        await self._ctx.extra("messaging_repo").set_last_seen(self._ctx.services.pool, me.id, now)
+        if not hidden:
             visible = await self._ctx.visible_peers(me.id)
             self._ctx.services.bus.to_users(
                 visible,
@@ -113,4 +118,3 @@ class ConnectionHandlers:
                     "lastSeen": iso_ms(now),
                 },
             )
-        await self._ctx.extra("messaging_repo").set_last_seen(self._ctx.services.pool, me.id, now)

@@ -41,7 +41,7 @@ class PresenceHandlers:
             raise InvalidPayload()
         me = profile(sock)
         record = await self._ctx.extra("presence").set_status(me.id, status)
-        if record is None or sock.data.get(HIDDEN):
+        if record is None or record["hidden"]:
             return
         peers = await self._ctx.visible_peers(me.id)
         self._ctx.services.bus.to_users(

@@ -86,6 +86,7 @@ async def test_legacy_rooms(client, connect):
     gid, owner, member, _invitee, outsider = await _group(client)
     o, m, x = [await connect(u) for u in (owner, member, outsider)]
     await o.emit("group:join", gid)
+    await o.call("groups:list", {})  # a round trip: o's join is handled by now
     await m.emit("group:join", gid)
     joined = await o.wait("group:user:joined")
     assert joined["userId"] == member.id and joined["groupId"] == gid
