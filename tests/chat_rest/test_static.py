@@ -45,7 +45,6 @@ async def test_image_is_served_inline_with_contract_headers(client):
         ("page.html", b"<html><script>alert(1)</script></html>", "text/plain"),
         ("drawing.svg", b"<svg xmlns='http://www.w3.org/2000/svg'><script/></svg>", "text/plain"),
         ("fake.png", b"<html>not a png</html>", "text/plain"),
-        ("doc.pdf", b"%PDF-1.4\n%...", "application/pdf"),
         ("blob.bin", b"\x00\x01\x02\x03", "application/octet-stream"),
     ],
 )
@@ -55,6 +54,16 @@ async def test_active_or_mislabelled_content_is_defused(client, name, data, expe
     assert resp.status == 200
     assert resp.headers["Content-Type"].split(";")[0] == expected_type
     assert resp.headers["Content-Disposition"].startswith("attachment")
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_pdf_is_previewable_but_sandboxed(client):
+    put(client, "messages/doc.pdf", b"%PDF-1.4\n%...")
+    resp = await client.get("/uploads/messages/doc.pdf")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].split(";")[0] == "application/pdf"
+    assert "Content-Disposition" not in resp.headers
+    assert resp.headers["Content-Security-Policy"] == "sandbox"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 

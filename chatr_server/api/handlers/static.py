@@ -2,7 +2,8 @@
 
 Uploaded bytes are attacker-controlled, so a file is only ever sent with a
 type its name *and* content agree on, never as HTML/SVG/script, with
-``nosniff``, and as an attachment unless it is an image, audio or video.
+``nosniff``, and as an attachment unless it is an image, audio, video or a PDF
+(PDFs inline under a sandboxing Content-Security-Policy, for the client's preview).
 Paths are resolved inside their root (no ``..``, no symlink escapes).
 """
 
@@ -84,7 +85,11 @@ async def _serve(path: Path, headers: dict[str, str]) -> web.FileResponse:
     out = dict(headers)
     out[hdrs.CONTENT_TYPE] = content_type
     inline = content_type.startswith(_INLINE_PREFIXES) and content_type != "image/svg+xml"
-    if not inline:
+    if content_type == "application/pdf":
+        # The web client previews PDFs from their /uploads URL. Shown inline, but in a
+        # sandbox: no scripts, no same-origin access, whatever the file contains.
+        out["Content-Security-Policy"] = "sandbox"
+    elif not inline:
         out[hdrs.CONTENT_DISPOSITION] = content_disposition(path.name)
     return web.FileResponse(path, headers=out)
 
