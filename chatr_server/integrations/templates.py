@@ -41,7 +41,7 @@ TEMPLATES: Mapping[str, TemplateSpec] = MappingProxyType(
         "verification": TemplateSpec(
             subject="Your {{ product_name }} verification code",
             required=("code",),
-            optional=_CODE_OPTIONAL,
+            optional=MappingProxyType({**_CODE_OPTIONAL, "verify_url": None}),
             sample={"code": "482913", "name": "Ada Lovelace", "expires_minutes": 15},
             preheader="Your verification code is {{ code }}",
         ),

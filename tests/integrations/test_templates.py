@@ -133,3 +133,14 @@ def test_custom_template_dir(tmp_path: Path) -> None:
     )
     assert email.text == "Custom <b>"
     assert "Custom &lt;b&gt;" in (email.html or "")
+
+
+def test_verification_email_carries_the_verify_link():
+    from chatr_server.integrations.templates import EmailTemplates
+
+    url = "http://localhost:3000/verify?code=123456&userId=u-1"
+    email = EmailTemplates("Chatr", "http://localhost:3000").render(
+        "verification", "a@b.co", code="123456", verify_url=url
+    )
+    assert url in email.text
+    assert 'href="http://localhost:3000/verify?code=123456&amp;userId=u-1"' in email.html
