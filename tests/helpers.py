@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from chatr_server.appkeys import SERVICES
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Secret!Pass1"
 
 
@@ -105,3 +107,58 @@ class RecordingBus:
 
     def names(self) -> list[str]:
         return [event for _, event, _ in self.sent]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def start_server(
+    settings: Any, port: int, tmp_path: Any, extra_env: dict[str, str] | None = None
+) -> Any:
+    """``python -m chatr_server serve`` as a real subprocess on the test database.
+
+    Returns the asyncio process once ``/api/health`` answers; in-process presence
+    (no Redis) unless ``extra_env`` says otherwise.
+    """
+    import asyncio
+    import os
+    import sys
+
+    import aiohttp
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "JWT_SECRET": settings.jwt_secret,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "CHATR_DATA_DIR": str(tmp_path / "var"),
+        "UPLOADS_DIR": str(tmp_path / "uploads"),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)
+    env.update(extra_env or {})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatr_server", "serve", env=env, cwd=REPO_ROOT
+    )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(400):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/api/health") as resp:
+                    if resp.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            if proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
+    raise RuntimeError("server did not start")

@@ -141,10 +141,10 @@ class PresenceHandlers:
     async def typing_stop(self, sock: Socket, data: Any = None, *_: Any) -> None:
         await self._typing(sock, data, False)
 
-    @event("Failed to send recording status")
-    async def recording(self, sock: Socket, data: Any = None, *_: Any) -> None:
-        if not isinstance(data, dict) or not isinstance(data.get("isRecording"), bool):
-            raise InvalidPayload()
+    async def _relay_to_partner(
+        self, sock: Socket, data: dict[str, Any], event_name: str, fields: dict[str, Any]
+    ) -> None:
+        """Relay a status to ``recipientId`` unless the pair is a pending request or blocked."""
         recipient = opt_uuid(data, "recipientId")
         if recipient is None:
             raise InvalidPayload()
@@ -155,9 +155,15 @@ class PresenceHandlers:
         if pending or blocked:
             return
         self._ctx.services.bus.to_user(
-            str(recipient),
-            "audio:recording",
-            {"userId": me.id, "username": me.username, "isRecording": data["isRecording"]},
+            str(recipient), event_name, {"userId": me.id, "username": me.username, **fields}
+        )
+
+    @event("Failed to send recording status")
+    async def recording(self, sock: Socket, data: Any = None, *_: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("isRecording"), bool):
+            raise InvalidPayload()
+        await self._relay_to_partner(
+            sock, data, "audio:recording", {"isRecording": data["isRecording"]}
         )
 
     async def _listening(self, sock: Socket, data: Any, ended: bool | None) -> None:
@@ -241,19 +247,8 @@ class PresenceHandlers:
             raise InvalidPayload()
         if len(data["text"]) > MAX_GHOST_TEXT:
             raise InvalidPayload()
-        recipient = opt_uuid(data, "recipientId")
-        if recipient is None:
-            raise InvalidPayload()
-        me = profile(sock)
-        pending, _initiator, blocked = await self._ctx.extra("messaging").pair_state(
-            me.id, recipient
-        )
-        if pending or blocked:
-            return
-        self._ctx.services.bus.to_user(
-            str(recipient),
-            "ghost:typing",
-            {"userId": me.id, "username": me.username, "text": data["text"], "type": "direct"},
+        await self._relay_to_partner(
+            sock, data, "ghost:typing", {"text": data["text"], "type": "direct"}
         )
 
     @event("Failed to send friend notification")

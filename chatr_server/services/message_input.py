@@ -97,6 +97,10 @@ class FileFields:
     waveform: list[float] | None
     duration: float | None
 
+    def as_args(self) -> tuple[Any, ...]:
+        """The file arguments of ``chatr_send_dm`` / ``chatr_send_group``, in order."""
+        return (self.url, self.name, self.size, self.mime, self.waveform, self.duration)
+
 
 def file_fields(data: dict[str, Any]) -> FileFields:
     size = opt_number(data, "fileSize", 0, 10**12)

@@ -8,61 +8,22 @@ restarted, and the client resends everything with the same temp ids.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 import uuid
 
-import aiohttp
 import socketio
 
 from chatr_server.appkeys import SERVICES
-from tests.helpers import make_user
+from tests.helpers import free_port, make_user, start_server
 
 MESSAGES = 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _start(base_settings, port: int, tmp_path) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "DATABASE_URL": base_settings.database_url,
-        "JWT_SECRET": base_settings.jwt_secret,
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "CHATR_DATA_DIR": str(tmp_path / "var"),
-        "UPLOADS_DIR": str(tmp_path / "uploads"),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("REDIS_URL", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chatr_server", "serve", env=env
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/api/health") as resp:
-                    if resp.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    proc.kill()
-    await proc.wait()
-    raise RuntimeError("server did not start")
-
-
 async def test_kill_9_loses_no_acknowledged_message(client, base_settings, tmp_path):
     alice, bob = await make_user(client), await make_user(client)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = await _start(base_settings, port, tmp_path)
+    server = await start_server(base_settings, port, tmp_path)
     acked: dict[str, str] = {}
     enough = asyncio.Event()
     try:
@@ -96,7 +57,7 @@ async def test_kill_9_loses_no_acknowledged_message(client, base_settings, tmp_p
     before_restart = dict(acked)
     assert before_restart, "some messages must have been acknowledged before the kill"
 
-    server = await _start(base_settings, port, tmp_path)
+    server = await start_server(base_settings, port, tmp_path)
     try:
         sio = socketio.AsyncClient(reconnection=False)
         ready = asyncio.Event()

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -26,13 +25,7 @@ from redis.asyncio import Redis
 from chatr_server.appkeys import SERVICES
 from chatr_server.realtime.cluster import TAG_LENGTH
 from tests.chat.conftest import LiveClient
-from tests.helpers import make_user
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port, make_user
 
 
 class Deployment:
@@ -71,7 +64,7 @@ async def launch(base_settings, tmp_path) -> AsyncIterator[Any]:
         return found
 
     async def start(workers: int = 1) -> Deployment:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "DATABASE_URL": base_settings.database_url,

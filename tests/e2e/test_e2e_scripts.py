@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +18,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "var" / "node"
 SCRIPTS_TIMEOUT = 45.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _node_problem() -> str | None:
@@ -127,7 +122,7 @@ async def test_e2e_scripts_with_the_official_js_client(base_settings, tmp_path):
     problem = await asyncio.to_thread(_node_problem)
     if problem:
         pytest.skip(problem)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
