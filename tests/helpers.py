@@ -119,7 +119,11 @@ def free_port() -> int:
 
 
 async def start_server(
-    settings: Any, port: int, tmp_path: Any, extra_env: dict[str, str] | None = None
+    settings: Any,
+    port: int,
+    tmp_path: Any,
+    extra_env: dict[str, str] | None = None,
+    log: Any = None,
 ) -> Any:
     """``python -m chatr_server serve`` as a real subprocess on the test database.
 
@@ -142,10 +146,18 @@ async def start_server(
         "UPLOADS_DIR": str(tmp_path / "uploads"),
         "LOG_LEVEL": "WARNING",
     }
-    env.pop("REDIS_URL", None)
+    for name in ("REDIS_URL", "NODE_ENV", "CHATR_ENV"):
+        env.pop(name, None)
     env.update(extra_env or {})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chatr_server", "serve", env=env, cwd=REPO_ROOT
+        sys.executable,
+        "-m",
+        "chatr_server",
+        "serve",
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=None if log is None else asyncio.subprocess.STDOUT,
     )
     async with aiohttp.ClientSession() as http:
         for _ in range(400):

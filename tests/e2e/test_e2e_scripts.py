@@ -15,10 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "var" / "node"
@@ -60,54 +59,6 @@ def _node_problem() -> str | None:
     return None
 
 
-async def _start_server(
-    base_settings, port: int, tmp_path: Path, log
-) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "DATABASE_URL": base_settings.database_url,
-        "JWT_SECRET": base_settings.jwt_secret,
-        "CHATR_TEST_MODE": "1",
-        "RATE_LIMITS_ENABLED": "false",
-        "CHATR_DATA_DIR": str(tmp_path / "var"),
-        "UPLOADS_DIR": str(tmp_path / "uploads"),
-        "BCRYPT_ROUNDS": "4",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("REDIS_URL", None)  # presence in process: nothing shared with other runs
-    env.pop("NODE_ENV", None)
-    env.pop("CHATR_ENV", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chatr_server",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            if proc.returncode is not None:
-                break
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/api/health") as resp:
-                    if resp.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    if proc.returncode is None:
-        proc.kill()
-    await proc.wait()
-    raise RuntimeError("the server did not start")
-
-
 async def _stop(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         proc.terminate()
@@ -126,7 +77,13 @@ async def test_e2e_scripts_with_the_official_js_client(base_settings, tmp_path):
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
-        server = await _start_server(base_settings, port, tmp_path, log)
+        server = await start_server(
+            base_settings,
+            port,
+            tmp_path,
+            {"CHATR_TEST_MODE": "1", "RATE_LIMITS_ENABLED": "false", "BCRYPT_ROUNDS": "4"},
+            log,
+        )
         try:
             runner = await asyncio.create_subprocess_exec(
                 "bash",
