@@ -98,6 +98,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         tokens = TokenService(settings.jwt_secret)
         passwords = PasswordHasher(settings.bcrypt_rounds)
         users_repo = UsersRepo(queries)
+        # Revocations outlive their tokens by nothing: drop the expired ones at start-up.
+        await users_repo.purge_revoked(pool)
         codes = CodeService(CodesRepo(queries), settings.jwt_secret)
         notifier = Notifier(
             mailer,

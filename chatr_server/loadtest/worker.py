@@ -157,12 +157,6 @@ class Worker:
             "errors": dict(self.errors),
         }
 
-    def _local_socket_of(self, user: int) -> SioClient | None:
-        for i, g in enumerate(self.slots):
-            if g % self.n_users == user and self.socks[i] is not None:
-                return self.socks[i]
-        return None
-
     async def prime(self, args: dict[str, Any]) -> dict[str, Any]:
         """Send one message per (from, to) pair and wait for the acks."""
         self.prime_acks = []

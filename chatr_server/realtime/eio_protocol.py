@@ -49,11 +49,6 @@ NOOP_FRAME: Final = b"6"
 PROBE_PONG_FRAME: Final = b"3probe"
 
 
-def text_frame(packet: str) -> bytes:
-    """Frame a complete text packet (type digit included)."""
-    return packet.encode()
-
-
 def message_frame(data: str | bytes | bytearray | memoryview) -> bytes:
     """Frame an application message: text gets the ``4`` prefix, binary stays raw."""
     if isinstance(data, str):

@@ -199,21 +199,6 @@ class GroupService:
         emits.add(await self._repo.accepted_member_ids(conn, group_id), "group:message", payload)
         return payload
 
-    async def post_system_message(self, group_id: object, text: str) -> dict[str, Any] | None:
-        """Store and broadcast a system message now (``None`` when the group is gone)."""
-        gid = group_uuid(group_id)
-        emits = Emits()
-        async with self._pool.acquire() as conn, conn.transaction():
-            payload = await self.add_system_message(conn, gid, text, emits)
-        emits.send(self.bus())
-        return payload
-
-    async def _name_of(self, db: Executor, user_id: str | UUID) -> str:
-        user = await self._repo.user_brief(db, user_id)
-        if user is None:
-            return "Someone"
-        return present.user_name(user["display_name"], user["username"])
-
     async def _lock(self, conn: Executor, gid: UUID) -> Record:
         group = await self._repo.lock_group(conn, gid)
         if group is None:

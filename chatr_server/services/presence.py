@@ -119,9 +119,6 @@ class PresenceService:
         await self._store.delete(f"presence:{user_id}", f"pconn:{user_id}")
         return True
 
-    def is_local(self, user_id: str) -> bool:
-        return self._local.get(user_id, 0) > 0
-
     async def is_online(self, user_id: str) -> bool:
         if self._local.get(user_id, 0) > 0:
             return True

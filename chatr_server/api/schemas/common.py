@@ -10,10 +10,6 @@ def Str(**kwargs: object) -> fields.String:
     return fields.String(allow_none=True, load_default=None, **kwargs)  # type: ignore[arg-type]
 
 
-class ErrorSchema(Schema):
-    error = fields.String(required=True)
-
-
 class MessageSchema(Schema):
     message = fields.String(required=True)
 
