@@ -82,6 +82,10 @@ class Settings:
     database_url: str | None = None
     database_pool_size: int = 20
     database_pool_timeout: float = 10.0
+    # Group commit of message writes (services/group_commit.py): how long the first
+    # write of a batch waits for others, and how many queued writes are accepted.
+    group_commit_window_ms: float = 2.0
+    max_pending_writes: int = 20_000
 
     redis_url: str | None = None
     redis_prefix: str = "chatr:"
@@ -161,6 +165,8 @@ class Settings:
             database_url=_str(env, "DATABASE_URL"),
             database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20),
             database_pool_timeout=_float(env, "DATABASE_POOL_TIMEOUT", 10.0),
+            group_commit_window_ms=_float(env, "GROUP_COMMIT_WINDOW_MS", 2.0),
+            max_pending_writes=_int(env, "MAX_PENDING_WRITES", 20_000),
             redis_url=_str(env, "REDIS_URL"),
             redis_prefix=_str(env, "REDIS_PREFIX", "chatr:") or "chatr:",
             node_url=_str(env, "NODE_URL"),

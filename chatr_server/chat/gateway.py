@@ -95,8 +95,15 @@ async def _live_services(app: web.Application) -> AsyncIterator[None]:
     services.bus = bus
     services.extra["presence"] = presence
     services.extra["messaging_repo"] = repo
+    settings = services.settings
     services.extra["messaging"] = MessagingService(
-        services.pool, repo, presence, bus, services.storage
+        services.pool,
+        repo,
+        presence,
+        bus,
+        services.storage,
+        write_window=settings.group_commit_window_ms / 1000,
+        max_pending_writes=settings.max_pending_writes,
     )
     services.extra["message_actions"] = MessageActionsService(
         services.pool, MessageActionsRepo(services.queries), bus

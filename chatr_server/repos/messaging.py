@@ -27,6 +27,16 @@ class MessagingRepo:
         columns = [list(column) for column in zip(*rows, strict=True)]
         return await db.fetch(self._q.send_dm_batch, *columns)
 
+    async def send_dm_batch_plain(self, db: Executor, rows: list[tuple[Any, ...]]) -> list[Record]:
+        """Store the plain sends of a batch set-based (``send_dm_batch_plain``).
+
+        ``rows`` are ``chatr_send_dm`` argument tuples without a reply or message id;
+        one record per stored row, carrying its 1-based input position as ``n``.
+        """
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        del columns[13], columns[11]  # message_id and reply_to_id: always NULL here
+        return await db.fetch(self._q.send_dm_batch_plain, *columns)
+
     async def send_group(self, db: Executor, args: tuple[Any, ...]) -> Record:
         """Run ``chatr_send_group`` (see migration 0006 for the argument order)."""
         row = await db.fetchrow(self._q.send_group, *args)

@@ -1,15 +1,22 @@
 """Group commit: many concurrent writers, one database round trip.
 
-Callers ``await submit(args)`` and get their own result row. While a flush
-is in flight, new submissions queue up; when it finishes, everything queued
-goes out in the next single statement (at most ``max_batch`` at a time). At
-low load a write leaves at once (no timer, no added latency); under load the
-batches grow by themselves, which is what makes the database side cheap:
-one statement, one transaction, one commit for the whole batch.
+Callers ``await submit(args)`` and get their own result row. The first
+submission opens a short collection window (``window`` seconds, a millisecond
+or two); everything submitted until it closes, or until ``max_batch`` rows are
+waiting, goes out in one statement, one transaction, one commit. While a
+flush is in flight new submissions queue up and leave together as soon as it
+finishes. That is what makes the database side cheap: the fixed cost of a
+statement and its commit (most of a lone INSERT's cost) is paid once per
+batch instead of once per message.
 
 Submissions keep their order inside a batch, and batches run one after the
 other, so writes from one connection (which awaits each result before the
 next) are stored in arrival order.
+
+Admission is bounded: beyond ``max_pending`` queued writes, ``submit`` raises
+:class:`Overloaded` at once instead of growing the queue — under a load the
+database cannot absorb, senders see an error they can retry rather than acks
+that drift minutes behind, and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -19,12 +26,27 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from chatr_server.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 # Large enough to amortise a commit; small enough to keep one batch's latency low.
 DEFAULT_MAX_BATCH = 128
+# How long the first write of a batch waits for company (seconds).
+DEFAULT_WINDOW = 0.002
+# Queued writes beyond which new ones are refused.
+DEFAULT_MAX_PENDING = 20_000
+
+BUSY_MESSAGE = "Server is busy, please try again"
+
+
+class Overloaded(ServiceError):
+    """The write queue is full: the caller's write was not attempted."""
+
+    def __init__(self) -> None:
+        super().__init__(503, BUSY_MESSAGE)
 
 
 class GroupCommit(Generic[T]):
@@ -32,22 +54,52 @@ class GroupCommit(Generic[T]):
         self,
         run_batch: Callable[[list[tuple[Any, ...]]], Awaitable[Sequence[T]]],
         run_one: Callable[[tuple[Any, ...]], Awaitable[T]],
+        *,
         max_batch: int = DEFAULT_MAX_BATCH,
+        window: float = DEFAULT_WINDOW,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         """``run_batch`` writes many argument tuples in one statement and returns one
-        result per tuple, in order; ``run_one`` is the fallback for a failed batch."""
+        result per tuple, in order; ``run_one`` retries single rows of a failed batch."""
         self._run_batch = run_batch
         self._run_one = run_one
         self._max_batch = max_batch
+        self._window = window
+        self._max_pending = max_pending
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[T]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
 
-    async def submit(self, args: tuple[Any, ...]) -> T:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((args, future))
+    @property
+    def pending(self) -> int:
+        """Writes queued and not yet sent to the database."""
+        return len(self._queue)
+
+    def submit(self, args: tuple[Any, ...]) -> asyncio.Future[T]:
+        """Queue one write; the returned future resolves to its result row."""
+        queue = self._queue
+        if len(queue) >= self._max_pending:
+            raise Overloaded()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        queue.append((args, future))
         if self._flushing is None:
-            self._flushing = asyncio.create_task(self._flush_all())
-        return await future
+            if len(queue) >= self._max_batch or self._window <= 0:
+                self._start_flush()
+            elif self._timer is None:
+                self._timer = loop.call_later(self._window, self._start_flush)
+        return future
+
+    def _start_flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._flushing is None and self._queue:
+            assert self._loop is not None
+            self._flushing = self._loop.create_task(self._flush_all())
 
     async def _flush_all(self) -> None:
         try:
@@ -59,31 +111,33 @@ class GroupCommit(Generic[T]):
             self._flushing = None
 
     async def _flush(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[T]]]) -> None:
-        if len(batch) == 1:
-            args, future = batch[0]
-            await self._settle_one(args, future)
-            return
         try:
             results = await self._run_batch([args for args, _ in batch])
-        except Exception:
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
             # One bad row (or a deadlock with another node) must not fail its
             # neighbours: retry each on its own.
             log.warning(
                 "batched write failed; retrying %d writes one by one", len(batch), exc_info=True
             )
             for args, future in batch:
-                await self._settle_one(args, future)
+                try:
+                    result = await self._run_one(args)
+                except Exception as one_exc:
+                    _settle(future, one_exc)
+                else:
+                    _settle(future, None, result)
             return
         for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+            _settle(future, None, result)
 
-    async def _settle_one(self, args: tuple[Any, ...], future: asyncio.Future[T]) -> None:
-        try:
-            result = await self._run_one(args)
-        except Exception as exc:
-            if not future.done():
-                future.set_exception(exc)
-            return
-        if not future.done():
-            future.set_result(result)
+
+def _settle(future: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:
+    if future.done():  # the caller went away (cancelled); the write still happened
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)

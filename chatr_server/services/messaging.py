@@ -1,10 +1,10 @@
 """The live message path: send, deliver, read (events.md §6.1).
 
-This is the hot path. A send is one database round trip (the
-``chatr_send_dm`` function does idempotency, block check, conversation
-get-or-create, auto-accept and the insert), one presence lookup, and two
-emits. The sender is acknowledged only after that statement committed, so a
-``message:sent`` always names a stored message.
+This is the hot path. A send is validated, joins the current group-commit
+batch (one statement stores a whole batch of concurrent sends; see
+``_store_dm_batch``), and is delivered with two emits. The sender is
+acknowledged only after its batch committed, so a ``message:sent`` always
+names a stored message.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from chatr_server.presenters.groups import live_message
 from chatr_server.presenters.messages_live import message_received, message_sent
 from chatr_server.repos.messaging import MessagingRepo
 from chatr_server.services.bus import EventBus
-from chatr_server.services.group_commit import GroupCommit
+from chatr_server.services.group_commit import DEFAULT_MAX_PENDING, DEFAULT_WINDOW, GroupCommit
 from chatr_server.services.message_input import DirectSend, GroupSend, InvalidPayload
 from chatr_server.services.presence import PresenceService
 from chatr_server.util.timefmt import iso_ms, utcnow
@@ -76,6 +76,9 @@ class MessagingService:
         presence: PresenceService,
         bus: EventBus,
         storage: Storage,
+        *,
+        write_window: float = DEFAULT_WINDOW,
+        max_pending_writes: int = DEFAULT_MAX_PENDING,
     ) -> None:
         self._pool = pool
         self._repo = repo
@@ -83,9 +86,32 @@ class MessagingService:
         self._bus = bus
         self._storage = storage
         self._dm_writes: GroupCommit[Any] = GroupCommit(
-            lambda rows: repo.send_dm_batch(pool, rows),
+            self._store_dm_batch,
             lambda args: repo.send_dm(pool, args),
+            window=write_window,
+            max_pending=max_pending_writes,
         )
+
+    async def _store_dm_batch(self, rows: list[tuple[Any, ...]]) -> list[Any]:
+        """One group-committed batch of ``chatr_send_dm`` argument tuples, results in order.
+
+        Plain sends on accepted conversations (nearly all traffic) are stored by one
+        set-based statement; whatever it leaves (replies, upload announcements,
+        first messages, requests, blocks, repeated temp ids) goes through the
+        ``chatr_send_dm`` function, in a second statement only when there is any.
+        """
+        results: list[Any] = [None] * len(rows)
+        plain = [i for i, args in enumerate(rows) if args[11] is None and args[13] is None]
+        if plain:
+            stored = await self._repo.send_dm_batch_plain(self._pool, [rows[i] for i in plain])
+            for row in stored:
+                results[plain[row["n"] - 1]] = row
+        rest = [i for i, row in enumerate(results) if row is None]
+        if rest:
+            done = await self._repo.send_dm_batch(self._pool, [rows[i] for i in rest])
+            for i, row in zip(rest, done, strict=True):
+                results[i] = row
+        return results
 
     def _check_file_url(self, url: str | None) -> None:
         # Only links into our own storage: a client cannot make a "file" message

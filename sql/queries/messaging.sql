@@ -82,3 +82,7 @@ CROSS JOIN LATERAL chatr_send_dm(t.sender, t.recipient, t.content, t.type, t.fil
                                  t.file_name, t.file_size, t.file_type, t.waveform, t.duration,
                                  t.link_preview, t.reply_to, t.temp_id, t.message_id, t.online) r
 ORDER BY t.n
+
+-- name: send_dm_batch_plain
+-- The plain sends of a group-committed batch, set-based (migration 0008).
+SELECT * FROM chatr_send_dm_plain($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)

@@ -240,3 +240,49 @@ async def test_batched_sends_share_one_statement_correctly(client):
     assert len({r["conversation_id"] for r in rows}) == 1
     assert rows[3]["accepted_now"] is True  # bob replied inside the same batch
     assert rows[0]["created_at"] < rows[1]["created_at"] < rows[3]["created_at"]
+
+
+    # The service's batch: plain sends on the now accepted pair take the set-based
+    # statement; everything else falls back to chatr_send_dm, results in input order.
+    carol, dave = await make_user(client), await make_user(client)
+    await services.pool.execute(
+        "INSERT INTO friendships (requester_id, addressee_id, status) VALUES ($1, $2, 'blocked')",
+        carol.id,
+        alice.id,
+    )
+    reply = list(args("re: a", "t6"))
+    reply[11] = rows[0]["id"]
+    messaging = services.extra["messaging"]
+    batch = [
+        args("plain 1", "t4"),  # accepted pair: set-based
+        args("to carol", "t5", alice, carol),  # blocked by carol
+        tuple(reply),  # a reply: the function path
+        args("plain 2", "t4"),  # same temp id as the first row of this batch
+        args("first to dave", "t7", alice, dave),  # no conversation yet
+        args("plain 1 resent", "t2"),  # temp id stored by an earlier batch
+        args("plain 3", None, bob, alice),  # no temp id
+    ]
+    out = await messaging._store_dm_batch(batch)
+    assert [r["outcome"] for r in out] == [
+        "created",
+        "blocked",
+        "created",
+        "duplicate",
+        "created",
+        "duplicate",
+        "created",
+    ]
+    assert str(out[1]["blocked_by"]) == carol.id
+    assert out[2]["reply_to_id"] == rows[0]["id"] and out[2]["reply_to_content"] == "a"
+    assert out[3]["id"] == out[0]["id"] and out[3]["content"] == "plain 1"
+    assert out[4]["conversation_status"] == "pending"
+    assert out[5]["id"] == rows[1]["id"]
+    assert out[6]["sender_id"] == out[0]["recipient_id"]
+    # The first row came from the set-based statement (it carries its position `n`)
+    # and has the function's shape otherwise: the presenters read either.
+    assert out[0]["n"] == 1
+    assert set(out[0].keys()) - {"n"} == set(out[2].keys())
+    stored = await services.pool.fetch(
+        "SELECT content FROM messages WHERE sender_id = $1 AND temp_id = 't4'", alice.id
+    )
+    assert [r["content"] for r in stored] == ["plain 1"]
