@@ -286,3 +286,19 @@ async def test_batched_sends_share_one_statement_correctly(client):
         "SELECT content FROM messages WHERE sender_id = $1 AND temp_id = 't4'", alice.id
     )
     assert [r["content"] for r in stored] == ["plain 1"]
+
+
+async def test_full_write_queue_sheds_sends_with_a_clear_error(client, connect):
+    """Over capacity a send is refused at once (error event) and nothing is stored."""
+    from chatr_server.services.group_commit import BUSY_MESSAGE
+
+    alice, bob = await make_user(client), await make_user(client)
+    a = await connect(alice)
+    writes = client.app[SERVICES].extra["messaging"]._dm_writes
+    writes._max_pending = 0  # as if the queue were full
+    await a.emit("message:send", {"recipientId": bob.id, "content": "x", "tempId": "busy-1"})
+    assert await a.wait("error") == {"message": BUSY_MESSAGE}
+    assert await _pool(client).fetchval("SELECT count(*) FROM messages") == 0
+    writes._max_pending = 100
+    await a.emit("message:send", {"recipientId": bob.id, "content": "x", "tempId": "busy-1"})
+    assert (await a.wait("message:sent"))["tempId"] == "busy-1"
