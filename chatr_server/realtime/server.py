@@ -572,7 +572,9 @@ class SocketServer:
         return secrets.token_urlsafe(15)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
+        # The engine's cached loop: asyncio.get_running_loop() costs a getpid()
+        # system call per call on Python 3.11, and this runs once per event.
+        task = self.engine._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
