@@ -85,7 +85,7 @@ class Settings:
     # Group commit of message writes (services/group_commit.py): how long the first
     # write of a batch waits for others, and how many queued writes are accepted.
     group_commit_window_ms: float = 2.0
-    max_pending_writes: int = 20_000
+    max_pending_writes: int = 1_000
 
     redis_url: str | None = None
     redis_prefix: str = "chatr:"
@@ -166,7 +166,7 @@ class Settings:
             database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20),
             database_pool_timeout=_float(env, "DATABASE_POOL_TIMEOUT", 10.0),
             group_commit_window_ms=_float(env, "GROUP_COMMIT_WINDOW_MS", 2.0),
-            max_pending_writes=_int(env, "MAX_PENDING_WRITES", 20_000),
+            max_pending_writes=_int(env, "MAX_PENDING_WRITES", 1_000),
             redis_url=_str(env, "REDIS_URL"),
             redis_prefix=_str(env, "REDIS_PREFIX", "chatr:") or "chatr:",
             node_url=_str(env, "NODE_URL"),

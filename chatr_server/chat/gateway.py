@@ -114,4 +114,5 @@ async def _live_services(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await calls.close()
+        await services.extra["messaging"].close()
         await presence.stop()

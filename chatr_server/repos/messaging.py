@@ -33,9 +33,25 @@ class MessagingRepo:
         ``rows`` are ``chatr_send_dm`` argument tuples without a reply or message id;
         one record per stored row, carrying its 1-based input position as ``n``.
         """
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        del columns[13], columns[11]  # message_id and reply_to_id: always NULL here
-        return await db.fetch(self._q.send_dm_batch_plain, *columns)
+        batch = [
+            {
+                "sender": r[0],
+                "recipient": r[1],
+                "body": r[2],
+                "kind": r[3],
+                "f_url": r[4],
+                "f_name": r[5],
+                "f_size": r[6],
+                "f_type": r[7],
+                "waveform": r[8],
+                "duration": r[9],
+                "preview": r[10],
+                "temp_id": r[12],
+                "online": r[14],
+            }
+            for r in rows
+        ]
+        return await db.fetch(self._q.send_dm_batch_plain, batch)
 
     async def send_group(self, db: Executor, args: tuple[Any, ...]) -> Record:
         """Run ``chatr_send_group`` (see migration 0006 for the argument order)."""

@@ -37,7 +37,7 @@ DEFAULT_MAX_BATCH = 128
 # How long the first write of a batch waits for company (seconds).
 DEFAULT_WINDOW = 0.002
 # Queued writes beyond which new ones are refused.
-DEFAULT_MAX_PENDING = 20_000
+DEFAULT_MAX_PENDING = 1_000
 
 BUSY_MESSAGE = "Server is busy, please try again"
 
@@ -75,6 +75,13 @@ class GroupCommit(Generic[T]):
     def pending(self) -> int:
         """Writes queued and not yet sent to the database."""
         return len(self._queue)
+
+    async def wait_idle(self) -> None:
+        """Return once nothing is queued or in flight (used at shutdown)."""
+        while self._flushing is not None or self._queue:
+            self._start_flush()
+            if self._flushing is not None:
+                await asyncio.shield(self._flushing)
 
     def submit(self, args: tuple[Any, ...]) -> asyncio.Future[T]:
         """Queue one write; the returned future resolves to its result row."""

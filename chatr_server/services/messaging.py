@@ -91,6 +91,19 @@ class MessagingService:
             window=write_window,
             max_pending=max_pending_writes,
         )
+        # Batches run one at a time, so they keep one pooled connection between
+        # them instead of an acquire/release (and its bookkeeping) per batch.
+        self._writer: Any = None
+
+    async def close(self) -> None:
+        """Let the batch in flight finish, then return the writer connection."""
+        await self._dm_writes.wait_idle()
+        await self._drop_writer()
+
+    async def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await self._pool.release(writer)
 
     async def _store_dm_batch(self, rows: list[tuple[Any, ...]]) -> list[Any]:
         """One group-committed batch of ``chatr_send_dm`` argument tuples, results in order.
@@ -100,17 +113,25 @@ class MessagingService:
         first messages, requests, blocks, repeated temp ids) goes through the
         ``chatr_send_dm`` function, in a second statement only when there is any.
         """
-        results: list[Any] = [None] * len(rows)
-        plain = [i for i, args in enumerate(rows) if args[11] is None and args[13] is None]
-        if plain:
-            stored = await self._repo.send_dm_batch_plain(self._pool, [rows[i] for i in plain])
-            for row in stored:
-                results[plain[row["n"] - 1]] = row
-        rest = [i for i, row in enumerate(results) if row is None]
-        if rest:
-            done = await self._repo.send_dm_batch(self._pool, [rows[i] for i in rest])
-            for i, row in zip(rest, done, strict=True):
-                results[i] = row
+        db = self._writer
+        if db is None:
+            db = self._writer = await self._pool.acquire()
+        try:
+            results: list[Any] = [None] * len(rows)
+            plain = [i for i, args in enumerate(rows) if args[11] is None and args[13] is None]
+            if plain:
+                stored = await self._repo.send_dm_batch_plain(db, [rows[i] for i in plain])
+                for row in stored:
+                    results[plain[row["n"] - 1]] = row
+            rest = [i for i, row in enumerate(results) if row is None]
+            if rest:
+                done = await self._repo.send_dm_batch(db, [rows[i] for i in rest])
+                for i, row in zip(rest, done, strict=True):
+                    results[i] = row
+        except BaseException:
+            # The connection may be broken: hand it back (the pool replaces it).
+            await self._drop_writer()
+            raise
         return results
 
     def _check_file_url(self, url: str | None) -> None:

@@ -6,14 +6,12 @@
 -- of a pair, a pending request, a block, a temp id seen before, an unknown
 -- recipient) go through chatr_send_dm, which handles each of those cases.
 --
--- A function rather than a bare statement so that it can pin a generic plan:
--- with array parameters PostgreSQL otherwise re-plans the statement on every
--- call, which costs more than storing a small batch.
-CREATE FUNCTION chatr_send_dm_plain(
-    p_senders uuid[], p_recipients uuid[], p_contents text[], p_types text[],
-    p_file_urls text[], p_file_names text[], p_file_sizes bigint[], p_file_types text[],
-    p_waveforms jsonb[], p_durations double precision[], p_link_previews jsonb[],
-    p_temp_ids text[], p_online boolean[])
+-- The batch arrives as one JSON array of objects (keys below), which costs the
+-- server one C-level encode instead of thirteen array encodings. A function
+-- rather than a bare statement so that it can pin a generic plan: PostgreSQL
+-- would otherwise re-plan the statement on every call, which costs more than
+-- storing a small batch.
+CREATE FUNCTION chatr_send_dm_plain(p_batch jsonb)
 RETURNS TABLE (
     n                    bigint,
     outcome              text,
@@ -48,12 +46,12 @@ AS $$
 BEGIN
     RETURN QUERY
     WITH input AS (
-        SELECT *
-        FROM unnest(p_senders, p_recipients, p_contents, p_types, p_file_urls, p_file_names,
-                    p_file_sizes, p_file_types, p_waveforms, p_durations, p_link_previews,
-                    p_temp_ids, p_online)
-             WITH ORDINALITY AS t(sender, recipient, body, kind, f_url, f_name, f_size,
-                                  f_type, waveform, duration, preview, temp_id, online, pos)
+        SELECT t.*, e.pos
+        FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(item, pos)
+        CROSS JOIN LATERAL jsonb_to_record(e.item)
+             AS t(sender uuid, recipient uuid, body text, kind text, f_url text, f_name text,
+                  f_size bigint, f_type text, waveform jsonb, duration double precision,
+                  preview jsonb, temp_id text, online boolean)
     ), ready AS (
         -- LATERAL ... LIMIT 1 keeps these as index probes per input row, whatever
         -- the table statistics say (a hash join would scan every conversation).

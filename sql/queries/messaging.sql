@@ -84,5 +84,6 @@ CROSS JOIN LATERAL chatr_send_dm(t.sender, t.recipient, t.content, t.type, t.fil
 ORDER BY t.n
 
 -- name: send_dm_batch_plain
--- The plain sends of a group-committed batch, set-based (migration 0008).
-SELECT * FROM chatr_send_dm_plain($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+-- The plain sends of a group-committed batch, set-based (migration 0008);
+-- $1 is a JSON array of objects, see MessagingRepo.send_dm_batch_plain.
+SELECT * FROM chatr_send_dm_plain($1)

@@ -298,7 +298,8 @@ async def test_full_write_queue_sheds_sends_with_a_clear_error(client, connect):
     writes._max_pending = 0  # as if the queue were full
     await a.emit("message:send", {"recipientId": bob.id, "content": "x", "tempId": "busy-1"})
     assert await a.wait("error") == {"message": BUSY_MESSAGE}
-    assert await _pool(client).fetchval("SELECT count(*) FROM messages") == 0
+    stored = "SELECT count(*) FROM messages WHERE sender_id = $1"
+    assert await _pool(client).fetchval(stored, alice.id) == 0
     writes._max_pending = 100
     await a.emit("message:send", {"recipientId": bob.id, "content": "x", "tempId": "busy-1"})
     assert (await a.wait("message:sent"))["tempId"] == "busy-1"
