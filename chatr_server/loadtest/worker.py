@@ -1,11 +1,12 @@
 """One load-generator process: owns a slice of the sockets, sends and receives.
 
 The coordinator talks to it over a multiprocessing pipe with small commands
-(connect, prime, run, stats, collect, close) and gets plain dicts back. The
+(connect, prime, run, stats, collect, acked_ids, close) and gets plain dicts back. The
 message content carries ``trial|proc|seq|t_send`` (monotonic clock, which is
 system-wide on Linux), so the recipient — in whichever process — measures
 the end-to-end latency and the coordinator can match every delivery to its
-send.
+send. With ``record_acks`` the worker also keeps the stored id (16 bytes) of
+every acknowledged send, trial or not, for the coordinator's database check.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import random
 import threading
 import time
+import uuid
 from array import array
 from collections import Counter
 from multiprocessing.connection import Connection
@@ -40,6 +42,8 @@ class Worker:
         self.socks: list[SioClient | None] = [None] * len(self.slots)
         self.ready: list[asyncio.Future[Any] | None] = [None] * len(self.slots)
         self.errors: Counter[str] = Counter()
+        self.record_acks: bool = bool(cfg.get("record_acks"))
+        self.acked_ids = bytearray()  # 16-byte message ids, drained by ``acked_ids``
         self.trial = -1
         self.t0 = 0.0
         self._reset()
@@ -57,6 +61,7 @@ class Worker:
         self.late = 0
         self.sent = 0
         self.acked = 0
+        self.send_errors = 0  # ``error`` / ``message:blocked`` answers during the trial
 
     # ---- events -------------------------------------------------------
 
@@ -75,6 +80,8 @@ class Worker:
                 if isinstance(data, dict):
                     detail = data.get("message") or data.get("reason")
                 self.errors[f"{name}: {detail}"] += 1
+                if name != "connect_error":
+                    self.send_errors += 1
 
         return on_event
 
@@ -101,6 +108,11 @@ class Worker:
 
     def _acked(self, data: Any) -> None:
         now = time.monotonic()
+        if self.record_acks:
+            try:
+                self.acked_ids += uuid.UUID(data["id"]).bytes
+            except (KeyError, TypeError, ValueError, AttributeError):
+                self.errors["message:sent without a valid id"] += 1
         parsed = self._parse(data)
         if parsed is None:
             if isinstance(data, dict) and str(data.get("tempId", "")).startswith("prime-"):
@@ -250,11 +262,14 @@ class Worker:
                 await asyncio.sleep(tick)
         send_elapsed = time.monotonic() - t0
         deadline = time.monotonic() + args["ack_grace"]
-        while self.acked < sent and time.monotonic() < deadline:  # noqa: ASYNC110
+        while (  # noqa: ASYNC110
+            self.acked + self.send_errors < sent and time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.02)
         return {
             "sent": sent,
             "acked": self.acked,
+            "send_errors": self.send_errors,
             "expected": int(sum(expected)),
             "send_elapsed": send_elapsed,
             "max_behind": max_behind,
@@ -283,6 +298,11 @@ class Worker:
         self.errors.clear()
         return out
 
+    async def acked_ids_cmd(self, _: dict[str, Any]) -> dict[str, Any]:
+        """Drain the ids of the acknowledged sends (``record_acks``)."""
+        out, self.acked_ids = bytes(self.acked_ids), bytearray()
+        return {"ids": out}
+
     async def close(self, _: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(
             *(s.close() for s in self.socks if s is not None), return_exceptions=True
@@ -304,6 +324,7 @@ class Worker:
             "run": self.run,
             "stats": self.stats,
             "collect": self.collect,
+            "acked_ids": self.acked_ids_cmd,
             "close": self.close,
         }
         tasks: set[asyncio.Task[None]] = set()
