@@ -247,6 +247,7 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
     got: Counter[int] = Counter()
     lat: list[float] = []
     ack: list[float] = []
+    acks_by_second: Counter[int] = Counter()
     by_second: dict[int, list[float]] = {}
     t0 = min(part["t0"] for part in parts)
     statuses: Counter[str] = Counter()
@@ -266,6 +267,9 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
         a = array("d")
         a.frombytes(part["ack_lat"])
         ack.extend(a)
+        a = array("d")
+        a.frombytes(part["ack_at"])
+        acks_by_second.update(int(t - t0) for t in a)
         statuses.update(part["rx_status"])
         errors.update(part["errors"])
         late += part["late"]
@@ -332,6 +336,8 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
             }
             for sec, v in sorted(by_second.items())
         ],
+        # Acks received per second since the start of sending: the server's pace.
+        "acks_per_second": [acks_by_second[s] for s in range(max(acks_by_second, default=-1) + 1)],
         "received_status": dict(statuses),
         "errors": dict(errors),
         "generator_cpu_fraction": [round(g, 2) for g in gen_cpu],

@@ -56,6 +56,7 @@ class Worker:
         self.rx_lat = array("d")
         self.rx_sent_at = array("d")
         self.ack_lat = array("d")
+        self.ack_at = array("d")
         self.expected = array("B")
         self.rx_status: Counter[str] = Counter()
         self.late = 0
@@ -122,6 +123,7 @@ class Worker:
         if trial == self.trial:
             self.acked += 1
             self.ack_lat.append(now - t)
+            self.ack_at.append(now)
 
     def _closed(self, client: SioClient, reason: str) -> None:
         self.errors[f"disconnected: {reason}"] += 1
@@ -289,6 +291,7 @@ class Worker:
             "rx_sent_at": self.rx_sent_at.tobytes(),
             "t0": self.t0,
             "ack_lat": self.ack_lat.tobytes(),
+            "ack_at": self.ack_at.tobytes(),
             "expected": self.expected.tobytes(),
             "rx_status": dict(self.rx_status),
             "late": self.late,

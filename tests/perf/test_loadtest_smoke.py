@@ -70,6 +70,7 @@ async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp
     assert trial["cpu"]["server_ms_per_msg"] > 0
     assert report["memory"]["server_rss_connected_mb"] > 0
     assert trial["unanswered"] == trial["send_errors"] == 0
+    assert sum(trial["acks_per_second"]) == 100
     v = report["verify"]
     assert v["acked"] == 100
     assert v["acked_missing"] == 0
