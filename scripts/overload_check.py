@@ -93,6 +93,17 @@ async def admin(dsn: str, *statements: str) -> None:
         await conn.close()
 
 
+async def stored_trial_messages(dsn: str) -> int:
+    """Rows the trial stored (its temp ids start with ``lt-``), acknowledged or not."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM messages WHERE temp_id LIKE 'lt-%'")
+    finally:
+        await conn.close()
+
+
 def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/api/health", timeout=10) as resp:
@@ -184,6 +195,7 @@ def main() -> int:
             print(f"scripts/loadtest failed (exit {lt.returncode}); server log: {server_log.name}")
             return 1
         report = orjson.loads(report_path.read_bytes())
+        stored = asyncio.run(stored_trial_messages(dsn))
     finally:
         if server is not None and server.poll() is None:
             server.terminate()
@@ -217,12 +229,14 @@ def main() -> int:
         "disconnects": v["disconnects"],
         "rss_mb": {
             "before": round(rss_before / MB),
+            "connected": report["memory"]["server_rss_connected_mb"],
             "peak": round(sampler.peak / MB),
             "after": round(rss_after / MB),
             "limit": round(limit / MB),
         },
         "settle_s": round(settle_s, 1),
         "acked_missing": v["acked_missing"],
+        "stored": stored,
         "server_healthy_after": alive,
         "generator_bound": report["generator_bound"],
         "rss_timeline": sampler.samples,
@@ -243,9 +257,11 @@ def main() -> int:
         f"| neither ack nor error: after the grace / at the end | {v['unanswered']} / "
         f"{never} |\n"
         f"| disconnects | {v['disconnects']} |\n"
-        f"| server RSS before / peak / after | {rss['before']} / {rss['peak']} / "
-        f"{rss['after']} MB (limit {rss['limit']} MB; after = idle again, {settle_s:.0f} s) |\n"
+        f"| server RSS before / {figures['sockets']} sockets idle / peak / after | "
+        f"{rss['before']} / {rss['connected']:.0f} / {rss['peak']} / {rss['after']} MB "
+        f"(limit {rss['limit']} MB; after = sockets closed, server idle) |\n"
         f"| acked but missing from `messages` | {v['acked_missing']} of {v['acked']} |\n"
+        f"| stored in `messages` (acked or not) | {stored} of {trial['sent']} sent |\n"
         f"| server healthy after the load | {'yes' if alive else 'NO'} |\n\n"
         f"**{'PASS' if ok else 'FAIL'}**"
         + ("" if ok_memory else " — peak RSS over the limit")
