@@ -140,7 +140,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--sockets", type=int, default=2000)
-    p.add_argument("--rate", type=float, default=7000.0, help="offered message:send per s")
+    p.add_argument("--rate", type=float, default=8000.0, help="offered message:send per s")
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--grace", type=float, default=15.0, help="seconds to wait for late acks")
     p.add_argument("--procs", default="2", help="load-generator processes")
