@@ -28,6 +28,7 @@ except ImportError:  # re-run with the project's virtual environment (as scripts
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import secrets  # noqa: E402
+import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -168,6 +169,7 @@ def main() -> int:
     )
     server: subprocess.Popen[bytes] | None = None
     server_log = (tmp / "server.log").open("wb")
+    keep_tmp = True  # the server log stays for a look when something failed
     try:
         subprocess.run([sys.executable, "-m", "chatr_server", "migrate"], env=env, cwd=ROOT,
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
@@ -196,12 +198,15 @@ def main() -> int:
             return 1
         report = orjson.loads(report_path.read_bytes())
         stored = asyncio.run(stored_trial_messages(dsn))
+        keep_tmp = False
     finally:
         if server is not None and server.poll() is None:
             server.terminate()
             server.wait(30)
         server_log.close()
         asyncio.run(admin(args.pg, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        if not keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     (trial,) = report["trials"]
     v = report["verify"]
