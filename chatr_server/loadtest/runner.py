@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from chatr_server.loadtest import procstat, seed, worker
+from chatr_server.loadtest import procstat, seed, verify, worker
 
 DESCRIPTION = """\
 Load-test a chatr deployment with direct messages (message:send) between
@@ -38,7 +38,9 @@ time embedded in the content. With the server's pid (--server-pid, or found
 from the listening port when the server runs on this machine) it also
 reports server and PostgreSQL CPU time per delivered message and RSS per
 socket. --ramp searches for the highest rate with p99 < --p99-target and no
-loss.
+loss. --verify-db DSN checks after the run that every acknowledged send
+(message:sent) is stored in that database's messages table, and exits 1 if
+one is missing.
 
 Only loopback URLs are accepted unless --allow-remote is given.
 """
@@ -83,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--pg-database",
         help="count only PostgreSQL backends of this database (default: the database of "
         "--seed-sql or DATABASE_URL; else every postgres process)",
+    )
+    p.add_argument(
+        "--verify-db",
+        metavar="DSN",
+        help="after the run, check that every acknowledged message is in this database",
     )
     p.add_argument("--ramp", action="store_true", help="search the highest passing rate")
     p.add_argument("--p99-target", type=float, default=100.0, help="ramp: p99 limit in ms")
@@ -184,6 +191,9 @@ class Context:
     log: Any
     trials: list[dict[str, Any]] = field(default_factory=list)
     trial_no: int = 0
+    # Over every trial, warm-up included: worker error texts, sends never answered.
+    all_errors: Counter[str] = field(default_factory=Counter)
+    unanswered: int = 0
 
 
 # ---- one trial -----------------------------------------------------------------
@@ -237,6 +247,7 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
     got: Counter[int] = Counter()
     lat: list[float] = []
     ack: list[float] = []
+    acks_by_second: Counter[int] = Counter()
     by_second: dict[int, list[float]] = {}
     t0 = min(part["t0"] for part in parts)
     statuses: Counter[str] = Counter()
@@ -256,6 +267,9 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
         a = array("d")
         a.frombytes(part["ack_lat"])
         ack.extend(a)
+        a = array("d")
+        a.frombytes(part["ack_at"])
+        acks_by_second.update(int(t - t0) for t in a)
         statuses.update(part["rx_status"])
         errors.update(part["errors"])
         late += part["late"]
@@ -275,6 +289,11 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
     lat.sort()
     ack.sort()
     sent = sum(s["sent"] for s in sends)
+    acked = sum(s["acked"] for s in sends)
+    send_errors = sum(s["send_errors"] for s in sends)
+    unanswered = max(0, sent - acked - send_errors)
+    ctx.all_errors.update(errors)
+    ctx.unanswered += unanswered
     send_elapsed = max(s["send_elapsed"] for s in sends) or duration
     gen_cpu = [s["cpu_s"] / max(s["wall_s"], 1e-9) for s in sends]
     behind = max(s["max_behind"] for s in sends)
@@ -285,7 +304,10 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
         "duration_s": duration,
         "sent": sent,
         "send_rate": round(sent / send_elapsed, 1),
-        "acked": sum(s["acked"] for s in sends),
+        "acked": acked,
+        "send_errors": send_errors,
+        # Sends answered by neither message:sent nor error/message:blocked within the grace.
+        "unanswered": unanswered,
         "expected_deliveries": expected_total,
         "delivered": delivered,
         "delivered_per_s": round(delivered / send_elapsed, 1),
@@ -314,6 +336,8 @@ def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True)
             }
             for sec, v in sorted(by_second.items())
         ],
+        # Acks received per second since the start of sending: the server's pace.
+        "acks_per_second": [acks_by_second[s] for s in range(max(acks_by_second, default=-1) + 1)],
         "received_status": dict(statuses),
         "errors": dict(errors),
         "generator_cpu_fraction": [round(g, 2) for g in gen_cpu],
@@ -512,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             "partners": partners,
             "sockets_of_user": sockets_of_user,
             "ready_event": args.ready_event,
+            "record_acks": bool(args.verify_db),
         }
         proc = ctxmp.Process(
             target=worker.main, args=(child, cfg), name=f"loadtest-{i}", daemon=True
@@ -634,6 +659,14 @@ def main(argv: list[str] | None = None) -> int:
                 "NOTE: the load generator was the bottleneck in some trial "
                 f"({n_procs} process(es)); rerun with more --procs"
             )
+        if args.verify_db:
+            report["verify"] = _verify(ctx)
+            v = report["verify"]
+            log(
+                f"verify    acked {v['acked']}, acked_missing {v['acked_missing']}, "
+                f"error events {sum(v['error_events'].values())}, disconnects "
+                f"{v['disconnects']}, unanswered {v['unanswered']}"
+            )
     finally:
         pool.shutdown()
     if args.json:
@@ -642,4 +675,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(data.decode() + "\n")
         else:
             Path(args.json).write_bytes(data)
-    return 0
+    return 1 if report.get("verify", {}).get("acked_missing") else 0
+
+
+def _verify(ctx: Context) -> dict[str, Any]:
+    """Gather the acked ids from the workers and look them up in --verify-db."""
+    raw = b"".join(part["ids"] for part in ctx.pool.call("acked_ids", {}))
+    ids = verify.split_ids(raw)
+    missing = asyncio.run(verify.missing_ids(ctx.args.verify_db, ids))
+    return verify.summarize(len(ids), missing, ctx.all_errors, ctx.unanswered)

@@ -1,11 +1,12 @@
 """One load-generator process: owns a slice of the sockets, sends and receives.
 
 The coordinator talks to it over a multiprocessing pipe with small commands
-(connect, prime, run, stats, collect, close) and gets plain dicts back. The
+(connect, prime, run, stats, collect, acked_ids, close) and gets plain dicts back. The
 message content carries ``trial|proc|seq|t_send`` (monotonic clock, which is
 system-wide on Linux), so the recipient — in whichever process — measures
 the end-to-end latency and the coordinator can match every delivery to its
-send.
+send. With ``record_acks`` the worker also keeps the stored id (16 bytes) of
+every acknowledged send, trial or not, for the coordinator's database check.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import random
 import threading
 import time
+import uuid
 from array import array
 from collections import Counter
 from multiprocessing.connection import Connection
@@ -40,6 +42,8 @@ class Worker:
         self.socks: list[SioClient | None] = [None] * len(self.slots)
         self.ready: list[asyncio.Future[Any] | None] = [None] * len(self.slots)
         self.errors: Counter[str] = Counter()
+        self.record_acks: bool = bool(cfg.get("record_acks"))
+        self.acked_ids = bytearray()  # 16-byte message ids, drained by ``acked_ids``
         self.trial = -1
         self.t0 = 0.0
         self._reset()
@@ -52,11 +56,13 @@ class Worker:
         self.rx_lat = array("d")
         self.rx_sent_at = array("d")
         self.ack_lat = array("d")
+        self.ack_at = array("d")
         self.expected = array("B")
         self.rx_status: Counter[str] = Counter()
         self.late = 0
         self.sent = 0
         self.acked = 0
+        self.send_errors = 0  # ``error`` / ``message:blocked`` answers during the trial
 
     # ---- events -------------------------------------------------------
 
@@ -75,6 +81,8 @@ class Worker:
                 if isinstance(data, dict):
                     detail = data.get("message") or data.get("reason")
                 self.errors[f"{name}: {detail}"] += 1
+                if name != "connect_error":
+                    self.send_errors += 1
 
         return on_event
 
@@ -101,6 +109,11 @@ class Worker:
 
     def _acked(self, data: Any) -> None:
         now = time.monotonic()
+        if self.record_acks:
+            try:
+                self.acked_ids += uuid.UUID(data["id"]).bytes
+            except (KeyError, TypeError, ValueError, AttributeError):
+                self.errors["message:sent without a valid id"] += 1
         parsed = self._parse(data)
         if parsed is None:
             if isinstance(data, dict) and str(data.get("tempId", "")).startswith("prime-"):
@@ -110,6 +123,7 @@ class Worker:
         if trial == self.trial:
             self.acked += 1
             self.ack_lat.append(now - t)
+            self.ack_at.append(now)
 
     def _closed(self, client: SioClient, reason: str) -> None:
         self.errors[f"disconnected: {reason}"] += 1
@@ -250,11 +264,14 @@ class Worker:
                 await asyncio.sleep(tick)
         send_elapsed = time.monotonic() - t0
         deadline = time.monotonic() + args["ack_grace"]
-        while self.acked < sent and time.monotonic() < deadline:  # noqa: ASYNC110
+        while (  # noqa: ASYNC110
+            self.acked + self.send_errors < sent and time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.02)
         return {
             "sent": sent,
             "acked": self.acked,
+            "send_errors": self.send_errors,
             "expected": int(sum(expected)),
             "send_elapsed": send_elapsed,
             "max_behind": max_behind,
@@ -274,6 +291,7 @@ class Worker:
             "rx_sent_at": self.rx_sent_at.tobytes(),
             "t0": self.t0,
             "ack_lat": self.ack_lat.tobytes(),
+            "ack_at": self.ack_at.tobytes(),
             "expected": self.expected.tobytes(),
             "rx_status": dict(self.rx_status),
             "late": self.late,
@@ -282,6 +300,11 @@ class Worker:
         }
         self.errors.clear()
         return out
+
+    async def acked_ids_cmd(self, _: dict[str, Any]) -> dict[str, Any]:
+        """Drain the ids of the acknowledged sends (``record_acks``)."""
+        out, self.acked_ids = bytes(self.acked_ids), bytearray()
+        return {"ids": out}
 
     async def close(self, _: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(
@@ -304,6 +327,7 @@ class Worker:
             "run": self.run,
             "stats": self.stats,
             "collect": self.collect,
+            "acked_ids": self.acked_ids_cmd,
             "close": self.close,
         }
         tasks: set[asyncio.Task[None]] = set()

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
+from collections import Counter
 from pathlib import Path
 
+import asyncpg
+
+from chatr_server.loadtest import verify
 from tests.helpers import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +45,8 @@ async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp
             "1",
             "--server-pid",
             str(server.pid),
+            "--verify-db",
+            base_settings.database_url,
             "--json",
             str(out),
             "--quiet",
@@ -62,3 +69,29 @@ async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp
     assert trial["latency_ms"]["p99"] is not None
     assert trial["cpu"]["server_ms_per_msg"] > 0
     assert report["memory"]["server_rss_connected_mb"] > 0
+    assert trial["unanswered"] == trial["send_errors"] == 0
+    assert sum(trial["acks_per_second"]) == 100
+    v = report["verify"]
+    assert v["acked"] == 100
+    assert v["acked_missing"] == 0
+    assert v["error_events"] == {} and v["disconnects"] == 0 and v["unanswered"] == 0
+
+
+async def test_verify_reports_acked_ids_missing_from_the_database(base_settings):
+    conn = await asyncpg.connect(base_settings.database_url)
+    try:
+        stored = await conn.fetchval("SELECT id FROM messages LIMIT 1")
+    finally:
+        await conn.close()
+    ghost = uuid.uuid4()
+    ids = [ghost] if stored is None else [stored, ghost, stored]
+    raw = b"".join(i.bytes for i in ids)
+    assert verify.split_ids(raw) == ids
+    missing = await verify.missing_ids(base_settings.database_url, verify.split_ids(raw))
+    assert missing == [ghost]
+    errors = Counter({"error: Failed to send message": 3, "disconnected: engine close": 1})
+    summary = verify.summarize(len(ids), missing, errors, unanswered=2)
+    assert summary["acked_missing"] == 1
+    assert summary["missing_sample"] == [str(ghost)]
+    assert summary["error_events"] == {"error: Failed to send message": 3}
+    assert summary["disconnects"] == 1 and summary["unanswered"] == 2
