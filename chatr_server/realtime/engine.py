@@ -57,8 +57,8 @@ DEFAULT_MAX_QUEUED_PACKETS: Final = 1000
 # How long a server-closed polling session waits for the GET that collects its CLOSE
 # packet; the reference server uses a similar grace period before dropping the client.
 _CLOSE_GRACE_SECONDS: Final = 5.0
-# Close handshake timeout handed to aiohttp: a peer that never answers our close frame
-# must not keep a handler (and its buffers) alive for aiohttp's 10 s default.
+# Close handshake timeout (our WsConnection, and aiohttp for sockets it still runs): a peer
+# that never answers our close frame must not keep its connection and buffers alive.
 _WS_CLOSE_TIMEOUT: Final = 2.0
 
 OnConnect = Callable[["EngineSession"], None]
@@ -738,6 +738,7 @@ class EngineServer:
         )
 
     def _websocket(self) -> web.WebSocketResponse:
+        # Used for the handshake (then detached, see .ws) and for refused / relayed sockets.
         # No permessage-deflate: a zlib context per connection costs ~100+ KiB of RAM and
         # CPU on every frame; the reference server also ships with compression off.
         return web.WebSocketResponse(

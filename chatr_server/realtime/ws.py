@@ -361,7 +361,8 @@ def detach(
     Call right after ``WebSocketResponse.prepare(request)`` (which validated the handshake
     and wrote the 101), with no ``await`` in between, then return :data:`DETACHED` from the
     handler. aiohttp is told the connection is lost, with its transport cleared first so it
-    does not close it; it forgets the request and its handler task ends.
+    does not close it; it forgets the request and its handler task ends. Bytes a client
+    sent before receiving the 101 (RFC 6455 forbids it) stay with aiohttp and are dropped.
     """
     transport = request.transport
     protocol = request.protocol
