@@ -2,10 +2,10 @@
 
 Design notes (the "why"):
 
-* No task per session. Heartbeats are ``loop.call_later`` timers; a long-poll GET is just
-  the request handler waiting on a future; websocket writes are attempted synchronously
-  (aiohttp only suspends when the socket buffer is over its high-water mark) and a writer
-  task exists only while the peer is applying backpressure.
+* No task per session. Heartbeats are ``loop.call_at`` timers; a long-poll GET is just
+  the request handler waiting on a future. A websocket is taken over from aiohttp once the
+  handshake is done (see :mod:`.ws`): frames are parsed in ``data_received`` and written
+  synchronously; while the peer applies backpressure, frames wait in the bounded queue.
 * Outgoing data are pre-encoded frames (see :mod:`eio_protocol`) so a broadcast is encoded
   once and the same objects are queued for every recipient.
 * Every queue is bounded; exceeding it closes the session ("transport error").
@@ -24,12 +24,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from . import eio_protocol as eio
 from .eio_protocol import BinaryFrame
 from .errors import ProtocolError
+from .ws import OP_BINARY, OP_TEXT, WsConnection, WsCounter, detach, detached_response
 
 log = logging.getLogger("chatr_server.realtime.engine")
 
@@ -56,8 +57,8 @@ DEFAULT_MAX_QUEUED_PACKETS: Final = 1000
 # How long a server-closed polling session waits for the GET that collects its CLOSE
 # packet; the reference server uses a similar grace period before dropping the client.
 _CLOSE_GRACE_SECONDS: Final = 5.0
-# Close handshake timeout handed to aiohttp: a peer that never answers our close frame
-# must not keep a handler (and its buffers) alive for aiohttp's 10 s default.
+# Close handshake timeout (our WsConnection, and aiohttp for sockets it still runs): a peer
+# that never answers our close frame must not keep its connection and buffers alive.
 _WS_CLOSE_TIMEOUT: Final = 2.0
 
 OnConnect = Callable[["EngineSession"], None]
@@ -98,22 +99,6 @@ class Handshake:
         return f"Handshake(address={self.address!r}, query={self.query!r})"
 
 
-def _drive(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` until it finishes or first suspends; return the awaited future.
-
-    ``None`` (the sentinel ``_DONE``) means it completed without ever yielding. This lets
-    us call aiohttp's async ``send_frame`` from synchronous code: without compression it
-    only suspends when the transport is paused, so the common case costs no task at all.
-    """
-    try:
-        return coro.send(None)
-    except StopIteration:
-        return _DONE
-
-
-_DONE: Final = object()
-
-
 class EngineSession:
     """One Engine.IO connection (one client), whatever transport it currently uses."""
 
@@ -124,7 +109,6 @@ class EngineSession:
         "_queue",
         "_queued_bytes",
         "_timer",
-        "_writer",
         "_ws",
         "ctx",
         "handshake",
@@ -148,8 +132,7 @@ class EngineSession:
         self._queued_bytes = 0
         self._poll_waiter: asyncio.Future[None] | None = None
         self._post_busy = False
-        self._ws: web.WebSocketResponse | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._ws: WsConnection | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._awaiting_pong = False
 
@@ -170,16 +153,13 @@ class EngineSession:
         """Queue pre-encoded frames (shared objects are fine: they are never mutated)."""
         if self.state != _OPEN:
             return
-        if (
-            self.transport is WEBSOCKET
-            and self._writer is None
-            and not self._queue
-            and self._ws is not None
-        ):
+        ws = self._ws
+        if ws is not None and self.transport is WEBSOCKET and not self._queue:
             for index, frame in enumerate(frames):
-                if not self._write_ws(frame):
-                    self._enqueue(frames[index + 1 :])
+                if ws.paused:
+                    self._enqueue(frames[index:])
                     return
+                self._write_ws(ws, frame)
                 if self.state != _OPEN:
                     return
             return
@@ -216,55 +196,20 @@ class EngineSession:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _write_ws(self, frame: bytes) -> bool:
-        """Write one frame now; False if the socket is backpressured (a task took over)."""
-        ws = self._ws
-        assert ws is not None
-        opcode = WSMsgType.BINARY if type(frame) is BinaryFrame else WSMsgType.TEXT
-        coro = ws.send_frame(frame, opcode)
+    def _write_ws(self, ws: WsConnection, frame: bytes) -> None:
         try:
-            pending = _drive(coro)
+            ws.send(frame, OP_BINARY if type(frame) is BinaryFrame else OP_TEXT)
         except Exception as exc:  # connection reset / closing transport
             log.debug("engine session %s: websocket write failed: %r", self.sid, exc)
             self.close("transport error", graceful=False)
-            return True
-        if pending is _DONE:
-            return True
-        self._writer = self.server._spawn(self._finish_writes(coro, pending))
-        return False
-
-    async def _finish_writes(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
-        """Complete a suspended write, then drain the queue with ordinary awaits."""
-        try:
-            try:
-                while pending is not _DONE:
-                    if pending is None:  # bare yield (sleep(0)); just let the loop spin
-                        await asyncio.sleep(0)
-                    else:
-                        await pending
-                    pending = _drive(coro)
-            finally:
-                coro.close()
-            ws = self._ws
-            while ws is not None and self._queue and self.transport is WEBSOCKET:
-                frame = self._queue.popleft()
-                self._queued_bytes -= len(frame)
-                opcode = WSMsgType.BINARY if type(frame) is BinaryFrame else WSMsgType.TEXT
-                await ws.send_frame(frame, opcode)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.debug("engine session %s: websocket write failed: %r", self.sid, exc)
-            self.close("transport error", graceful=False)
-        finally:
-            self._writer = None
 
     def _flush_to_ws(self) -> None:
         queue = self._queue
-        while queue and self._writer is None and self.state == _OPEN:
+        ws = self._ws
+        while queue and ws is not None and not ws.paused and self.state == _OPEN:
             frame = queue.popleft()
             self._queued_bytes -= len(frame)
-            self._write_ws(frame)
+            self._write_ws(ws, frame)
 
     def _take_payload(self) -> bytes:
         queue = self._queue
@@ -417,19 +362,36 @@ class EngineSession:
         self.server._forget(self)
 
     def _close_ws(self) -> None:
+        """Close the websocket after what a graceful close left in the queue."""
         ws = self._ws
-        if ws is None or ws.closed:
+        if ws is None:
             return
-        self.server._spawn(self._close_ws_when_drained(ws))
-
-    async def _close_ws_when_drained(self, ws: web.WebSocketResponse) -> None:
-        writer = self._writer
-        if writer is not None:
+        self._ws = None
+        queue = self._queue
+        if queue:
+            self._drop_queue()
+            # Bounded by the queue limits; the transport buffers what the peer has not read.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(writer), _WS_CLOSE_TIMEOUT)
-        with contextlib.suppress(Exception):
-            await ws.close()
-        self._drop_queue()
+                for frame in queue:
+                    ws.send(frame, OP_BINARY if type(frame) is BinaryFrame else OP_TEXT)
+        ws.close()
+
+    # ----------------------------------------------------------- websocket input
+
+    def ws_text(self, ws: WsConnection, text: str) -> None:
+        if self.state == _OPEN:
+            self._on_text(text)
+
+    def ws_binary(self, ws: WsConnection, data: bytes) -> None:
+        self._deliver(data)
+
+    def ws_resumed(self, ws: WsConnection) -> None:
+        self._flush_to_ws()
+
+    def ws_closed(self, ws: WsConnection, reason: str) -> None:
+        if self._ws is ws:
+            self._ws = None
+            self._closed_by_client(reason)
 
     # ------------------------------------------------------------ HTTP handlers
 
@@ -493,32 +455,66 @@ class EngineSession:
 
     # --------------------------------------------------------------- websocket
 
-    async def _ws_loop(self, ws: web.WebSocketResponse) -> None:
-        """Read frames until the socket closes; runs in the aiohttp handler task."""
-        reason = "transport close"
-        try:
-            while self.state == _OPEN:
-                msg = await ws.receive()
-                kind = msg.type
-                if kind is WSMsgType.TEXT:
-                    self._on_text(msg.data)
-                elif kind is WSMsgType.BINARY:
-                    self._deliver(msg.data)
-                elif kind is WSMsgType.ERROR:
-                    reason = "transport error"
-                    break
-                else:  # CLOSE / CLOSING / CLOSED
-                    break
-        finally:
-            if self._ws is ws:
-                self._closed_by_client(reason)
-
-    def _complete_upgrade(self, ws: web.WebSocketResponse) -> None:
+    def _complete_upgrade(self, ws: WsConnection) -> None:
         self.transport = WEBSOCKET
         self.upgrading = False
         self._ws = ws
+        ws.handler = self
         self._wake_poll()
         self._flush_to_ws()
+
+
+class _Probe:
+    """The websocket of a polling session's upgrade until the client sends "5".
+
+    "2probe" is answered with "3probe"; anything else (or ``upgrade_timeout``) closes the
+    websocket and leaves the polling session as it was.
+    """
+
+    __slots__ = ("session", "step", "timer")
+
+    def __init__(self, session: EngineSession) -> None:
+        self.session = session
+        self.step = 0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def _stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.session.upgrading = False
+
+    def abort(self, ws: WsConnection) -> None:
+        self._stop()
+        ws.close()
+
+    def ws_text(self, ws: WsConnection, text: str) -> None:
+        session = self.session
+        if session.state != _OPEN:
+            self.abort(ws)
+        elif self.step == 0 and text == "2probe":
+            self.step = 1
+            try:
+                ws.send(eio.PROBE_PONG_FRAME)
+            except ConnectionResetError:
+                self.abort(ws)
+                return
+            # Release the pending GET so the client can pause polling.
+            session._wake_poll()
+        elif self.step == 1 and text == "5":
+            self._stop()
+            session._complete_upgrade(ws)
+        else:
+            self.abort(ws)
+
+    def ws_binary(self, ws: WsConnection, data: bytes) -> None:
+        self.abort(ws)
+
+    def ws_resumed(self, ws: WsConnection) -> None:
+        pass
+
+    def ws_closed(self, ws: WsConnection, reason: str) -> None:
+        self._stop()
 
 
 class EngineServer:
@@ -566,6 +562,7 @@ class EngineServer:
         self.router = router
         self.sessions: dict[str, EngineSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._websockets = WsCounter()
         self._loop_: asyncio.AbstractEventLoop | None = None
         self._shutting_down = False
 
@@ -741,6 +738,7 @@ class EngineServer:
         )
 
     def _websocket(self) -> web.WebSocketResponse:
+        # Used for the handshake (then detached, see .ws) and for refused / relayed sockets.
         # No permessage-deflate: a zlib context per connection costs ~100+ KiB of RAM and
         # CPU on every frame; the reference server also ships with compression off.
         return web.WebSocketResponse(
@@ -751,42 +749,39 @@ class EngineServer:
             timeout=_WS_CLOSE_TIMEOUT,
         )
 
-    async def _open_websocket(self, request: web.Request) -> web.WebSocketResponse:
+    def _detach(self, request: web.Request) -> WsConnection:
+        return detach(
+            request,
+            None,
+            max_size=self.max_payload,
+            close_timeout=_WS_CLOSE_TIMEOUT,
+            counter=self._websockets,
+        )
+
+    async def _open_websocket(self, request: web.Request) -> web.StreamResponse:
         ws = self._websocket()
         await ws.prepare(request)
+        # No await from here on: the connection leaves aiohttp before any frame arrives.
+        conn = self._detach(request)
         session = self._new_session(request, WEBSOCKET)
-        session._ws = ws
+        session._ws = conn
+        conn.handler = session
         session.send_frames((self._open_frame(session, []),))
         self._start(session)
-        await session._ws_loop(ws)
-        return ws
+        return detached_response()
 
-    async def _upgrade(self, request: web.Request, session: EngineSession) -> web.WebSocketResponse:
+    async def _upgrade(self, request: web.Request, session: EngineSession) -> web.StreamResponse:
         ws = self._websocket()
         await ws.prepare(request)
+        conn = self._detach(request)
+        if session.transport is not POLLING or session.upgrading or session.state != _OPEN:
+            conn.close()  # the session changed during the handshake
+            return detached_response()
+        probe = _Probe(session)
+        conn.handler = probe
         session.upgrading = True
-        upgraded = False
-        try:
-            async with asyncio.timeout(self.upgrade_timeout):
-                msg = await ws.receive()
-                if msg.type is WSMsgType.TEXT and msg.data == "2probe" and session.state == _OPEN:
-                    await ws.send_frame(eio.PROBE_PONG_FRAME, WSMsgType.TEXT)
-                    # Release the pending GET so the client can pause polling.
-                    session._wake_poll()
-                    msg = await ws.receive()
-                    if msg.type is WSMsgType.TEXT and msg.data == "5" and session.state == _OPEN:
-                        session._complete_upgrade(ws)
-                        upgraded = True
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            if not upgraded:
-                session.upgrading = False
-        if not upgraded:
-            await ws.close()
-            return ws
-        await session._ws_loop(ws)
-        return ws
+        probe.timer = self._loop.call_later(self.upgrade_timeout, probe.abort, conn)
+        return detached_response()
 
     async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Close every session gracefully and wait (bounded) for the sockets to close."""
@@ -800,6 +795,8 @@ class EngineServer:
         tasks = [t for t in self._tasks if not t.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
+        # Websockets close without tasks: wait for their close handshakes instead.
+        await self._websockets.wait_closed(timeout)
 
 
 def _is_ws_upgrade(request: web.Request) -> bool:

@@ -185,8 +185,8 @@ class Socket:
                     await self._run_disconnect(a)
         finally:
             self._runner = None
-            if self._state == _DISCONNECTED:
-                self._jobs = None
+            if not jobs or self._state == _DISCONNECTED:
+                self._jobs = None  # an idle socket keeps no deque (~700 B)
 
     def _on_event(self, data: list[Any], ack_id: int | None) -> None:
         if self._state == _DISCONNECTED:
