@@ -35,8 +35,8 @@ class MessagingRepo:
         """
         batch = [
             {
-                "sender": r[0],
-                "recipient": r[1],
+                "sender": str(r[0]),
+                "recipient": str(r[1]),
                 "body": r[2],
                 "kind": r[3],
                 "f_url": r[4],
