@@ -12,7 +12,7 @@ import inspect
 import logging
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, Final
 
 from aiohttp import web
@@ -193,8 +193,8 @@ class Socket:
             return
         if self._runner is None and self._state == _CONNECTED:
             # Idle socket and a plain-function handler: run inline, no task needed.
-            handler = self.namespace._handlers.get(data[0])
-            if handler is not None and not inspect.iscoroutinefunction(handler):
+            handler = self.namespace._sync_handlers.get(data[0])
+            if handler is not None:
                 try:
                     result = handler(self, *data[1:])
                 except Exception:
@@ -344,6 +344,9 @@ class Namespace:
         self.sockets: dict[str, Socket] = {}
         self.adapter = server._adapter_factory(self)
         self._handlers: dict[str, EventHandler] = {}
+        # The handlers that are plain functions (decided once, at registration):
+        # those run inline on an idle socket, without a task.
+        self._sync_handlers: dict[str, EventHandler] = {}
         self._on_connect: ConnectHook | None = None
         self._on_connected: ConnectedHook | None = None
         self._on_disconnect: DisconnectHook | None = None
@@ -361,6 +364,10 @@ class Namespace:
 
         def register(fn: EventHandler) -> EventHandler:
             self._handlers[event] = fn
+            if inspect.iscoroutinefunction(fn):
+                self._sync_handlers.pop(event, None)
+            else:
+                self._sync_handlers[event] = fn
             return fn
 
         return register(handler) if handler is not None else register
@@ -411,11 +418,14 @@ class Namespace:
         return self.adapter.room_size(room)
 
 
-def _names(value: str | Iterable[str] | None) -> frozenset[str]:
+_NO_NAMES: frozenset[str] = frozenset()
+
+
+def _names(value: str | Iterable[str] | None) -> Collection[str]:
     if value is None:
-        return frozenset()
-    if isinstance(value, str):
-        return frozenset((value,))
+        return _NO_NAMES
+    if type(value) is str:
+        return (value,)
     return frozenset(value)
 
 

@@ -88,7 +88,7 @@ def link_preview(data: dict[str, Any]) -> dict[str, Any] | None:
     return preview
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class FileFields:
     url: str | None
     name: str | None
@@ -100,6 +100,25 @@ class FileFields:
     def as_args(self) -> tuple[Any, ...]:
         """The file arguments of ``chatr_send_dm`` / ``chatr_send_group``, in order."""
         return (self.url, self.name, self.size, self.mime, self.waveform, self.duration)
+
+
+NO_FILES = FileFields(None, None, None, None, None, None)
+
+# Keys a plain text message does not carry; without any of them the optional
+# parsers are skipped (the common case on the hot path).
+_OPTIONAL_SEND_KEYS = frozenset(
+    (
+        "fileUrl",
+        "fileName",
+        "fileSize",
+        "fileType",
+        "waveform",
+        "duration",
+        "linkPreview",
+        "messageId",
+        "replyTo",
+    )
+)
 
 
 def file_fields(data: dict[str, Any]) -> FileFields:
@@ -144,6 +163,17 @@ def parse_direct_send(data: Any) -> DirectSend:
     kind = data.get("type") or "text"
     if kind not in DM_TYPES:
         raise InvalidPayload()
+    if data.keys().isdisjoint(_OPTIONAL_SEND_KEYS):
+        return DirectSend(
+            recipient_id=recipient,
+            content=content,
+            type=kind,
+            files=NO_FILES,
+            message_id=None,
+            temp_id=opt_str(data, "tempId", MAX_TEMP_ID_CHARS),
+            link_preview=None,
+            reply_to_id=None,
+        )
     reply = data.get("replyTo")
     reply_id = None
     if reply is not None:
