@@ -12,6 +12,34 @@ from chatr_server.db.queries import Queries
 from chatr_server.repos.types import Executor
 
 
+def batch_json(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """``chatr_send_dm`` argument tuples as the JSON objects the batch statements read.
+
+    One jsonb parameter for a whole batch: a single C-level encode, where one
+    array parameter per column costs asyncpg a type check per element.
+    """
+    return [
+        {
+            "sender": str(r[0]),
+            "recipient": str(r[1]),
+            "body": r[2],
+            "kind": r[3],
+            "f_url": r[4],
+            "f_name": r[5],
+            "f_size": r[6],
+            "f_type": r[7],
+            "waveform": r[8],
+            "duration": r[9],
+            "preview": r[10],
+            "reply_to": None if r[11] is None else str(r[11]),
+            "temp_id": r[12],
+            "message_id": None if r[13] is None else str(r[13]),
+            "online": r[14],
+        }
+        for r in rows
+    ]
+
+
 class MessagingRepo:
     def __init__(self, queries: Queries) -> None:
         self._q = queries.messaging
@@ -24,8 +52,7 @@ class MessagingRepo:
 
     async def send_dm_batch(self, db: Executor, rows: list[tuple[Any, ...]]) -> list[Record]:
         """Run ``chatr_send_dm`` for many argument tuples in one statement (same order)."""
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        return await db.fetch(self._q.send_dm_batch, *columns)
+        return await db.fetch(self._q.send_dm_batch, batch_json(rows))
 
     async def send_dm_batch_plain(self, db: Executor, rows: list[tuple[Any, ...]]) -> list[Record]:
         """Store the plain sends of a batch set-based (``send_dm_batch_plain``).
@@ -33,25 +60,7 @@ class MessagingRepo:
         ``rows`` are ``chatr_send_dm`` argument tuples without a reply or message id;
         one record per stored row, carrying its 1-based input position as ``n``.
         """
-        batch = [
-            {
-                "sender": str(r[0]),
-                "recipient": str(r[1]),
-                "body": r[2],
-                "kind": r[3],
-                "f_url": r[4],
-                "f_name": r[5],
-                "f_size": r[6],
-                "f_type": r[7],
-                "waveform": r[8],
-                "duration": r[9],
-                "preview": r[10],
-                "temp_id": r[12],
-                "online": r[14],
-            }
-            for r in rows
-        ]
-        return await db.fetch(self._q.send_dm_batch_plain, batch)
+        return await db.fetch(self._q.send_dm_batch_plain, batch_json(rows))
 
     async def send_group(self, db: Executor, args: tuple[Any, ...]) -> Record:
         """Run ``chatr_send_group`` (see migration 0006 for the argument order)."""

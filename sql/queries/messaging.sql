@@ -70,18 +70,20 @@ RETURNING group_id
 
 -- name: send_dm_batch
 -- Many sends in one statement (group commit): the same function per row, in
--- arrival order, all committed together.
+-- arrival order, all committed together. $1 is a JSON array of objects (see
+-- MessagingRepo.batch_json); JSON rather than one array per column because
+-- asyncpg would read a waveform (a list) inside a jsonb[] as another array
+-- dimension.
 SELECT r.*
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::bigint[], $8::text[], $9::jsonb[], $10::float8[], $11::jsonb[], $12::uuid[],
-            $13::text[], $14::uuid[], $15::bool[])
-     WITH ORDINALITY AS t(sender, recipient, content, type, file_url, file_name, file_size,
-                          file_type, waveform, duration, link_preview, reply_to, temp_id,
-                          message_id, online, n)
-CROSS JOIN LATERAL chatr_send_dm(t.sender, t.recipient, t.content, t.type, t.file_url,
-                                 t.file_name, t.file_size, t.file_type, t.waveform, t.duration,
-                                 t.link_preview, t.reply_to, t.temp_id, t.message_id, t.online) r
-ORDER BY t.n
+FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, pos)
+CROSS JOIN LATERAL jsonb_to_record(e.item)
+     AS t(sender uuid, recipient uuid, body text, kind text, f_url text, f_name text,
+          f_size bigint, f_type text, waveform jsonb, duration double precision, preview jsonb,
+          reply_to uuid, temp_id text, message_id uuid, online boolean)
+CROSS JOIN LATERAL chatr_send_dm(t.sender, t.recipient, t.body, t.kind, t.f_url, t.f_name,
+                                 t.f_size, t.f_type, t.waveform, t.duration, t.preview,
+                                 t.reply_to, t.temp_id, t.message_id, t.online) r
+ORDER BY e.pos
 
 -- name: send_dm_batch_plain
 -- The plain sends of a group-committed batch, set-based (migration 0008);

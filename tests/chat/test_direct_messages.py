@@ -252,6 +252,7 @@ async def test_batched_sends_share_one_statement_correctly(client):
     )
     reply = list(args("re: a", "t6"))
     reply[11] = rows[0]["id"]
+    reply[8] = [0.1, 0.5, 0.9]  # a list inside the batch must stay one value
     messaging = services.extra["messaging"]
     batch = [
         args("plain 1", "t4"),  # accepted pair: set-based
@@ -274,6 +275,7 @@ async def test_batched_sends_share_one_statement_correctly(client):
     ]
     assert str(out[1]["blocked_by"]) == carol.id
     assert out[2]["reply_to_id"] == rows[0]["id"] and out[2]["reply_to_content"] == "a"
+    assert out[2]["audio_waveform"] == [0.1, 0.5, 0.9]
     assert out[3]["id"] == out[0]["id"] and out[3]["content"] == "plain 1"
     assert out[4]["conversation_status"] == "pending"
     assert out[5]["id"] == rows[1]["id"]
