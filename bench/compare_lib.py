@@ -341,16 +341,28 @@ def render(
             f"{meta['ramp_duration']:g} s trials, geometric steps then bisection):",
             "",
             "| sockets | server | best msg/s | p99 ms there | server CPU ms/msg there | "
-            "first failing msg/s |",
-            "|---:|---|---:|---:|---:|---:|",
+            "server+PG CPU ms/msg there | first failing msg/s | rate vs Node | "
+            "CPU/msg vs Node | +PG vs Node |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for (sockets, kind), r in sorted(ramps.items()):
             best = r.get("best") or {}
+            cpu = best.get("cpu", {})
+            node = ramps.get((sockets, "node")) or {}
+            node_cpu = (node.get("best") or {}).get("cpu", {})
+            rate_ratio = (
+                f"{r['best_rate'] / node['best_rate']:.2f}×"
+                if r.get("best_rate") and node.get("best_rate")
+                else "–"
+            )
             lines.append(
                 f"| {sockets:,} | {NAMES[kind]} | {_f(r.get('best_rate'), 0)} | "
                 f"{_f(best.get('latency_ms', {}).get('p99'))} | "
-                f"{_f(best.get('cpu', {}).get('server_ms_per_msg'), 3)} | "
-                f"{_f(r.get('first_failure_rate'), 0)} |"
+                f"{_f(cpu.get('server_ms_per_msg'), 3)} | "
+                f"{_f(cpu.get('server_pg_ms_per_msg'), 3)} | "
+                f"{_f(r.get('first_failure_rate'), 0)} | {rate_ratio} | "
+                f"{_ratio(cpu.get('server_ms_per_msg'), node_cpu.get('server_ms_per_msg'))} | "
+                f"{_ratio(cpu.get('server_pg_ms_per_msg'), node_cpu.get('server_pg_ms_per_msg'))} |"
             )
     lines += [
         "",
