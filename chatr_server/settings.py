@@ -236,6 +236,10 @@ class Settings:
             raise ConfigError("NODE_URL names one process: unset it with WEB_WORKERS > 1")
         if self.bcrypt_rounds < 4 or self.bcrypt_rounds > 15:
             raise ConfigError("BCRYPT_ROUNDS must be between 4 and 15")
+        if not 0 <= self.group_commit_window_ms <= 100:
+            raise ConfigError("GROUP_COMMIT_WINDOW_MS must be between 0 and 100")
+        if self.max_pending_writes < 1:
+            raise ConfigError("MAX_PENDING_WRITES must be at least 1")
 
     def with_dev_secret(self) -> Settings:
         """Outside production, generate a JWT secret once and keep it in the data folder.

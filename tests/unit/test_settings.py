@@ -27,6 +27,17 @@ def test_bad_values_are_reported_by_name():
         Settings.from_env({"SMTP_TLS": "maybe"})
 
 
+def test_group_commit_settings_are_read_and_bounded():
+    s = Settings.from_env({})
+    assert (s.group_commit_window_ms, s.max_pending_writes) == (2.0, 1000)
+    s = Settings.from_env({"GROUP_COMMIT_WINDOW_MS": "0.5", "MAX_PENDING_WRITES": "50"})
+    assert (s.group_commit_window_ms, s.max_pending_writes) == (0.5, 50)
+    with pytest.raises(ConfigError, match="GROUP_COMMIT_WINDOW_MS"):
+        Settings.from_env({"GROUP_COMMIT_WINDOW_MS": "-1"}).validate()
+    with pytest.raises(ConfigError, match="MAX_PENDING_WRITES"):
+        Settings.from_env({"MAX_PENDING_WRITES": "0"}).validate()
+
+
 def test_dev_secret_is_generated_once_and_kept(tmp_path):
     s = Settings.from_env({"CHATR_DATA_DIR": str(tmp_path)})
     first = s.with_dev_secret()
