@@ -100,3 +100,13 @@ async def test_full_queue_refuses_new_writes_and_recovers():
     release.set()
     assert await asyncio.gather(*in_flight, *queued) == [0, 1, 2, 3, 4]
     assert await gc.submit((6,)) == 6  # accepted again once the queue drained
+
+
+async def test_wait_idle_flushes_what_is_waiting_for_the_window():
+    batches, run_batch, run_one = recorder(delay=0.01)
+    gc = GroupCommit(run_batch, run_one, window=30)  # the window would hold them for 30 s
+    pending = [gc.submit((i,)) for i in range(3)]
+    await asyncio.wait_for(gc.wait_idle(), 1)
+    assert batches == [[0, 1, 2]]
+    assert [f.result() for f in pending] == [0, 10, 20]
+    assert gc.pending == 0
