@@ -1,10 +1,11 @@
 -- Group-committed direct messages, the common case in one set-based statement:
 -- plain sends (no reply, no upload announcement) between users whose
 -- conversation is accepted and who have not blocked each other. One row per
--- stored message, tagged with its 1-based position `n` in the input and
--- otherwise shaped like chatr_dm_result. Inputs without a row (first message
--- of a pair, a pending request, a block, a temp id seen before, an unknown
--- recipient) go through chatr_send_dm, which handles each of those cases.
+-- stored message: its 1-based position `n` in the input and its
+-- chatr_dm_result (the shape chatr_send_dm returns). Inputs without a row
+-- (first message of a pair, a pending request, a block, a temp id seen
+-- before, an unknown recipient) go through chatr_send_dm, which handles each
+-- of those cases.
 --
 -- The batch arrives as one JSON array of objects (keys below), which costs the
 -- server one C-level encode instead of thirteen array encodings. A function
@@ -12,33 +13,7 @@
 -- would otherwise re-plan the statement on every call, which costs more than
 -- storing a small batch.
 CREATE FUNCTION chatr_send_dm_plain(p_batch jsonb)
-RETURNS TABLE (
-    n                    bigint,
-    outcome              text,
-    blocked_by           uuid,
-    accepted_now         boolean,
-    conversation_id      uuid,
-    conversation_status  text,
-    initiator_id         uuid,
-    id                   uuid,
-    sender_id            uuid,
-    recipient_id         uuid,
-    content              text,
-    type                 text,
-    status               text,
-    created_at           timestamptz,
-    file_url             text,
-    file_name            text,
-    file_size            bigint,
-    file_type            text,
-    audio_waveform       jsonb,
-    audio_duration       double precision,
-    link_preview         jsonb,
-    reply_to_id          uuid,
-    reply_to_content     text,
-    reply_to_sender_name text,
-    reply_to_type        text,
-    reply_to_duration    double precision)
+RETURNS TABLE (n bigint, result chatr_dm_result)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$
@@ -84,10 +59,11 @@ BEGIN
         ON CONFLICT (sender_id, temp_id) DO NOTHING
         RETURNING m.id AS stored_id, m.status AS stored_status, m.created_at AS stored_at
     )
-    SELECT r.pos, 'created'::text, NULL::uuid, false, r.conv_id, 'accepted'::text, r.initiator,
-           s.stored_id, r.sender, r.recipient, r.body, r.kind, s.stored_status, s.stored_at,
-           r.f_url, r.f_name, r.f_size, r.f_type, r.waveform, r.duration, r.preview,
-           NULL::uuid, NULL::text, NULL::text, NULL::text, NULL::double precision
+    SELECT r.pos,
+           ROW('created', NULL, false, r.conv_id, 'accepted', r.initiator,
+               s.stored_id, r.sender, r.recipient, r.body, r.kind, s.stored_status, s.stored_at,
+               r.f_url, r.f_name, r.f_size, r.f_type, r.waveform, r.duration, r.preview,
+               NULL, NULL, NULL, NULL, NULL)::chatr_dm_result
     FROM stored s
     JOIN ready r ON r.new_id = s.stored_id;
 END;

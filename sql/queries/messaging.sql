@@ -88,4 +88,4 @@ ORDER BY e.pos
 -- name: send_dm_batch_plain
 -- The plain sends of a group-committed batch, set-based (migration 0008);
 -- $1 is a JSON array of objects, see MessagingRepo.send_dm_batch_plain.
-SELECT * FROM chatr_send_dm_plain($1)
+SELECT p.n, (p.result).* FROM chatr_send_dm_plain($1) AS p
