@@ -11,9 +11,23 @@ from chatr_server.util.timefmt import iso_ms
 Row = Mapping[str, Any]
 
 
-def message_sent(row: Row, temp_id: str | None) -> dict[str, Any]:
-    """``message:sent`` to the sending socket: file/audio keys always present."""
-    payload: dict[str, Any] = {
+_FILE_KEYS = (
+    ("fileUrl", "file_url"),
+    ("fileName", "file_name"),
+    ("fileSize", "file_size"),
+    ("fileType", "file_type"),
+    ("waveform", "audio_waveform"),
+    ("duration", "audio_duration"),
+)
+
+
+def _shared(row: Row) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields both events carry, and the optional tail (reply, preview).
+
+    Computed once per send: both payloads of a message are built on the hot path.
+    """
+    conversation = row["conversation_id"]
+    common = {
         "id": str(row["id"]),
         "senderId": str(row["sender_id"]),
         "recipientId": str(row["recipient_id"]),
@@ -21,55 +35,46 @@ def message_sent(row: Row, temp_id: str | None) -> dict[str, Any]:
         "type": row["type"],
         "timestamp": iso_ms(row["created_at"]),
         "status": row["status"],
-        "fileUrl": row["file_url"],
-        "fileName": row["file_name"],
-        "fileSize": row["file_size"],
-        "fileType": row["file_type"],
-        "waveform": row["audio_waveform"],
-        "duration": row["audio_duration"],
-        "conversationId": str(row["conversation_id"]) if row["conversation_id"] else None,
+        "conversationId": str(conversation) if conversation else None,
         "conversationStatus": row["conversation_status"],
     }
+    tail: dict[str, Any] = {}
     reply = reply_to(row)
     if reply is not None:
-        payload["replyTo"] = reply
+        tail["replyTo"] = reply
     if row["link_preview"] is not None:
-        payload["linkPreview"] = row["link_preview"]
+        tail["linkPreview"] = row["link_preview"]
+    return common, tail
+
+
+def live_payloads(
+    row: Row, temp_id: str | None, sender: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``message:sent`` for the sending socket and, when ``sender`` is given,
+    ``message:received`` for the recipient.
+
+    ``message:sent`` always has the file/audio keys; ``message:received`` omits
+    the empty ones and carries the sender's card instead of the temp id.
+    """
+    common, tail = _shared(row)
+    sent = {**common}
+    for key, column in _FILE_KEYS:
+        sent[key] = row[column]
+    sent.update(tail)
     if temp_id is not None:
-        payload["tempId"] = temp_id
-    return payload
-
-
-def message_received(row: Row, sender: Mapping[str, Any]) -> dict[str, Any]:
-    """``message:received`` to the recipient: file/audio keys omitted when empty."""
-    payload: dict[str, Any] = {
-        "id": str(row["id"]),
-        "senderId": str(row["sender_id"]),
-        "recipientId": str(row["recipient_id"]),
+        sent["tempId"] = temp_id
+    if sender is None:
+        return sent, None
+    received = {
+        **common,
         "senderUsername": sender["username"],
         "senderDisplayName": sender["displayName"],
         "senderProfileImage": sender["profileImage"],
         "senderIsGuest": sender["isGuest"],
-        "content": row["content"],
-        "type": row["type"],
-        "timestamp": iso_ms(row["created_at"]),
-        "status": row["status"],
-        "conversationId": str(row["conversation_id"]) if row["conversation_id"] else None,
-        "conversationStatus": row["conversation_status"],
     }
-    for key, column in (
-        ("fileUrl", "file_url"),
-        ("fileName", "file_name"),
-        ("fileSize", "file_size"),
-        ("fileType", "file_type"),
-        ("waveform", "audio_waveform"),
-        ("duration", "audio_duration"),
-    ):
-        if row[column] is not None:
-            payload[key] = row[column]
-    reply = reply_to(row)
-    if reply is not None:
-        payload["replyTo"] = reply
-    if row["link_preview"] is not None:
-        payload["linkPreview"] = row["link_preview"]
-    return payload
+    for key, column in _FILE_KEYS:
+        value = row[column]
+        if value is not None:
+            received[key] = value
+    received.update(tail)
+    return sent, received

@@ -16,7 +16,7 @@ import asyncpg
 
 from chatr_server.integrations.storage import Storage
 from chatr_server.presenters.groups import live_message
-from chatr_server.presenters.messages_live import message_received, message_sent
+from chatr_server.presenters.messages_live import live_payloads
 from chatr_server.repos.messaging import MessagingRepo
 from chatr_server.services.bus import EventBus
 from chatr_server.services.group_commit import DEFAULT_MAX_PENDING, DEFAULT_WINDOW, GroupCommit
@@ -183,12 +183,14 @@ class MessagingService:
                 "conversation:accepted",
                 {"conversationId": str(row["conversation_id"]), "acceptedBy": sender.id},
             )
-        if outcome != "duplicate":
-            received = message_received(row, sender.as_sender())
+        sent, received = live_payloads(
+            row, req.temp_id, sender.as_sender() if outcome != "duplicate" else None
+        )
+        if received is not None:
             if files.waveform is not None and "waveform" not in received:
                 received["waveform"] = files.waveform
             self._bus.to_user(recipient, "message:received", received)
-        return message_sent(row, req.temp_id)
+        return sent
 
     async def mark_delivered(self, user_id: str, message_id: Any) -> None:
         row = await self._repo.mark_delivered(self._pool, message_id, user_id)
