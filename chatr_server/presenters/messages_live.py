@@ -57,24 +57,24 @@ def live_payloads(
     the empty ones and carries the sender's card instead of the temp id.
     """
     common, tail = _shared(row)
-    sent = {**common}
+    received = None
+    if sender is not None:
+        received = {
+            **common,
+            "senderUsername": sender["username"],
+            "senderDisplayName": sender["displayName"],
+            "senderProfileImage": sender["profileImage"],
+            "senderIsGuest": sender["isGuest"],
+        }
+        for key, column in _FILE_KEYS:
+            value = row[column]
+            if value is not None:
+                received[key] = value
+        received.update(tail)
+    sent = common  # not shared any more: extended in place
     for key, column in _FILE_KEYS:
         sent[key] = row[column]
     sent.update(tail)
     if temp_id is not None:
         sent["tempId"] = temp_id
-    if sender is None:
-        return sent, None
-    received = {
-        **common,
-        "senderUsername": sender["username"],
-        "senderDisplayName": sender["displayName"],
-        "senderProfileImage": sender["profileImage"],
-        "senderIsGuest": sender["isGuest"],
-    }
-    for key, column in _FILE_KEYS:
-        value = row[column]
-        if value is not None:
-            received[key] = value
-    received.update(tail)
     return sent, received

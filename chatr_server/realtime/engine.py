@@ -99,6 +99,10 @@ class Handshake:
         return f"Handshake(address={self.address!r}, query={self.query!r})"
 
 
+def _opcode(frame: bytes) -> int:
+    return OP_BINARY if type(frame) is BinaryFrame else OP_TEXT
+
+
 class EngineSession:
     """One Engine.IO connection (one client), whatever transport it currently uses."""
 
@@ -198,7 +202,7 @@ class EngineSession:
 
     def _write_ws(self, ws: WsConnection, frame: bytes) -> None:
         try:
-            ws.send(frame, OP_BINARY if type(frame) is BinaryFrame else OP_TEXT)
+            ws.send(frame, _opcode(frame))
         except Exception as exc:  # connection reset / closing transport
             log.debug("engine session %s: websocket write failed: %r", self.sid, exc)
             self.close("transport error", graceful=False)
@@ -373,7 +377,7 @@ class EngineSession:
             # Bounded by the queue limits; the transport buffers what the peer has not read.
             with contextlib.suppress(Exception):
                 for frame in queue:
-                    ws.send(frame, OP_BINARY if type(frame) is BinaryFrame else OP_TEXT)
+                    ws.send(frame, _opcode(frame))
         ws.close()
 
     # ----------------------------------------------------------- websocket input

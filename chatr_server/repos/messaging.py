@@ -11,6 +11,10 @@ from asyncpg import Record
 from chatr_server.db.queries import Queries
 from chatr_server.repos.types import Executor
 
+# Positions in a ``chatr_send_dm`` argument tuple (migration 0006 gives the order).
+_REPLY_TO = 11
+_MESSAGE_ID = 13
+
 
 def batch_json(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """``chatr_send_dm`` argument tuples as the JSON objects the batch statements read.
@@ -31,9 +35,9 @@ def batch_json(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
             "waveform": r[8],
             "duration": r[9],
             "preview": r[10],
-            "reply_to": None if r[11] is None else str(r[11]),
+            "reply_to": None if r[_REPLY_TO] is None else str(r[_REPLY_TO]),
             "temp_id": r[12],
-            "message_id": None if r[13] is None else str(r[13]),
+            "message_id": None if r[_MESSAGE_ID] is None else str(r[_MESSAGE_ID]),
             "online": r[14],
         }
         for r in rows
@@ -51,16 +55,25 @@ class MessagingRepo:
         return row
 
     async def send_dm_batch(self, db: Executor, rows: list[tuple[Any, ...]]) -> list[Record]:
-        """Run ``chatr_send_dm`` for many argument tuples in one statement (same order)."""
-        return await db.fetch(self._q.send_dm_batch, batch_json(rows))
+        """Store a group-committed batch of ``chatr_send_dm`` argument tuples; results in order.
 
-    async def send_dm_batch_plain(self, db: Executor, rows: list[tuple[Any, ...]]) -> list[Record]:
-        """Store the plain sends of a batch set-based (``send_dm_batch_plain``).
-
-        ``rows`` are ``chatr_send_dm`` argument tuples without a reply or message id;
-        one record per stored row, carrying its 1-based input position as ``n``.
+        Plain sends on accepted conversations (nearly all traffic) are stored by one
+        set-based statement (``send_dm_batch_plain``); whatever it leaves (replies,
+        upload announcements, first messages, requests, blocks, repeated temp ids)
+        goes through the function, in a second statement only when there is any.
         """
-        return await db.fetch(self._q.send_dm_batch_plain, batch_json(rows))
+        results: list[Any] = [None] * len(rows)  # every slot is filled below
+        plain = [i for i, r in enumerate(rows) if r[_REPLY_TO] is None and r[_MESSAGE_ID] is None]
+        if plain:
+            batch = batch_json([rows[i] for i in plain])
+            for row in await db.fetch(self._q.send_dm_batch_plain, batch):
+                results[plain[row["n"] - 1]] = row
+        rest = [i for i, row in enumerate(results) if row is None]
+        if rest:
+            batch = batch_json([rows[i] for i in rest])
+            for i, row in zip(rest, await db.fetch(self._q.send_dm_batch, batch), strict=True):
+                results[i] = row
+        return results
 
     async def send_group(self, db: Executor, args: tuple[Any, ...]) -> Record:
         """Run ``chatr_send_group`` (see migration 0006 for the argument order)."""

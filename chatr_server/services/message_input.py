@@ -163,31 +163,26 @@ def parse_direct_send(data: Any) -> DirectSend:
     kind = data.get("type") or "text"
     if kind not in DM_TYPES:
         raise InvalidPayload()
-    if data.keys().isdisjoint(_OPTIONAL_SEND_KEYS):
-        return DirectSend(
-            recipient_id=recipient,
-            content=content,
-            type=kind,
-            files=NO_FILES,
-            message_id=None,
-            temp_id=opt_str(data, "tempId", MAX_TEMP_ID_CHARS),
-            link_preview=None,
-            reply_to_id=None,
-        )
-    reply = data.get("replyTo")
-    reply_id = None
-    if reply is not None:
-        if not isinstance(reply, dict):
-            raise InvalidPayload()
-        reply_id = opt_uuid(reply, "id")
+    if data.keys().isdisjoint(_OPTIONAL_SEND_KEYS):  # a plain text message
+        files, message_id, preview, reply_id = NO_FILES, None, None, None
+    else:
+        reply = data.get("replyTo")
+        reply_id = None
+        if reply is not None:
+            if not isinstance(reply, dict):
+                raise InvalidPayload()
+            reply_id = opt_uuid(reply, "id")
+        files = file_fields(data)
+        message_id = opt_uuid(data, "messageId")
+        preview = link_preview(data)
     return DirectSend(
         recipient_id=recipient,
         content=content,
         type=kind,
-        files=file_fields(data),
-        message_id=opt_uuid(data, "messageId"),
+        files=files,
+        message_id=message_id,
         temp_id=opt_str(data, "tempId", MAX_TEMP_ID_CHARS),
-        link_preview=link_preview(data),
+        link_preview=preview,
         reply_to_id=reply_id,
     )
 

@@ -2,7 +2,7 @@
 
 This is the hot path. A send is validated, joins the current group-commit
 batch (one statement stores a whole batch of concurrent sends; see
-``_store_dm_batch``), and is delivered with two emits. The sender is
+``MessagingRepo.send_dm_batch``), and is delivered with two emits. The sender is
 acknowledged only after its batch committed, so a ``message:sent`` always
 names a stored message.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from chatr_server.integrations.storage import Storage
 from chatr_server.presenters.groups import live_message
@@ -93,7 +94,7 @@ class MessagingService:
         )
         # Batches run one at a time, so they keep one pooled connection between
         # them instead of an acquire/release (and its bookkeeping) per batch.
-        self._writer: Any = None
+        self._writer: PoolConnectionProxy | None = None
 
     async def close(self) -> None:
         """Let the batch in flight finish, then return the writer connection."""
@@ -106,33 +107,16 @@ class MessagingService:
             await self._pool.release(writer)
 
     async def _store_dm_batch(self, rows: list[tuple[Any, ...]]) -> list[Any]:
-        """One group-committed batch of ``chatr_send_dm`` argument tuples, results in order.
-
-        Plain sends on accepted conversations (nearly all traffic) are stored by one
-        set-based statement; whatever it leaves (replies, upload announcements,
-        first messages, requests, blocks, repeated temp ids) goes through the
-        ``chatr_send_dm`` function, in a second statement only when there is any.
-        """
+        """One group-committed batch, on the connection the batches keep."""
         db = self._writer
         if db is None:
             db = self._writer = await self._pool.acquire()
         try:
-            results: list[Any] = [None] * len(rows)
-            plain = [i for i, args in enumerate(rows) if args[11] is None and args[13] is None]
-            if plain:
-                stored = await self._repo.send_dm_batch_plain(db, [rows[i] for i in plain])
-                for row in stored:
-                    results[plain[row["n"] - 1]] = row
-            rest = [i for i, row in enumerate(results) if row is None]
-            if rest:
-                done = await self._repo.send_dm_batch(db, [rows[i] for i in rest])
-                for i, row in zip(rest, done, strict=True):
-                    results[i] = row
+            return await self._repo.send_dm_batch(db, rows)
         except BaseException:
             # The connection may be broken: hand it back (the pool replaces it).
             await self._drop_writer()
             raise
-        return results
 
     def _check_file_url(self, url: str | None) -> None:
         # Only links into our own storage: a client cannot make a "file" message
