@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -249,15 +250,9 @@ class Settings:
         if self.jwt_secret or self.production:
             return self
         path = self.data_dir / "jwt_secret"
-        if path.exists():
-            secret = path.read_text().strip()
-        else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            secret = secrets.token_urlsafe(48)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secret)
-        return replace(self, jwt_secret=secret)
+        if not path.exists():
+            _publish_once(path, secrets.token_urlsafe(48))
+        return replace(self, jwt_secret=path.read_text().strip())
 
     @property
     def outbox_dir(self) -> Path:
@@ -277,3 +272,23 @@ class Settings:
                 origins.append(f"https://www.{rest.rstrip('/')}")
         origins += ["http://localhost:3000", "http://localhost:3001", "http://localhost:3002"]
         return tuple(dict.fromkeys(origins))
+
+
+def _publish_once(path: Path, text: str) -> None:
+    """Create `path` holding `text`, readable by the owner only, unless it already exists.
+
+    The file is written under a private name and hard-linked into place, so a
+    process starting at the same moment (`serve --workers`, two `migrate`s)
+    either wins the link or reads the winner's complete file, never a half-written one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)

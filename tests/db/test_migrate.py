@@ -72,8 +72,9 @@ async def test_refuses_unknown_newer_version(empty_db):
         await conn.close()
 
 
-def test_cli_migrate_twice_and_concurrently(empty_db):
-    env = {"DATABASE_URL": empty_db, "PATH": "/usr/bin:/bin", "CHATR_DATA_DIR": "var"}
+def test_cli_migrate_twice_and_concurrently(empty_db, tmp_path):
+    """Two processes start on a fresh data folder: both create-or-read the dev secret."""
+    env = {"DATABASE_URL": empty_db, "PATH": "/usr/bin:/bin", "CHATR_DATA_DIR": str(tmp_path)}
     cmd = [sys.executable, "-m", "chatr_server", "migrate"]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=60)[0] for p in procs]

@@ -1,3 +1,6 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from chatr_server.settings import ConfigError, Settings
@@ -45,6 +48,21 @@ def test_dev_secret_is_generated_once_and_kept(tmp_path):
     assert len(first.jwt_secret) >= 32
     assert first.jwt_secret == second.jwt_secret
     assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_dev_secret_created_by_many_at_once_is_one_secret(tmp_path):
+    """Workers starting together on a fresh data folder must agree on one secret."""
+    env = {"CHATR_DATA_DIR": str(tmp_path / "fresh")}
+    start = threading.Barrier(8)
+
+    def load() -> str:
+        start.wait()
+        return Settings.from_env(env).with_dev_secret().jwt_secret
+
+    with ThreadPoolExecutor(8) as pool:
+        found = set(pool.map(lambda _: load(), range(8)))
+    assert len(found) == 1 and len(found.pop()) >= 32
+    assert [p.name for p in (tmp_path / "fresh").iterdir()] == ["jwt_secret"]
 
 
 def test_allowed_origins_include_www_and_localhost():
