@@ -415,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     for part in args.scales.split(","):
         s, _, r = part.partition(":")
         scales.append((int(s), float(r or 200)))
+    if len({s for s, _ in scales}) != len(scales):
+        raise SystemExit("--scales: each socket count once (results are kept per socket count)")
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in servers:
         if s not in PORTS:

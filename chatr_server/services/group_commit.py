@@ -1,13 +1,15 @@
 """Group commit: many concurrent writers, one database round trip.
 
 Callers ``await submit(args)`` and get their own result row. The first
-submission opens a short collection window (``window`` seconds, a millisecond
-or two); everything submitted until it closes, or until ``max_batch`` rows are
-waiting, goes out in one statement, one transaction, one commit. While a
-flush is in flight new submissions queue up and leave together as soon as it
-finishes. That is what makes the database side cheap: the fixed cost of a
-statement and its commit (most of a lone INSERT's cost) is paid once per
-batch instead of once per message.
+submission of a batch opens a short collection window (``window`` seconds, a
+millisecond or two); everything submitted until it closes, or until
+``max_batch`` rows are waiting, goes out in one statement, one transaction,
+one commit. While a flush is in flight new submissions queue up; the next
+batch leaves when the flush is done and its own window (counted from its
+first submission) has passed, so a busy server sends full windows' worth
+rather than whatever arrived during one round trip. That is what makes the
+database side cheap: the fixed cost of a statement and its commit (most of a
+lone INSERT's cost) is paid once per batch instead of once per message.
 
 Submissions keep their order inside a batch, and batches run one after the
 other, so writes from one connection (which awaits each result before the
@@ -69,6 +71,7 @@ class GroupCommit(Generic[T]):
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[T]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._opened_at = 0.0  # loop time of the first write queued since the last batch left
         self._flushing: asyncio.Task[None] | None = None
 
     @property
@@ -92,6 +95,8 @@ class GroupCommit(Generic[T]):
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        if not queue:
+            self._opened_at = loop.time()
         queue.append((args, future))
         if self._flushing is None:
             if len(queue) >= self._max_batch or self._window <= 0:
@@ -114,6 +119,11 @@ class GroupCommit(Generic[T]):
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 await self._flush(batch)
+                if 0 < len(self._queue) < self._max_batch:
+                    assert self._loop is not None
+                    rest = self._opened_at + self._window - self._loop.time()
+                    if rest > 0:
+                        await asyncio.sleep(rest)
         finally:
             self._flushing = None
 

@@ -46,6 +46,19 @@ async def test_window_collects_writes_that_arrive_shortly_after_the_first():
     assert batches == [[1, 2]]
 
 
+async def test_writes_queued_during_a_flush_still_get_their_full_window():
+    """The next batch leaves a window after its first write, not when the flush returns."""
+    batches, run_batch, run_one = recorder(delay=0.2)
+    gc = GroupCommit(run_batch, run_one, window=0.2)
+    first = gc.submit((1,))  # its window closes at 0.2; batch [1] is in flight until 0.4
+    await asyncio.sleep(0.3)
+    second = gc.submit((2,))  # opens the next window: it closes at 0.5
+    await asyncio.sleep(0.15)  # the flight is over, the window is not
+    third = gc.submit((3,))
+    assert await asyncio.gather(first, second, third) == [10, 20, 30]
+    assert batches == [[1], [2, 3]]
+
+
 async def test_full_batch_leaves_without_waiting_for_the_window():
     batches, run_batch, run_one = recorder(delay=0)
     gc = GroupCommit(run_batch, run_one, max_batch=4, window=30)
