@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from chatr_server.services.upload_policy import MAX_DURATION_S, waveform_bars
-from chatr_server.util.ids import parse_uuid
+from chatr_server.util.ids import parse_uuid, uuid_text
 
 MAX_CONTENT_CHARS = 20_000
 MAX_TEMP_ID_CHARS = 64
@@ -135,7 +135,7 @@ def file_fields(data: dict[str, Any]) -> FileFields:
 
 @dataclass(slots=True)
 class DirectSend:
-    recipient_id: UUID
+    recipient_id: str  # canonical text: only ever used as text
     content: str
     type: str
     files: FileFields
@@ -156,10 +156,12 @@ def parse_direct_send(data: Any) -> DirectSend:
         raise InvalidPayload("Message content is required")
     if len(content) > MAX_CONTENT_CHARS:
         raise InvalidPayload(f"Message content must be at most {MAX_CONTENT_CHARS} characters")
-    if not data.get("recipientId"):
+    recipient = data.get("recipientId")
+    if not recipient:
         raise InvalidPayload("Recipient ID is required")
-    recipient = opt_uuid(data, "recipientId")
-    assert recipient is not None
+    recipient = uuid_text(recipient)
+    if recipient is None:
+        raise InvalidPayload()
     kind = data.get("type") or "text"
     if kind not in DM_TYPES:
         raise InvalidPayload()

@@ -132,7 +132,7 @@ class MessagingService:
         """
         if req.message_id is None:
             self._check_file_url(req.files.url)
-        recipient = str(req.recipient_id)
+        recipient = req.recipient_id
         online = await self._presence.is_online(recipient)
         files = req.files
         row = await self._dm_writes.submit(
