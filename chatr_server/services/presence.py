@@ -34,7 +34,9 @@ class PresenceService:
         self._store = store
         self.node_id = node_id or secrets.token_hex(6)
         self._local: dict[str, int] = {}
+        # Nodes seen alive / dead at the last heartbeat or since (see _is_live).
         self._live_nodes: set[str] = {self.node_id}
+        self._dead_nodes: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     # ---- lifecycle -------------------------------------------------------
@@ -75,6 +77,7 @@ class PresenceService:
             else:
                 await self._store.srem("nodes", node)
         self._live_nodes = live
+        self._dead_nodes = set()
         for user_id, count in list(self._local.items()):
             await self._store.hset(
                 f"pconn:{user_id}", {self.node_id: str(count)}, ttl_s=RECORD_TTL_S
@@ -85,7 +88,26 @@ class PresenceService:
 
     async def _total(self, user_id: str) -> int:
         counts = await self._store.hgetall(f"pconn:{user_id}")
-        return sum(int(v) for node, v in counts.items() if node in self._live_nodes and v.isdigit())
+        total = 0
+        for node, value in counts.items():
+            if value.isdigit() and await self._is_live(node):
+                total += int(value)
+        return total
+
+    async def _is_live(self, node: str) -> bool:
+        """Whether a node's connection counts count.
+
+        Known from the last heartbeat; a node not seen then (one that started
+        since) is asked about once, so its users are online here at once rather
+        than after our next heartbeat.
+        """
+        if node in self._live_nodes:
+            return True
+        if node in self._dead_nodes:
+            return False
+        live = await self._store.get(f"node:{node}") is not None
+        (self._live_nodes if live else self._dead_nodes).add(node)
+        return live
 
     async def connect(self, user_id: str, hidden: bool) -> None:
         """Count a new connection and mark the user online."""
