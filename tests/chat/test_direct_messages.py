@@ -241,7 +241,6 @@ async def test_batched_sends_share_one_statement_correctly(client):
     assert rows[3]["accepted_now"] is True  # bob replied inside the same batch
     assert rows[0]["created_at"] < rows[1]["created_at"] < rows[3]["created_at"]
 
-
     # The service's batch: plain sends on the now accepted pair take the set-based
     # statement; everything else falls back to chatr_send_dm, results in input order.
     carol, dave = await make_user(client), await make_user(client)

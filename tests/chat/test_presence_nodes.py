@@ -22,6 +22,17 @@ async def store(redis_url, redis_prefix):
     await store.close()
 
 
+@pytest.fixture
+async def nodes(store):
+    """Two server processes' presence on one store; ``a`` started first."""
+    a, b = PresenceService(store, "node-a"), PresenceService(store, "node-b")
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.stop()
+    await b.stop()
+
+
 async def _crash(node: PresenceService) -> None:
     """What a killed process does: stop heart-beating, clean nothing up."""
     task, node._task = node._task, None
@@ -31,42 +42,31 @@ async def _crash(node: PresenceService) -> None:
         await task
 
 
-async def test_connections_on_two_nodes_count_as_one_user(store):
-    a, b = PresenceService(store, "node-a"), PresenceService(store, "node-b")
-    await a.start()
-    await b.start()
-    try:
-        await a.connect("u1", hidden=False)
-        await b.connect("u1", hidden=False)
-        assert await a.is_online("u1") and await b.is_online("u1")
-        # a's last heartbeat ran before b existed: b's connection must count anyway.
-        assert await a.disconnect("u1") is False  # still connected on b
-        assert await a.is_online("u1")
-        assert await b.disconnect("u1") is True  # the last connection anywhere
-        assert not await a.is_online("u1") and not await b.is_online("u1")
-        assert await a.record("u1") is None
-        assert not await b.is_online("never-connected")
-    finally:
-        await a.stop()
-        await b.stop()
+async def test_connections_on_two_nodes_count_as_one_user(nodes):
+    a, b = nodes
+    await a.connect("u1", hidden=False)
+    await b.connect("u1", hidden=False)
+    assert await a.is_online("u1") and await b.is_online("u1")
+    # a's last heartbeat ran before b existed: b's connection must count anyway.
+    assert await a.disconnect("u1") is False  # still connected on b
+    assert await a.is_online("u1")
+    assert await b.disconnect("u1") is True  # the last connection anywhere
+    assert not await a.is_online("u1") and not await b.is_online("u1")
+    assert await a.record("u1") is None
+    assert not await b.is_online("never-connected")
 
 
-async def test_a_dead_node_stops_counting_when_its_key_expires(store):
-    a, b = PresenceService(store, "node-a"), PresenceService(store, "node-b")
-    await a.start()
-    await b.start()
-    try:
-        await a.connect("u2", hidden=False)
-        assert await b.is_online("u2")
+async def test_a_dead_node_stops_counting_when_its_key_expires(store, nodes):
+    a, b = nodes
+    await a.connect("u2", hidden=False)
+    assert await b.is_online("u2")
 
-        await _crash(a)
-        ttl = await store.client.ttl(store._k("node:node-a"))
-        assert 0 < ttl <= NODE_TTL_S  # it will expire on its own...
-        await store.delete("node:node-a")  # ...as here, without waiting a minute
-        assert await b.is_online("u2")  # until b's next heartbeat notices
+    await _crash(a)
+    ttl = await store.client.ttl(store._k("node:node-a"))
+    assert 0 < ttl <= NODE_TTL_S  # it will expire on its own...
+    await store.delete("node:node-a")  # ...as here, without waiting a minute
+    assert await b.is_online("u2")  # until b's next heartbeat notices
 
-        await b._beat()  # the periodic heartbeat, run now
-        assert not await b.is_online("u2")
-        assert "node-a" not in await store.smembers("nodes")
-    finally:
-        await b.stop()
+    await b._beat()  # the periodic heartbeat, run now
+    assert not await b.is_online("u2")
+    assert "node-a" not in await store.smembers("nodes")
