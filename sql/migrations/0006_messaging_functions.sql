@@ -119,13 +119,12 @@ BEGIN
         END IF;
     END IF;
 
-    -- Common case in one probe: the pair's conversation and any block either way.
-    -- A conversation implies the recipient exists (foreign key), so the user
-    -- lookup only runs for a pair's first message.
-    SELECT c.* INTO conv
-    FROM conversations c
-    WHERE c.participant_a = LEAST(p_sender, p_recipient)
-      AND c.participant_b = GREATEST(p_sender, p_recipient);
+    PERFORM 1 FROM users WHERE id = p_recipient;
+    IF NOT FOUND THEN
+        r.outcome := 'no_recipient';
+        RETURN r;
+    END IF;
+
     SELECT requester_id INTO r.blocked_by FROM friendships
     WHERE status = 'blocked'
       AND ((requester_id = p_sender AND addressee_id = p_recipient)
@@ -135,14 +134,8 @@ BEGIN
         r.outcome := 'blocked';
         RETURN r;
     END IF;
-    IF conv.id IS NULL THEN
-        PERFORM 1 FROM users WHERE id = p_recipient;
-        IF NOT FOUND THEN
-            r.outcome := 'no_recipient';
-            RETURN r;
-        END IF;
-        conv := chatr_dm_conversation(p_sender, p_recipient);
-    END IF;
+
+    conv := chatr_dm_conversation(p_sender, p_recipient);
     r.accepted_now := false;
     IF conv.status = 'pending' AND conv.initiator_id <> p_sender THEN
         UPDATE conversations SET status = 'accepted', updated_at = now()
