@@ -20,12 +20,13 @@ def batch_json(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """``chatr_send_dm`` argument tuples as the JSON objects the batch statements read.
 
     One jsonb parameter for a whole batch: a single C-level encode, where one
-    array parameter per column costs asyncpg a type check per element.
+    array parameter per column costs asyncpg a type check per element. Sender
+    and recipient ids arrive as text already (the hot path never parses them).
     """
     return [
         {
-            "sender": str(r[0]),
-            "recipient": str(r[1]),
+            "sender": r[0],
+            "recipient": r[1],
             "body": r[2],
             "kind": r[3],
             "f_url": r[4],
