@@ -9,26 +9,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from chatr_server.db.migrate import MigrationError, discover, migrate, pending
 from chatr_server.db.queries import sql_dir
-
-
-@pytest_asyncio.fixture
-async def empty_db(pg_server_dsn):
-    name = f"chatr_mig_{secrets.token_hex(5)}"
-    admin = await asyncpg.connect(pg_server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(pg_server_dsn)
-    dsn = urlunsplit(parts._replace(path="/" + name))
-    yield dsn
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def _tables(dsn: str) -> set[str]:
