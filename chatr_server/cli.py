@@ -49,14 +49,18 @@ def tune_gc() -> None:
 
 
 @contextmanager
-def _migration_errors_exit() -> Iterator[None]:
-    """A schema the code cannot run against stops the command with one line, not a traceback."""
+def _startup_errors_exit() -> Iterator[None]:
+    """A database the server cannot use stops the command with one line, not a traceback."""
+    from chatr_server.db.embedded import EmbeddedPostgresError
     from chatr_server.db.migrate import MigrationError
 
     try:
         yield
     except MigrationError as exc:
         print(f"migration error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except EmbeddedPostgresError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
@@ -128,7 +132,7 @@ def _serve(args: argparse.Namespace) -> None:
     tune_gc()
     # run_app handles SIGINT and SIGTERM: stop accepting, finish in-flight
     # requests for up to shutdown_timeout, then run the cleanup contexts.
-    with _migration_errors_exit():
+    with _startup_errors_exit():
         web.run_app(
             app,
             host=settings.host,
@@ -162,7 +166,7 @@ def _migrate(_: argparse.Namespace) -> None:
             if embedded is not None:
                 await embedded.stop()
 
-    with _migration_errors_exit():
+    with _startup_errors_exit():
         applied = asyncio.run(run())
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
 
