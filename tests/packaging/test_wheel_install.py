@@ -12,7 +12,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import venv
@@ -21,6 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from chatr_server import __version__
+from tests.helpers import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the wheel is built from (the Dockerfile copies the same).
@@ -61,12 +61,6 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), **extra}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _install_and_migrate(tmp: Path, dsn: str) -> tuple[Path, Path]:
     """Install, check where the package reads from, migrate; returns (python, workdir)."""
     python = _build_and_install(tmp)
@@ -89,24 +83,9 @@ def _install_and_migrate(tmp: Path, dsn: str) -> tuple[Path, Path]:
     return python, workdir
 
 
-async def _wait_for_health(url: str, proc: asyncio.subprocess.Process) -> dict[str, object]:
-    """Wait until the server accepts connections (or fail if the process dies first)."""
-    async with aiohttp.ClientSession() as http:
-        while True:
-            if proc.returncode is not None:
-                assert proc.stderr is not None
-                raise AssertionError(f"serve exited: {(await proc.stderr.read()).decode()}")
-            try:
-                async with http.get(url) as resp:
-                    assert resp.status == 200
-                    return await resp.json()
-            except aiohttp.ClientConnectorError:
-                await asyncio.sleep(0.1)
-
-
 async def test_wheel_installs_and_runs_from_any_folder(tmp_path, empty_db):
     python, workdir = await asyncio.to_thread(_install_and_migrate, tmp_path, empty_db)
-    port = _free_port()
+    port = free_port()
     serve = await asyncio.create_subprocess_exec(
         *(str(python), "-m", "chatr_server", "serve", "--host", "127.0.0.1", "--port", str(port)),
         cwd=workdir,
@@ -115,12 +94,12 @@ async def test_wheel_installs_and_runs_from_any_folder(tmp_path, empty_db):
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        health = await asyncio.wait_for(
-            _wait_for_health(f"http://127.0.0.1:{port}/api/health", serve), timeout=120
-        )
-        assert health["status"] == "ok"
-        assert health["database"] == "connected"
+        await wait_until_serving(serve, port)
         async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/api/health") as resp:
+                health = await resp.json()
+            assert health["status"] == "ok"
+            assert health["database"] == "connected"
             async with http.get(f"http://127.0.0.1:{port}/") as resp:
                 assert resp.status == 200
                 assert __version__ in await resp.text()
