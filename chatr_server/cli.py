@@ -186,7 +186,10 @@ def _conformance(args: argparse.Namespace) -> None:
 def _support_agent(args: argparse.Namespace) -> None:
     from chatr_server.commands.support_agent import run
 
-    raise SystemExit(run(_load_settings(), args.email))
+    settings = _load_settings()
+    with _startup_errors_exit():
+        status = run(settings, args.email)
+    raise SystemExit(status)
 
 
 def build_parser() -> argparse.ArgumentParser:
