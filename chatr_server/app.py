@@ -87,7 +87,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             if settings.production:
                 missing = await migrations.pending(conn)
                 if missing:
-                    raise RuntimeError(f"database needs migrations {missing}: run `migrate` first")
+                    raise migrations.MigrationError(
+                        f"database needs migrations {missing}: run `migrate` first"
+                    )
             else:
                 await migrations.migrate(conn)
         if store.kind == "redis" and not await store.ping():
