@@ -16,7 +16,8 @@ participants (histories, live events, group lists, widget, upload answers) its
 That costs one HMAC per attachment message; a text message pays one ``None``
 check. The expiry is rounded down to a quarter of ``ATTACHMENT_LINK_TTL``, so a
 file presented many times within that quarter keeps one URL (the browser's
-cache works) and a link lives between 3/4 and all of the lifetime.
+cache works, and the link is computed once: see :meth:`Attachments.link`) and a
+link lives between 3/4 and all of the lifetime.
 
 With object storage the link is this server's ``/uploads/<key>`` rather than the
 bucket's own URL (which no check could guard); the route then redirects to a
@@ -41,6 +42,7 @@ from chatr_server.services.upload_policy import ATTACHMENT_FOLDERS
 
 UPLOADS_PREFIX = "/uploads/"
 _SIGNATURE_CHARS = 43  # unpadded base64 of a SHA-256 digest
+_MAX_CACHED_LINKS = 10_000
 
 
 def is_attachment(key: str) -> bool:
@@ -59,7 +61,9 @@ class Attachments:
         ttl_s: int,
         public_url: str | None = None,
     ) -> None:
-        self._key = hmac.new(secret.encode(), b"chatr:attachment-link:v1", hashlib.sha256).digest()
+        key = hmac.new(secret.encode(), b"chatr:attachment-link:v1", hashlib.sha256).digest()
+        # Keyed once; each signature copies it (cheaper than a new HMAC).
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
         self._storage = storage
         self._pool = pool
         self._repo = repo
@@ -69,28 +73,43 @@ class Attachments:
         # presented on this server (absolute when PUBLIC_URL says where it is).
         base = "" if isinstance(storage, LocalStorage) else (public_url or "")
         self._base = base.rstrip("/")
+        # Links of the current expiry window by stored URL: a file shown again
+        # (history pages, group lists) costs a dict lookup.
+        self._links: dict[str, str] = {}
+        self._links_expire = 0
 
     # --- signed links --------------------------------------------------------------------
 
     def signature(self, key: str, expires: int) -> str:
-        mac = hmac.new(self._key, f"{key}\n{expires}".encode(), hashlib.sha256)
+        mac = self._mac.copy()
+        mac.update(f"{key}\n{expires}".encode())
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+    def _expiry(self) -> int:
+        now = int(time.time())
+        return now - now % self._step + self.ttl_s
 
     def link_for_key(self, key: str, expires: int | None = None) -> str:
         """The signed ``/uploads`` URL of one attachment (expiry rounded, see module doc)."""
         if expires is None:
-            now = int(time.time())
-            expires = now - now % self._step + self.ttl_s
+            expires = self._expiry()
         sig = self.signature(key, expires)
         return f"{self._base}{UPLOADS_PREFIX}{quote(key, safe='/')}?exp={expires}&sig={sig}"
 
     def link(self, url: str) -> str:
         """What a participant is shown for a stored file URL: a signed link for an
         attachment of ours, anything else (pictures, foreign URLs) unchanged."""
-        key = self._storage.key_from_url(url)
-        if key is None or not is_attachment(key):
-            return url
-        return self.link_for_key(key)
+        expires = self._expiry()
+        if expires != self._links_expire:
+            self._links.clear()
+            self._links_expire = expires
+        shown = self._links.get(url)
+        if shown is None:
+            key = self._storage.key_from_url(url)
+            shown = url if key is None or not is_attachment(key) else self.link_for_key(key, expires)
+            if len(self._links) < _MAX_CACHED_LINKS:
+                self._links[url] = shown
+        return shown
 
     def sign(self, message: dict[str, Any]) -> dict[str, Any]:
         """Swap a presented message's ``fileUrl`` for its signed link, in place.
