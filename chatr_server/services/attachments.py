@@ -106,7 +106,9 @@ class Attachments:
         shown = self._links.get(url)
         if shown is None:
             key = self._storage.key_from_url(url)
-            shown = url if key is None or not is_attachment(key) else self.link_for_key(key, expires)
+            shown = url
+            if key is not None and is_attachment(key):
+                shown = self.link_for_key(key, expires)
             if len(self._links) < _MAX_CACHED_LINKS:
                 self._links[url] = shown
         return shown
