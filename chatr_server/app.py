@@ -121,9 +121,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             public_url=settings.public_url,
         )
         # The bus is read through the container on every emit: the realtime layer replaces it.
-        groups = GroupService(
-            pool, GroupsRepo(queries), storage, lambda: services.bus, attachments
-        )
+        groups = GroupService(pool, GroupsRepo(queries), storage, lambda: services.bus, attachments)
         group_uploads = GroupUploads(groups, storage)
         messages_repo = MessagesRepo(queries)
         directory_repo = DirectoryRepo(queries)

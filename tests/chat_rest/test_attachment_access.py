@@ -33,7 +33,9 @@ def _form(field: str, data: bytes, filename: str, mime: str, **fields: str) -> F
 async def _dm_upload(client: Any, sender: TestUser, recipient: TestUser) -> dict[str, Any]:
     resp = await client.post(
         "/api/messages/upload",
-        data=_form("file", SECRET_BYTES, "minutes.pdf", "application/pdf", recipientId=recipient.id),
+        data=_form(
+            "file", SECRET_BYTES, "minutes.pdf", "application/pdf", recipientId=recipient.id
+        ),
         headers=sender.auth,
     )
     body = await resp.json()
@@ -175,9 +177,7 @@ async def test_a_file_can_be_forwarded_only_by_someone_who_may_read_it(client, c
     e, c = await connect(eve), await connect(carol)
 
     # Eve learnt the path: sending it to Carol must not make it hers (nor Carol's).
-    await e.emit(
-        "message:send", {"recipientId": carol.id, "content": "look", "fileUrl": stored}
-    )
+    await e.emit("message:send", {"recipientId": carol.id, "content": "look", "fileUrl": stored})
     assert (await e.wait("error"))["message"] == "Invalid file URL"
     await _refused(client, stored, carol.auth)
 
@@ -250,10 +250,10 @@ async def test_widget_attachment_guest_and_agent_only(client):
     stored = await _stored(client, "messages", message["id"])
     assert stored.startswith("/uploads/messages/widget-")
     # The answer, and the content that repeats the URL, are signed.
-    assert message["fileUrl"].startswith(f"{stored}?exp=") and message["content"] == message["fileUrl"]
-    history = await (
-        await client.get("/api/widget/history", headers=bearer(guest["token"]))
-    ).json()
+    assert (
+        message["fileUrl"].startswith(f"{stored}?exp=") and message["content"] == message["fileUrl"]
+    )
+    history = await (await client.get("/api/widget/history", headers=bearer(guest["token"]))).json()
     [item] = history["messages"]
     assert item["fileUrl"].startswith(f"{stored}?exp=")
     resp = await client.get(item["fileUrl"])

@@ -74,7 +74,9 @@ async def test_upload_text_file(client, bus):
         "needsWaveformGeneration",
     }
     assert body["success"] is True and body["needsWaveformGeneration"] is False
-    assert re.fullmatch(r"/uploads/messages/notes-\d{13}-\d{1,9}\.txt\?exp=\d+&sig=[\w-]{43}", body["fileUrl"])
+    assert re.fullmatch(
+        r"/uploads/messages/notes-\d{13}-\d{1,9}\.txt\?exp=\d+&sig=[\w-]{43}", body["fileUrl"]
+    )
     assert body["fileName"] == "notes.txt" and body["fileSize"] == 12
     assert body["fileType"] == "text/plain"
     assert _stored_path(client, body["fileUrl"]).read_bytes() == b"hello there\n"
@@ -161,7 +163,9 @@ async def test_upload_sanitises_file_name(client):
     resp = await _upload(client, owner, gid, b"x", "../../etc/pa ss;wd.txt", "text/plain")
     body = await resp.json()
     assert body["fileName"] == "pa ss;wd.txt"
-    assert re.fullmatch(r"/uploads/messages/pa_ss_wd-\d+-\d+\.txt\?exp=\d+&sig=[\w-]{43}", body["fileUrl"])
+    assert re.fullmatch(
+        r"/uploads/messages/pa_ss_wd-\d+-\d+\.txt\?exp=\d+&sig=[\w-]{43}", body["fileUrl"]
+    )
 
 
 async def test_upload_errors(client, monkeypatch):
