@@ -100,6 +100,11 @@ async def test_message_upload_and_download_via_s3(s3_client):
         resp = await client.get(f"/uploads/{key}", headers=headers, allow_redirects=False)
         assert resp.status == 404
         assert "Location" not in resp.headers
+    # A participant forwarding the link they were shown stores the bucket URL again;
+    # someone who may not read the file cannot forward it at all.
+    attachments = client.app[SERVICES].attachments
+    assert await attachments.stored_url(bob.id, result["fileUrl"]) == stored
+    assert await attachments.stored_url(eve.id, result["fileUrl"]) is None
 
     url = f"/api/messages/download/{result['messageId']}"
     resp = await client.get(url, headers=bob.auth, allow_redirects=False)
