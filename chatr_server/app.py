@@ -161,6 +161,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 test_mode,
                 settings.dev_phone_whitelist,
                 rate_limiter=rate_limiter,
+                bus=lambda: services.bus,
             ),
             users=UserService(pool, users_repo),
             social=SocialService(

@@ -84,6 +84,8 @@ class RecordingBus:
     """
 
     sent: list[tuple[str, str, Any]] = field(default_factory=list)
+    #: Room commands (group room leaves, token disconnects), apart from the emissions.
+    room_ops: list[tuple[str, str, list[str] | None]] = field(default_factory=list)
 
     def to_user(self, user_id: str, event: str, payload: Any) -> None:
         self.sent.append((str(user_id), event, payload))
@@ -95,8 +97,15 @@ class RecordingBus:
     async def is_online(self, user_id: str) -> bool:
         return False
 
+    def leave_group_room(self, group_id: str, user_ids: Iterable[str] | None = None) -> None:
+        self.room_ops.append(("leave", group_id, None if user_ids is None else list(user_ids)))
+
+    def disconnect_token(self, token_hash: str) -> None:
+        self.room_ops.append(("disconnect", token_hash, None))
+
     def clear(self) -> None:
         self.sent.clear()
+        self.room_ops.clear()
 
     def events(self, name: str) -> list[tuple[str, Any]]:
         """``(user, payload)`` of every emission of event ``name``, in order."""

@@ -10,7 +10,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError
 
 from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.errors import ServiceError, bad_request
-from chatr_server.services.auth import AuthenticatedUser
+from chatr_server.services.auth import GUEST_REFUSED, AuthenticatedUser
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -56,12 +56,19 @@ def bearer_token(header: str | None) -> str | None:
     return parts[1]
 
 
-async def require_user(request: web.Request) -> AuthenticatedUser:
-    """Authenticate the request's bearer token (401 when absent, 403 when bad)."""
+async def require_user(request: web.Request, *, guests: bool = False) -> AuthenticatedUser:
+    """Authenticate the request's bearer token (401 when absent, 403 when bad).
+
+    SEC-23: a widget guest's token is refused (403) unless the route opts in with
+    ``guests=True``, so a new route is closed to guests until it is allowed here.
+    """
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise ServiceError(401, "Access token required")
-    return await request.app[SERVICES].auth.authenticate(token)
+    user = await request.app[SERVICES].auth.authenticate(token)
+    if user.is_guest and not guests:
+        raise ServiceError(403, GUEST_REFUSED)
+    return user
 
 
 def client_address(request: web.Request) -> str:

@@ -6,10 +6,19 @@ import logging
 from typing import Any
 
 from chatr_server.api.request import bearer_token
-from chatr_server.chat.context import HIDDEN, PROFILE, ChatContext, profile, user_room
+from chatr_server.chat.context import (
+    HIDDEN,
+    PROFILE,
+    TOKEN,
+    ChatContext,
+    profile,
+    token_room,
+    user_room,
+)
 from chatr_server.errors import ServiceError
 from chatr_server.realtime import ConnectionRefused, Namespace, Socket
 from chatr_server.services.messaging import SenderProfile
+from chatr_server.services.tokens import token_hash
 from chatr_server.util.timefmt import iso_ms, utcnow
 
 log = logging.getLogger("chatr_server.chat")
@@ -49,10 +58,13 @@ class ConnectionHandlers:
             is_guest=row["is_guest"],
         )
         sock.data[HIDDEN] = row["privacy_online_status"] == "nobody"
+        sock.data[TOKEN] = token_hash(token)
 
     async def on_connected(self, sock: Socket) -> None:
         me = profile(sock)
         sock.join(user_room(me.id))
+        # Logout closes the sockets of its token through this room (SEC-24).
+        sock.join(token_room(sock.data[TOKEN]))
         try:
             await self._announce(sock, me)
         except Exception:

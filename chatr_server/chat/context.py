@@ -13,6 +13,7 @@ from chatr_server.services.messaging import SenderProfile
 
 PROFILE = "profile"
 HIDDEN = "hidden"
+TOKEN = "token_hash"
 
 
 class ChatContext:
@@ -45,3 +46,13 @@ def profile(sock: Socket) -> SenderProfile:
 
 def user_room(user_id: str) -> str:
     return f"user:{user_id}"
+
+
+def group_room(group_id: object) -> str:
+    """The legacy room of ``group:join`` / ``group:message:send`` (events.md §4)."""
+    return f"group:{group_id}"
+
+
+def token_room(token_hash: str) -> str:
+    """Every socket that authenticated with one token, so logout can close them."""
+    return f"token:{token_hash}"

@@ -12,6 +12,7 @@ from chatr_server.chat.calls import CallHandlers
 from chatr_server.chat.connection import ConnectionHandlers
 from chatr_server.chat.context import ChatContext
 from chatr_server.chat.groups import GroupHandlers
+from chatr_server.chat.guests import GuestGate
 from chatr_server.chat.messages import MessageHandlers
 from chatr_server.chat.presence import PresenceHandlers
 from chatr_server.chat.rpc import RpcHandlers
@@ -61,6 +62,8 @@ def setup_chat(app: web.Application) -> SocketServer:
     GroupHandlers(ctx).register(ns)
     CallHandlers(ctx).register(ns)
     RpcHandlers(ctx).register(ns)
+    # Last: it wraps every handler registered above (SEC-23).
+    GuestGate(ctx).install(ns)
     if broker is not None:
         app[REDIS_BROKER] = broker
         if router is not None:

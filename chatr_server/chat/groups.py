@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatr_server.chat.context import ChatContext, profile
+from chatr_server.chat.context import ChatContext, group_room, profile
 from chatr_server.chat.guard import event, rpc
 from chatr_server.errors import ServiceError
 from chatr_server.realtime import Namespace, Socket
@@ -19,10 +19,6 @@ from chatr_server.services.message_input import (
 )
 from chatr_server.services.messaging import MessagingService
 from chatr_server.util.timefmt import iso_ms, utcnow
-
-
-def _room(group_id: Any) -> str:
-    return f"group:{group_id}"
 
 
 class GroupHandlers:
@@ -109,9 +105,10 @@ class GroupHandlers:
     async def join_room(self, sock: Socket, data: Any = None, *_: Any) -> None:
         group_id = bare_id(data, "groupId")
         me = profile(sock)
-        if await self._messaging.group_status(me.id, group_id) is None:
+        # SEC-22: a pending join request or invite does not open the room.
+        if await self._messaging.group_status(me.id, group_id) != "accepted":
             raise InvalidPayload("Not a member of this group")
-        sock.join(_room(group_id))
+        sock.join(group_room(group_id))
         sock.namespace.emit(
             "group:user:joined",
             {
@@ -120,14 +117,14 @@ class GroupHandlers:
                 "username": me.username,
                 "timestamp": iso_ms(utcnow()),
             },
-            to=_room(group_id),
+            to=group_room(group_id),
             skip_sid=sock.id,
         )
 
     @event("Failed to leave group")
     async def leave_room(self, sock: Socket, data: Any = None, *_: Any) -> None:
         group_id = bare_id(data, "groupId")
-        room = _room(group_id)
+        room = group_room(group_id)
         if room not in sock.rooms:
             return
         sock.leave(room)
@@ -172,4 +169,4 @@ class GroupHandlers:
         }
         if preview is not None:
             payload["linkPreview"] = preview
-        sock.namespace.emit("group:message:received", payload, to=_room(group_id))
+        sock.namespace.emit("group:message:received", payload, to=group_room(group_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatr_server.chat.context import HIDDEN, ChatContext, profile, user_room
+from chatr_server.chat.context import HIDDEN, ChatContext, group_room, profile, user_room
 from chatr_server.chat.guard import event
 from chatr_server.realtime import Namespace, Socket
 from chatr_server.services.message_input import InvalidPayload, opt_uuid
@@ -103,7 +103,7 @@ class PresenceHandlers:
         me = profile(sock)
         if data.get("groupId") is not None and data.get("recipientId") is None:
             group_id = opt_uuid(data, "groupId")
-            room = f"group:{group_id}"
+            room = group_room(group_id)
             if room not in sock.rooms:
                 return  # only sockets that joined the legacy room may signal in it
             sock.namespace.emit(

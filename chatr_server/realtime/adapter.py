@@ -62,6 +62,35 @@ class Adapter(ABC):
         """Cluster-wide membership; a multi-process adapter overrides this."""
         return self.sockets(rooms)
 
+    def sockets_leave(self, rooms: Collection[str], leave: Collection[str]) -> None:
+        """Every socket in any of ``rooms`` leaves the rooms ``leave``, on every process.
+
+        A multi-process adapter overrides this to also tell the other processes.
+        """
+        self.leave_local(rooms, leave)
+
+    def disconnect_sockets(self, rooms: Collection[str]) -> None:
+        """Close the connection of every socket in any of ``rooms``, on every process."""
+        self.disconnect_local(rooms)
+
+    def leave_local(self, rooms: Collection[str], leave: Collection[str]) -> None:
+        """:meth:`sockets_leave` for this process's sockets only."""
+        if not rooms:
+            raise ValueError("sockets_leave needs at least one room to select sockets")
+        for sid in self.sockets(rooms):
+            for room in leave:
+                self.delete(sid, room)
+
+    def disconnect_local(self, rooms: Collection[str]) -> None:
+        """:meth:`disconnect_sockets` for this process's sockets only."""
+        if not rooms:
+            raise ValueError("disconnect_sockets needs at least one room to select sockets")
+        sockets = self.namespace.sockets
+        for sid in self.sockets(rooms):
+            sock = sockets.get(sid)
+            if sock is not None:
+                sock.disconnect(close=True)
+
     async def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release resources (connections, subscriptions)."""
 

@@ -13,8 +13,13 @@ channel, expected answers = ``PUBSUB NUMSUB`` − 1, with a timeout), as the ref
 redis adapter does. A dead process unsubscribes with its TCP connection, so it is never
 waited for.
 
+Room commands travel the same way: ``sockets_leave`` (sockets selected by room leave
+rooms) and ``disconnect_sockets`` are applied locally and published, so each process
+applies them to its own sockets. Published on the same outbox as broadcasts, a command
+reaches every other process before any broadcast its sender published after it.
+
 Not supported across processes: acknowledgements from many sockets (the server has no
-room-wide ``emitWithAck`` even in process) and remote ``join``/``disconnect`` of sockets.
+room-wide ``emitWithAck`` even in process) and remote ``join`` of sockets.
 
 The event loop is never blocked: ``broadcast`` delivers locally and appends to a bounded
 outbox drained by one publisher task (oldest entries are dropped, and counted, while Redis
@@ -70,6 +75,7 @@ _CLOSE_CANCEL_S: Final = 1.0
 _BROADCAST: Final = b"B"[0]
 _REQUEST: Final = b"Q"[0]
 _RESPONSE: Final = b"R"[0]
+_COMMAND: Final = b"C"[0]
 _LEN: Final = struct.Struct(">I")
 
 
@@ -294,6 +300,12 @@ class RedisBroker:
                 adapter._deliver_remote(
                     frames, frozenset(head[0]), frozenset(head[1]), frozenset(head[2])
                 )
+            elif kind == _COMMAND:
+                command = orjson.loads(body)
+                if command["op"] == "leave":
+                    adapter.leave_local(command["rooms"], command["leave"])
+                elif command["op"] == "disconnect":
+                    adapter.disconnect_local(command["rooms"])
             elif kind == _REQUEST:
                 request = orjson.loads(body)
                 sids = sorted(adapter.sockets(request["rooms"]))
@@ -322,6 +334,9 @@ class RedisBroker:
             channel,
             self._header(_BROADCAST) + _LEN.pack(len(head)) + head + _encode_frames(frames),
         )
+
+    def publish_command(self, channel: str, command: dict[str, Any]) -> None:
+        self.publish(channel, self._header(_COMMAND) + orjson.dumps(command))
 
     async def request_sids(self, channel: str, rooms: Collection[str]) -> set[str]:
         """Union of the other nodes' local members of ``rooms`` (all sockets if empty)."""
@@ -395,6 +410,16 @@ class RedisAdapter(InProcessAdapter):
         except_sids: Collection[str],
     ) -> None:
         InProcessAdapter.broadcast(self, frames, rooms, except_rooms, except_sids)
+
+    def sockets_leave(self, rooms: Collection[str], leave: Collection[str]) -> None:
+        self.leave_local(rooms, leave)
+        self.broker.publish_command(
+            self.channel, {"op": "leave", "rooms": list(rooms), "leave": list(leave)}
+        )
+
+    def disconnect_sockets(self, rooms: Collection[str]) -> None:
+        self.disconnect_local(rooms)
+        self.broker.publish_command(self.channel, {"op": "disconnect", "rooms": list(rooms)})
 
     async def fetch_sids(self, rooms: Collection[str] = _EMPTY) -> set[str]:
         """Members of ``rooms`` on every process; TimeoutError if a node does not answer."""

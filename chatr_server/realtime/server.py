@@ -372,6 +372,11 @@ class Namespace:
 
         return register(handler) if handler is not None else register
 
+    @property
+    def handlers(self) -> dict[str, EventHandler]:
+        """The registered event handlers by event name (a copy)."""
+        return dict(self._handlers)
+
     def on_connect(self, fn: ConnectHook) -> ConnectHook:
         """``fn(sock, auth)`` runs before the CONNECT reply; raise ConnectionRefused to refuse."""
         self._on_connect = fn
@@ -407,6 +412,14 @@ class Namespace:
             raise ValueError(f"{event!r} is a reserved event name")
         frames = sio.encode_event(self.name, event, args)
         self.adapter.broadcast(frames, _names(to), _names(except_rooms), _names(skip_sid))
+
+    def sockets_leave(self, to: str | Iterable[str], room: str | Iterable[str]) -> None:
+        """Make every socket in ``to`` (room name(s)) leave ``room``, on every process."""
+        self.adapter.sockets_leave(_names(to), _names(room))
+
+    def disconnect_sockets(self, to: str | Iterable[str]) -> None:
+        """Close the connection of every socket in ``to`` (room name(s)), on every process."""
+        self.adapter.disconnect_sockets(_names(to))
 
     def sockets_in(self, room: str) -> set[str]:
         return self.adapter.sockets((room,))

@@ -32,8 +32,9 @@ class ConversationsRepo:
     async def accept(self, db: Executor, conversation_id: Id) -> Record | None:
         return await db.fetchrow(self._q.accept, conversation_id)
 
-    async def delete_pair_messages(self, db: Executor, a: Id, b: Id) -> None:
-        await db.execute(self._q.delete_pair_messages, a, b)
+    async def delete_pair_messages(self, db: Executor, a: Id, b: Id) -> int:
+        """How many messages of the pair were deleted."""
+        return await db.fetchval(self._q.delete_pair_messages, a, b)
 
     async def delete(self, db: Executor, conversation_id: Id) -> None:
         await db.execute(self._q.delete, conversation_id)

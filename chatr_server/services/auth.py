@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ import asyncpg
 from chatr_server.errors import ServiceError, bad_request, conflict, not_found, unauthorized
 from chatr_server.presenters.users import login_user, verified_user
 from chatr_server.repos.users import UsersRepo
+from chatr_server.services.bus import EventBus, NullBus
 from chatr_server.services.codes import CODE_TTL, CodeCheck, CodeService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import MAX_PASSWORD_BYTES, PasswordHasher
@@ -73,12 +75,18 @@ def normalize_phone(raw: str) -> str | None:
     return None
 
 
+# SEC-23: what a widget guest's token gets outside the routes and events allowed to it.
+GUEST_REFUSED = "Not available to guest sessions"
+
+
 @dataclass(frozen=True, slots=True)
 class AuthenticatedUser:
     id: str
     username: str | None
     token: str
     claims: TokenClaims
+    #: A widget guest (SEC-23: only the widget's routes and events accept it).
+    is_guest: bool = False
 
 
 class AuthService:
@@ -93,6 +101,7 @@ class AuthService:
         test_mode: TestMode,
         phone_whitelist: tuple[str, ...] = (),
         rate_limiter: RateLimiter | None = None,
+        bus: Callable[[], EventBus] | None = None,
     ) -> None:
         self._pool = pool
         self._users = users
@@ -104,6 +113,8 @@ class AuthService:
         self._whitelist = {normalize_phone(p) or p for p in phone_whitelist}
         # Per-account throttles (SEC-9); the per-IP limits live in the handlers.
         self._limiter = rate_limiter
+        # Late-bound: the realtime layer installs the bus after start-up.
+        self._bus = bus or NullBus
 
     # ---- tokens -------------------------------------------------------
 
@@ -124,11 +135,16 @@ class AuthService:
         valid_after = row["tokens_valid_after"]
         if valid_after is not None and claims.issued_at < valid_after.timestamp():
             raise ServiceError(403, "Token has been revoked")
-        return AuthenticatedUser(str(user_id), claims.username, token, claims)
+        return AuthenticatedUser(
+            str(user_id), claims.username, token, claims, is_guest=bool(row["is_guest"])
+        )
 
     async def logout(self, user: AuthenticatedUser) -> dict[str, Any]:
+        """Revoke the token and close the sockets it opened, on every node (SEC-24)."""
         expires = datetime.fromtimestamp(user.claims.expires_at, UTC)
-        await self._users.revoke_token(self._pool, token_hash(user.token), expires)
+        digest = token_hash(user.token)
+        await self._users.revoke_token(self._pool, digest, expires)
+        self._bus().disconnect_token(digest)
         return {"message": "Logged out successfully"}
 
     def _login_success(self, row: asyncpg.Record) -> dict[str, Any]:

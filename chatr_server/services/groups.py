@@ -58,13 +58,21 @@ class Emits:
 
     def __init__(self) -> None:
         self._items: list[tuple[list[str], str, Any]] = []
+        self._leaves: list[tuple[str, list[str] | None]] = []
 
     def add(self, user_ids: Iterable[str], event: str, payload: Any) -> None:
         ids = list(dict.fromkeys(str(u) for u in user_ids))
         if ids:
             self._items.append((ids, event, payload))
 
+    def leave_room(self, group_id: UUID, user_ids: Iterable[str] | None = None) -> None:
+        """SEC-22: these users (everyone when ``None``) lose the group's legacy room."""
+        self._leaves.append((str(group_id), None if user_ids is None else list(user_ids)))
+
     def send(self, bus: EventBus) -> None:
+        # Room changes first: nothing sent to the room afterwards reaches those sockets.
+        for group_id, user_ids in self._leaves:
+            bus.leave_group_room(group_id, user_ids)
         for ids, event, payload in self._items:
             bus.to_users(ids, event, payload)
 
@@ -483,6 +491,7 @@ class GroupService:
                 if target["role"] == "admin" and me["role"] != "owner":
                     raise forbidden("Only owners can remove admins")
             await self._repo.delete_member(conn, gid, tid)
+            emits.leave_room(gid, [tid])
             await self._hand_over_owner_id(conn, group, tid)
             remaining = await self._repo.accepted_member_ids(conn, gid)
             emits.add([tid], "group:removed", {"groupId": str(gid)})
@@ -542,6 +551,7 @@ class GroupService:
                 audience = [*await self._repo.audience_ids(conn, gid), user_id]
                 deleted_urls = await self._group_files(conn, group)
                 await self._repo.delete_group(conn, gid)
+                emits.leave_room(gid)
                 emits.add(
                     audience, "group:deleted", {"groupId": str(gid), "groupName": group["name"]}
                 )
@@ -558,6 +568,7 @@ class GroupService:
                 else:
                     await self._hand_over_owner_id(conn, group, user_id)
                 await self._repo.delete_member(conn, gid, user_id)
+                emits.leave_room(gid, [user_id])
                 remaining = await self._repo.accepted_member_ids(conn, gid)
                 emits.add([user_id], "group:removed", {"groupId": str(gid)})
                 emits.add(remaining, "group:memberLeft", {"groupId": str(gid), "memberId": user_id})
@@ -587,6 +598,7 @@ class GroupService:
             audience = await self._repo.audience_ids(conn, gid)
             urls = await self._group_files(conn, group)
             await self._repo.delete_group(conn, gid)
+        emits.leave_room(gid)
         emits.add(audience, "group:deleted", {"groupId": str(gid), "groupName": group["name"]})
         emits.send(self.bus())
         await self.delete_files(urls)

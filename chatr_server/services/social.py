@@ -518,7 +518,12 @@ class SocialService:
     async def nuke_by_user(
         self, caller_id: str, recipient_id: object, *, delete_guests: bool = True
     ) -> dict[str, Any]:
-        """Wipe every DM with ``recipient`` and the pair's row, if any (no existence check)."""
+        """Wipe every DM with ``recipient`` and the pair's row, if any (no existence check).
+
+        SEC-21: the guest clean-up only follows when the caller really shared something
+        with the recipient (a conversation row or messages); a stranger's nuke of a
+        widget guest deletes nothing of the guest and its support thread.
+        """
         other = _uuid_text(recipient_id)
         if other is None:
             raise ServiceError(400, "Invalid recipient id")
@@ -526,9 +531,10 @@ class SocialService:
             return {"success": True}
         a, b = _pair(caller_id, other)
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._convs.delete_pair_messages(conn, a, b)
-            await self._convs.delete_pair(conn, a, b)
-        await self._after_nuke(caller_id, a, b, None, delete_guests)
+            messages = await self._convs.delete_pair_messages(conn, a, b)
+            row = await self._convs.delete_pair(conn, a, b)
+        shared = messages > 0 or row is not None
+        await self._after_nuke(caller_id, a, b, None, delete_guests and shared)
         return {"success": True}
 
     async def _after_nuke(

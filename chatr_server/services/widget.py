@@ -205,6 +205,11 @@ class WidgetService:
     async def _agent(self) -> Any:
         return await self._repo.support_agent(self._pool)
 
+    async def agent_id(self) -> str | None:
+        """The support agent's id: the only user a guest may address (SEC-23)."""
+        agent = await self._agent()
+        return None if agent is None else str(agent["id"])
+
     async def support_agent(self) -> dict[str, Any]:
         agent = await self._agent()
         if agent is None:

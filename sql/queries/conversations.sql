@@ -28,9 +28,14 @@ RETURNING id, participant_a, participant_b, initiator_id, status, created_at, up
           summary, summary_message_count, summary_generated_at
 
 -- name: delete_pair_messages
--- Every DM between the pair, either direction (reactions and edits cascade).
-DELETE FROM messages
-WHERE user_lo = LEAST($1::uuid, $2::uuid) AND user_hi = GREATEST($1::uuid, $2::uuid)
+-- Every DM between the pair, either direction (reactions and edits cascade);
+-- answers how many went.
+WITH gone AS (
+    DELETE FROM messages
+    WHERE user_lo = LEAST($1::uuid, $2::uuid) AND user_hi = GREATEST($1::uuid, $2::uuid)
+    RETURNING 1
+)
+SELECT count(*) FROM gone
 
 -- name: delete
 DELETE FROM conversations WHERE id = $1

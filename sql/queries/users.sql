@@ -98,7 +98,8 @@ WHERE id = $1
 SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_hash = $2 AND expires_at > now())
            AS revoked,
        u.tokens_valid_after,
-       u.id IS NOT NULL AS user_exists
+       u.id IS NOT NULL AS user_exists,
+       COALESCE(u.is_guest, false) AS is_guest
 FROM (SELECT 1) AS one
 LEFT JOIN users u ON u.id = $1
 

@@ -119,3 +119,34 @@ async def test_resubscribes_after_the_connection_is_killed(
     finally:
         await a.disconnect()
         await b.disconnect()
+
+
+async def test_room_commands_reach_the_other_node(serve: Serve, nodes: list[Node]) -> None:
+    """``sockets_leave`` and ``disconnect_sockets`` issued on node 0 act on node 1's sockets,
+    before any broadcast node 0 publishes afterwards."""
+    urls = [await serve(node.app) for node in nodes]
+    got_a: list[Any] = []
+    got_b: list[Any] = []
+    got_c: list[Any] = []
+    a = await _client(urls[0], got_a)
+    b = await _client(urls[1], got_b)
+    c = await _client(urls[1], got_c)
+    try:
+        for client, rooms in ((a, ["r"]), (b, ["r", "select-b"]), (c, ["r", "select-c"])):
+            for room in rooms:
+                await client.call("join", room)
+        nodes[0].ns.sockets_leave("select-b", "r")
+        nodes[0].ns.emit("heard", "after-leave", to="r")
+        await wait_for(lambda: got_c == ["after-leave"] and got_a == ["after-leave"])
+        await b.call("join", "x")  # a round trip: anything queued to b has arrived
+        assert got_b == []
+        assert nodes[1].ns.sockets_in("r") == {c.get_sid("/")}
+        nodes[0].ns.disconnect_sockets("select-c")
+        await wait_for(lambda: not c.connected)
+        assert b.connected and a.connected
+        with pytest.raises(ValueError):
+            nodes[0].ns.disconnect_sockets([])
+    finally:
+        for client in (a, b, c):
+            if client.connected:
+                await client.disconnect()

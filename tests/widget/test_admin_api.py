@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from chatr_server.services.auth import GUEST_REFUSED
 from tests.helpers import TestUser, make_user
 from tests.widget.conftest import bearer, make_agent, pool, start_guest
 
@@ -36,10 +37,13 @@ async def test_admin_routes_refuse_non_agents(client, agent, method, path):
     guest = await start_guest(client)
     user = await make_user(client)
     url = path.format(guest=guest["guestId"])
-    for headers in (user.auth, bearer(guest["token"])):
+    for headers, error in (
+        (user.auth, "Support access required"),
+        (bearer(guest["token"]), GUEST_REFUSED),  # SEC-23: guest tokens stop earlier
+    ):
         resp = await _call(client, method, url, headers=headers, json={"content": "x"})
         assert resp.status == 403
-        assert await resp.json() == {"error": "Support access required"}
+        assert await resp.json() == {"error": error}
     # Nothing happened to the guest.
     assert await pool(client).fetchval("SELECT count(*) FROM users WHERE id = $1", guest["guestId"])
 

@@ -144,7 +144,7 @@ async def verify_phone(request: web.Request) -> web.Response:
     responses={200: MessageSchema, 401: "No token", 403: "Bad token"},
 )
 async def logout(request: web.Request) -> web.Response:
-    user = await require_user(request)
+    user = await require_user(request, guests=True)
     return json_response(await request.app[SERVICES].auth.logout(user))
 
 

@@ -82,7 +82,8 @@ async def download(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     user_id = None
     if bearer_token(request.headers.get(hdrs.AUTHORIZATION)) is not None:
-        user_id = (await require_user(request)).id
+        # Guests too: the agent's attachments in their support conversation.
+        user_id = (await require_user(request, guests=True)).id
     token = request.query.get("token")
     if user_id is None and not token:
         raise ServiceError(401, "Access token required")
@@ -107,7 +108,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     responses={200: DownloadLinkSchema, 403: "Access denied", 404: "File not found"},
 )
 async def download_link(request: web.Request) -> web.Response:
-    user = await require_user(request)
+    user = await require_user(request, guests=True)
     result = await request.app[SERVICES].uploads.download_link(
         user.id, request.match_info["messageId"]
     )

@@ -95,7 +95,7 @@ async def guest_session(request: web.Request) -> web.Response:
     responses={200: WidgetHistorySchema, 403: "Not a guest session"},
 )
 async def history(request: web.Request) -> web.Response:
-    user = await require_user(request)
+    user = await require_user(request, guests=True)
     return json_response(await _widget(request).history(user.id))
 
 
@@ -113,7 +113,7 @@ async def history(request: web.Request) -> web.Response:
     },
 )
 async def upload(request: web.Request) -> web.Response:
-    user = await require_user(request)
+    user = await require_user(request, guests=True)
     widget = _widget(request)
     guest = await widget.require_guest(user.id)
     file, _ = await read_form(request, "file", MAX_UPLOAD_BYTES, UPLOAD_FORM)
@@ -144,7 +144,7 @@ async def offline_message(request: web.Request) -> web.Response:
     responses={200: SuccessSchema, 403: "Not a guest session"},
 )
 async def end_chat(request: web.Request) -> web.Response:
-    user = await require_user(request)
+    user = await require_user(request, guests=True)
     return json_response(await _widget(request).end_chat(user.id))
 
 
