@@ -136,7 +136,9 @@ async def _attachment(request: web.Request, key: str) -> web.StreamResponse:
     if max_age is not None:
         cache = f"private, max-age={max_age}"
     elif bearer_token(request.headers.get(hdrs.AUTHORIZATION)) is not None:
-        user = await require_user(request)
+        # Guests too: a widget guest reads its own support thread's files, and
+        # may_read refuses everything else.
+        user = await require_user(request, guests=True)
         if not await attachments.may_read(user.id, key):
             raise not_found("Not found")
         max_age = attachments.ttl_s
