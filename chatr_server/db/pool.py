@@ -64,7 +64,10 @@ async def create_pool(dsn: str, size: int, connect_timeout: float) -> asyncpg.Po
     """``connect_timeout`` bounds both connecting and waiting for a pooled connection."""
     pool = BoundedPool(
         dsn,
-        min_size=1,
+        # No floor to maintain: asyncpg re-connects a floor during an outage with
+        # a traceback per attempt. Connections stay open while in use anyway
+        # (the start-up migration check leaves the first one idle in the pool).
+        min_size=0,
         max_size=size,
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,

@@ -58,6 +58,16 @@ _PG_OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
 )
+# A bare InterfaceError is about the connection ("connection is closed", "pool is
+# closing", "released back to the pool"; its subclasses, such as an argument's
+# DataError, are bugs or bad input). InternalClientError "cannot switch to state"
+# is a connection that read the server's termination notice but not yet its EOF.
+# Both are raised before anything is sent.
+CONNECTION_LOST_BEFORE_SEND: tuple[type[BaseException], ...] = (
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+_PG_CONNECTION_STATE = frozenset(CONNECTION_LOST_BEFORE_SEND)
 _REDIS_OUTAGES: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,  # refused, reset, closed, loading
     redis_errors.TimeoutError,
@@ -93,10 +103,7 @@ def _raised_in(tb: TracebackType | None) -> str | None:
 def _classify_one(exc: BaseException) -> str | None:
     if isinstance(exc, DependencyUnavailable):
         return exc.dependency
-    if isinstance(exc, _PG_OUTAGES) or type(exc) is asyncpg.InterfaceError:
-        # A bare InterfaceError is about the connection ("connection is closed",
-        # "pool is closing", "released back to the pool"); its subclasses
-        # (argument DataError, configuration) are bugs or bad input.
+    if isinstance(exc, _PG_OUTAGES) or type(exc) in _PG_CONNECTION_STATE:
         return POSTGRES
     if isinstance(exc, _REDIS_OUTAGES):
         return REDIS
@@ -274,7 +281,7 @@ class DependencyMonitor:
 
     async def _watch(self, name: str, state: _State) -> None:
         assert state.probe is not None
-        next_report = time.monotonic() + self.report_every
+        last_report = time.monotonic()
         try:
             while state.down_since is not None:
                 await asyncio.sleep(self.probe_every)
@@ -282,16 +289,16 @@ class DependencyMonitor:
                     await self._recovered(name, state)
                     return
                 now = time.monotonic()
-                if now >= next_report:
-                    next_report = now + self.report_every
+                if now - last_report >= self.report_every:
                     log.warning(
                         "%s still unreachable after %.0f s; %d requests/events refused in the"
                         " last %.0f s",
                         name,
                         now - state.down_at,
                         state.refused,
-                        self.report_every,
+                        now - last_report,
                     )
+                    last_report = now
                     state.refused = 0
         finally:
             if state.task is asyncio.current_task():

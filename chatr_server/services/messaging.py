@@ -20,6 +20,7 @@ from chatr_server.presenters.groups import live_message
 from chatr_server.presenters.messages_live import live_payloads
 from chatr_server.repos.messaging import MessagingRepo, all_have_temp_ids
 from chatr_server.services.bus import EventBus
+from chatr_server.services.dependencies import CONNECTION_LOST_BEFORE_SEND
 from chatr_server.services.group_commit import DEFAULT_MAX_PENDING, DEFAULT_WINDOW, GroupCommit
 from chatr_server.services.message_input import DirectSend, GroupSend, InvalidPayload
 from chatr_server.services.presence import PresenceService
@@ -73,11 +74,10 @@ def _dm_batch_retry_safe(rows: list[tuple[Any, ...]], exc: BaseException) -> boo
     """Whether a DM batch that failed on a lost connection may run again.
 
     Rows with temp ids are idempotent (``all_have_temp_ids``). Without them only
-    an error raised before anything was sent allows it: asyncpg's bare
-    ``InterfaceError`` (the connection was already closed or handed back to the
-    pool).
+    an error raised before anything was sent allows it (the connection was
+    already closed or handed back to the pool).
     """
-    return type(exc) is asyncpg.InterfaceError or all_have_temp_ids(rows)
+    return type(exc) in CONNECTION_LOST_BEFORE_SEND or all_have_temp_ids(rows)
 
 
 class MessagingService:

@@ -109,10 +109,13 @@ async def refused_handshake(client: Any, token: str) -> Any:
 
 
 @pytest.fixture
-def log_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """Every record at INFO or above (the access log aside) while the test runs."""
+def log_records(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging.LogRecord]]:
+    """``log_records()``: the records (INFO and above) logged so far by the test itself.
+
+    A function: pytest starts a new list for each phase (set-up, call, teardown).
+    """
     caplog.set_level(logging.INFO)
-    return caplog.records
+    return lambda: caplog.records
 
 
 def server_lines(records: list[logging.LogRecord]) -> list[logging.LogRecord]:

@@ -6,35 +6,29 @@ Every check also asserts that nothing was logged at ERROR (no traceback).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-import pytest
 from aiohttp import FormData
 
 from tests.chat.conftest import LiveClient
 from tests.helpers import PASSWORD, make_user, register
 
 
-@pytest.fixture
-def errors_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    caplog.set_level(logging.INFO)
-    return caplog.records
-
-
-def _no_errors(records: list[logging.LogRecord]) -> None:
-    bad = [r for r in records if r.levelno >= logging.ERROR or r.exc_info]
+def _no_errors(log_records: Callable[[], list[logging.LogRecord]]) -> None:
+    bad = [r for r in log_records() if r.levelno >= logging.ERROR or r.exc_info]
     assert not bad, [r.getMessage() for r in bad]
 
 
-async def test_nul_in_path_and_query_is_400(client, errors_logged):
+async def test_nul_in_path_and_query_is_400(client, log_records):
     user = await make_user(client)
     for url in ("/api/users/%00", "/api/users/search?q=%00", "/api/users/search?q=a%00b"):
         resp = await client.get(url, headers=user.auth)
         assert resp.status == 400, url
         assert await resp.json() == {"error": "Invalid input"}
-    _no_errors(errors_logged)
+    _no_errors(log_records)
 
 
-async def test_nul_in_json_fields_is_400(client, errors_logged):
+async def test_nul_in_json_fields_is_400(client, log_records):
     user = await make_user(client)
     resp = await client.put("/api/users/me", json={"firstName": "A\u0000B"}, headers=user.auth)
     assert resp.status == 400
@@ -48,7 +42,7 @@ async def test_nul_in_json_fields_is_400(client, errors_logged):
     # Keys count too.
     resp = await client.put("/api/users/me", json={"first\u0000Name": "x"}, headers=user.auth)
     assert resp.status == 400
-    _no_errors(errors_logged)
+    _no_errors(log_records)
 
 
 async def test_escaped_backslash_u0000_text_is_not_a_nul(client):
@@ -60,7 +54,7 @@ async def test_escaped_backslash_u0000_text_is_not_a_nul(client):
     assert me["firstName"] == "A\\u0000B"
 
 
-async def test_nul_in_multipart_text_field_is_400(client, errors_logged):
+async def test_nul_in_multipart_text_field_is_400(client, log_records):
     alice = await make_user(client)
     bob = await make_user(client)
     form = FormData(quote_fields=False)
@@ -70,10 +64,10 @@ async def test_nul_in_multipart_text_field_is_400(client, errors_logged):
     resp = await client.post("/api/messages/upload", data=form, headers=alice.auth)
     assert resp.status == 400
     assert await resp.json() == {"error": "Invalid input"}
-    _no_errors(errors_logged)
+    _no_errors(log_records)
 
 
-async def test_nul_in_socket_payloads_is_invalid_payload(client, connect, errors_logged):
+async def test_nul_in_socket_payloads_is_invalid_payload(client, connect, log_records):
     alice = await make_user(client)
     bob = await make_user(client)
     sock: LiveClient = await connect(alice)
@@ -90,4 +84,4 @@ async def test_nul_in_socket_payloads_is_invalid_payload(client, connect, errors
     await sock.emit("message:send", {"recipientId": bob.id, "content": "hello", "tempId": "t-ok"})
     sent = await sock.wait("message:sent")
     assert sent["tempId"] == "t-ok"
-    _no_errors(errors_logged)
+    _no_errors(log_records)
