@@ -40,7 +40,7 @@ def event(failure: str, *, bare_error: bool = False) -> Callable[[Handler], Hand
         @functools.wraps(fn)
         async def run(owner: Any, sock: Socket, *args: Any) -> None:
             try:
-                if has_nul(args):
+                if args and has_nul(args[0] if len(args) == 1 else args):
                     raise InvalidPayload()
                 await fn(owner, sock, *args)
             except Exception as exc:
@@ -59,7 +59,7 @@ def rpc(failure: str = "Internal error") -> Callable[[Handler], Handler]:
         @functools.wraps(fn)
         async def run(owner: Any, sock: Socket, *args: Any) -> Any:
             try:
-                if has_nul(args):
+                if args and has_nul(args[0] if len(args) == 1 else args):
                     raise InvalidPayload()
                 return await fn(owner, sock, *args)
             except Exception as exc:
