@@ -1,6 +1,9 @@
 # One image for operators: migrations, then the server on 0.0.0.0:3001.
-# The install steps mirror scripts/_venv.sh (pip install -e ".[extras]"); the
-# image adds the production extras: S3 storage and Twilio SMS.
+# The package is installed like any user would (`pip install .`, not editable):
+# the SQL, templates and static files travel inside it, so the image keeps no
+# source tree. The image adds the production extras: S3 storage and Twilio SMS.
+# scripts/image_check.sh repeats these steps without a container daemon; keep
+# the two in step (extras, user, environment, command).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,13 +20,14 @@ RUN apt-get update \
     && useradd --create-home --uid 10001 chatr \
     && mkdir -p /data && chown chatr:chatr /data
 
-WORKDIR /app
-COPY setup.cfg pyproject.toml README.md ./
-COPY chatr_server ./chatr_server
-COPY sql ./sql
-COPY conf ./conf
-RUN pip install -e ".[s3,sms]"
+# Only what the wheel is built from (.dockerignore keeps the rest of a checkout out).
+COPY setup.cfg pyproject.toml README.md /src/
+COPY chatr_server /src/chatr_server
+COPY sql /src/sql
+RUN pip install "/src[s3,sms]" && rm -rf /src
+COPY conf /app/conf
 
+WORKDIR /app
 USER chatr
 EXPOSE 3001
 VOLUME ["/data"]

@@ -25,6 +25,7 @@ from chatr_server.db.queries import Queries
 from chatr_server.integrations.mail import create_mailer
 from chatr_server.integrations.sms import create_sms_sender
 from chatr_server.integrations.storage import create_storage
+from chatr_server.repos.attachments import AttachmentsRepo
 from chatr_server.repos.codes import CodesRepo
 from chatr_server.repos.conversations import ConversationsRepo
 from chatr_server.repos.directory import DirectoryRepo
@@ -33,6 +34,7 @@ from chatr_server.repos.groups import GroupsRepo
 from chatr_server.repos.messages import MessagesRepo
 from chatr_server.repos.testdata import TestDataRepo
 from chatr_server.repos.users import UsersRepo
+from chatr_server.services.attachments import Attachments
 from chatr_server.services.auth import AuthService
 from chatr_server.services.codes import CodeService
 from chatr_server.services.container import Services
@@ -97,7 +99,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             if settings.production:
                 missing = await migrations.pending(conn)
                 if missing:
-                    raise RuntimeError(f"database needs migrations {missing}: run `migrate` first")
+                    raise migrations.MigrationError(
+                        f"database needs migrations {missing}: run `migrate` first"
+                    )
             else:
                 await migrations.migrate(conn)
         if store.kind == "redis" and not await store.ping():
@@ -120,8 +124,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             mail_from_name=settings.mail_from_name,
         )
         rate_limiter = RateLimiter(store, test_mode, settings.rate_limits_enabled)
+        attachments = Attachments(
+            settings.jwt_secret,
+            storage,
+            pool,
+            AttachmentsRepo(queries),
+            ttl_s=settings.attachment_link_ttl_s,
+            public_url=settings.public_url,
+        )
         # The bus is read through the container on every emit: the realtime layer replaces it.
-        groups = GroupService(pool, GroupsRepo(queries), storage, lambda: services.bus)
+        groups = GroupService(pool, GroupsRepo(queries), storage, lambda: services.bus, attachments)
         group_uploads = GroupUploads(groups, storage)
         messages_repo = MessagesRepo(queries)
         directory_repo = DirectoryRepo(queries)
@@ -136,6 +148,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             test_mode,
             settings.jwt_secret,
             lambda: services.bus,
+            attachments,
         )
         services = Services(
             settings=settings,
@@ -173,8 +186,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             groups=groups,
             group_uploads=group_uploads,
             directory=DirectoryService(pool, directory_repo),
-            history=HistoryService(pool, messages_repo),
+            history=HistoryService(pool, messages_repo, attachments),
             uploads=uploads,
+            attachments=attachments,
         )
         services.extra["testdata"] = TestDataService(pool, TestDataRepo(queries), users_repo)
         profile_events = ProfileEvents(pool, services.social, test_mode, lambda: services.bus)
@@ -238,10 +252,15 @@ async def _support_services(app: web.Application) -> AsyncIterator[None]:
         services.storage,
         settings.jwt_secret,
         services.extra.get("presence"),
+        links=services.attachments,
     )
     services.extra["widget"] = widget
     services.extra["admin"] = AdminService(
-        services.pool, AdminRepo(services.queries), widget_repo, services.bus
+        services.pool,
+        AdminRepo(services.queries),
+        widget_repo,
+        services.bus,
+        links=services.attachments,
     )
     services.extra["contact"] = ContactService(
         services.pool,

@@ -7,6 +7,8 @@ import asyncio
 import gc
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from chatr_server.settings import ConfigError, Settings
 from chatr_server.util.logging import setup_logging
@@ -44,6 +46,22 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+@contextmanager
+def _startup_errors_exit() -> Iterator[None]:
+    """A database the server cannot use stops the command with one line, not a traceback."""
+    from chatr_server.db.embedded import EmbeddedPostgresError
+    from chatr_server.db.migrate import MigrationError
+
+    try:
+        yield
+    except MigrationError as exc:
+        print(f"migration error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except EmbeddedPostgresError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -114,17 +132,18 @@ def _serve(args: argparse.Namespace) -> None:
     tune_gc()
     # run_app handles SIGINT and SIGTERM: stop accepting, finish in-flight
     # requests for up to shutdown_timeout, then run the cleanup contexts.
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        sock=internal,
-        reuse_port=settings.workers > 1 or None,
-        loop=loop,
-        shutdown_timeout=10.0,
-        access_log=None if settings.production else logging.getLogger("aiohttp.access"),
-        print=None,
-    )
+    with _startup_errors_exit():
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            sock=internal,
+            reuse_port=settings.workers > 1 or None,
+            loop=loop,
+            shutdown_timeout=10.0,
+            access_log=None if settings.production else logging.getLogger("aiohttp.access"),
+            print=None,
+        )
 
 
 def _migrate(_: argparse.Namespace) -> None:
@@ -147,7 +166,8 @@ def _migrate(_: argparse.Namespace) -> None:
             if embedded is not None:
                 await embedded.stop()
 
-    applied = asyncio.run(run())
+    with _startup_errors_exit():
+        applied = asyncio.run(run())
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
 
 
@@ -166,7 +186,10 @@ def _conformance(args: argparse.Namespace) -> None:
 def _support_agent(args: argparse.Namespace) -> None:
     from chatr_server.commands.support_agent import run
 
-    raise SystemExit(run(_load_settings(), args.email))
+    settings = _load_settings()
+    with _startup_errors_exit():
+        status = run(settings, args.email)
+    raise SystemExit(status)
 
 
 def build_parser() -> argparse.ArgumentParser:

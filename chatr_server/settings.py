@@ -114,6 +114,9 @@ class Settings:
     aws_secret_access_key: str | None = None
     s3_endpoint_url: str | None = None
     s3_public_url: str | None = None
+    # Lifetime of the signed links that let <img>/<audio> tags load message attachments
+    # (services/attachments.py): links are re-issued whenever messages are presented.
+    attachment_link_ttl_s: int = 3600
 
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -186,6 +189,7 @@ class Settings:
             aws_secret_access_key=_str(env, "AWS_SECRET_ACCESS_KEY"),
             s3_endpoint_url=_str(env, "S3_ENDPOINT_URL"),
             s3_public_url=_str(env, "S3_PUBLIC_URL"),
+            attachment_link_ttl_s=_int(env, "ATTACHMENT_LINK_TTL", 3600),
             smtp_host=_str(env, "SMTP_HOST"),
             smtp_port=_int(env, "SMTP_PORT", 587),
             smtp_user=_str(env, "SMTP_USER"),
@@ -241,6 +245,8 @@ class Settings:
             raise ConfigError("GROUP_COMMIT_WINDOW_MS must be between 0 and 100")
         if self.max_pending_writes < 1:
             raise ConfigError("MAX_PENDING_WRITES must be at least 1")
+        if not 60 <= self.attachment_link_ttl_s <= 7 * 86400:
+            raise ConfigError("ATTACHMENT_LINK_TTL must be between 60 and 604800 seconds")
 
     def with_dev_secret(self) -> Settings:
         """Outside production, generate a JWT secret once and keep it in the data folder.

@@ -9,6 +9,8 @@
 // message:status), typing, image upload + message:send with messageId, voice note
 // upload with a waveform + PATCH waveform → audio:waveform, offline delivery and
 // history (REST and the messages:history ack) and the authenticated download.
+// Attachments come as signed links (SEC-17): a plain GET (what an <img> does) loads
+// them; the bare path does not.
 import { randomUUID } from "node:crypto";
 
 import {
@@ -163,6 +165,9 @@ await step("typing: alice typing:start / typing:stop → bob typing:status", asy
 });
 
 // --- image -----------------------------------------------------------------
+// Attachment URLs are signed per presentation: compare their paths, check the signature's shape.
+const SIGNED = /^(\/uploads\/[^?]+)\?exp=\d+&sig=[\w-]{43}$/;
+const plain = (url) => (typeof url === "string" ? url.split("?")[0] : url);
 const png = makePng();
 let image;
 await step(`alice uploads a ${png.length}-byte PNG (POST /api/messages/upload)`, async () => {
@@ -177,18 +182,30 @@ await step(`alice uploads a ${png.length}-byte PNG (POST /api/messages/upload)`,
     { success: true, fileName: "e2e-image.png", fileSize: png.length, fileType: "image/png", needsWaveformGeneration: false },
     "upload (image) body",
   );
-  ok(/^\/uploads\/messages\/.+\.png$/.test(image.fileUrl), "image fileUrl is /uploads/messages/…png", image.fileUrl);
+  ok(SIGNED.test(image.fileUrl) && /^\/uploads\/messages\/.+\.png$/.test(plain(image.fileUrl)), "image fileUrl is a signed /uploads/messages/…png", image.fileUrl);
 });
 
 await step("alice message:send with messageId → bob gets the image with fileUrl/fileType", async () => {
   const t = tempId();
-  const file = { fileUrl: image.fileUrl, fileName: image.fileName, fileSize: image.fileSize, fileType: image.fileType };
-  a.emit("message:send", { recipientId: bob.id, content: image.fileName, type: "image", messageId: image.messageId, tempId: t, ...file });
+  const file = { fileName: image.fileName, fileSize: image.fileSize, fileType: image.fileType };
+  a.emit("message:send", { recipientId: bob.id, content: image.fileName, type: "image", messageId: image.messageId, tempId: t, fileUrl: image.fileUrl, ...file });
   const got = await b.next("message:received", (m) => m.id === image.messageId);
   subset(got, { type: "image", content: "e2e-image.png", status: "delivered", ...file }, "bob: message:received (image)");
+  ok(SIGNED.test(got.fileUrl) && plain(got.fileUrl) === plain(image.fileUrl), "bob: message:received.fileUrl is the image, signed", got.fileUrl);
   const mine = await a.next("message:sent", (m) => m.tempId === t);
   subset(mine, { id: image.messageId, type: "image", ...file }, "alice: message:sent (image)");
+  ok(SIGNED.test(mine.fileUrl) && plain(mine.fileUrl) === plain(image.fileUrl), "alice: message:sent.fileUrl is the image, signed", mine.fileUrl);
+  image.receivedUrl = got.fileUrl;
   sent.push({ id: image.messageId, senderId: alice.id, content: "e2e-image.png", type: "image", fileType: "image/png" });
+});
+
+await step("bob's plain GET of the signed fileUrl (as an <img> tag) → the PNG, privately cached; the bare path → 404", async () => {
+  const r = await api("GET", image.receivedUrl, { raw: true });
+  eq(r.status, 200, "GET signed fileUrl status");
+  ok(Buffer.compare(r.bytes, png) === 0, "GET signed fileUrl bytes are the PNG", r.bytes.length);
+  ok(/^private, max-age=\d+$/.test(r.headers.get("cache-control")), "Cache-Control is private", r.headers.get("cache-control"));
+  const bare = await api("GET", plain(image.receivedUrl));
+  eq({ status: bare.status, body: bare.body }, { status: 404, body: { error: "Not found" } }, "GET bare path without a token");
 });
 
 await step("bob message:read ({messageId, senderId} object form) → alice message:status read", async () => {
@@ -214,18 +231,19 @@ await step(`alice uploads a ${wav.length}-byte WAV voice note with a waveform fi
     "upload (voice) body",
   );
   ok(!("duration" in voice), "upload (voice) body has no duration key when none was sent", voice);
-  ok(/^\/uploads\/audio\/.+\.wav$/.test(voice.fileUrl), "voice fileUrl is /uploads/audio/…wav", voice.fileUrl);
+  ok(SIGNED.test(voice.fileUrl) && /^\/uploads\/audio\/.+\.wav$/.test(plain(voice.fileUrl)), "voice fileUrl is a signed /uploads/audio/…wav", voice.fileUrl);
 });
 
 await step("alice message:send with messageId + duration → bob gets the voice note", async () => {
   const t = tempId();
-  const file = { fileUrl: voice.fileUrl, fileName: voice.fileName, fileSize: voice.fileSize, fileType: voice.fileType };
+  const file = { fileName: voice.fileName, fileSize: voice.fileSize, fileType: voice.fileType };
   a.emit("message:send", {
     recipientId: bob.id, content: "Voice message", type: "audio", messageId: voice.messageId, tempId: t,
-    waveform: uploadWave, duration: 0.25, ...file,
+    waveform: uploadWave, duration: 0.25, fileUrl: voice.fileUrl, ...file,
   });
   const got = await b.next("message:received", (m) => m.id === voice.messageId);
   subset(got, { type: "audio", content: "Voice message", waveform: uploadWave, duration: 0.25, ...file }, "bob: message:received (voice)");
+  ok(SIGNED.test(got.fileUrl) && plain(got.fileUrl) === plain(voice.fileUrl), "bob: message:received.fileUrl is the voice note, signed", got.fileUrl);
   const mine = await a.next("message:sent", (m) => m.tempId === t);
   subset(mine, { id: voice.messageId, type: "audio", waveform: uploadWave, duration: 0.25 }, "alice: message:sent (voice)");
   sent.push({ id: voice.messageId, senderId: alice.id, content: "Voice message", type: "audio", fileType: "audio/wav" });
@@ -286,9 +304,11 @@ function checkHistory(messages, what) {
   );
   for (const m of messages) keys(m, DM_KEYS, `${what}: DMMessage ${m.content}`, ["replyTo"]);
   const img = messages.find((m) => m.id === image.messageId);
-  subset(img, { fileUrl: image.fileUrl, fileName: "e2e-image.png", fileSize: png.length, fileType: "image/png", status: "read" }, `${what}: image`);
+  subset(img, { fileName: "e2e-image.png", fileSize: png.length, fileType: "image/png", status: "read" }, `${what}: image`);
+  ok(SIGNED.test(img.fileUrl) && plain(img.fileUrl) === plain(image.fileUrl), `${what}: image fileUrl, signed`, img.fileUrl);
   const vn = messages.find((m) => m.id === voice.messageId);
-  subset(vn, { fileUrl: voice.fileUrl, fileType: "audio/wav", waveform: patchedWave, duration: 0.25 }, `${what}: voice note`);
+  subset(vn, { fileType: "audio/wav", waveform: patchedWave, duration: 0.25 }, `${what}: voice note`);
+  ok(SIGNED.test(vn.fileUrl) && plain(vn.fileUrl) === plain(voice.fileUrl), `${what}: voice fileUrl, signed`, vn.fileUrl);
   subset(messages[0], { status: "read", unsent: false, edited: false, reactions: [] }, `${what}: first message`);
   ok(messages.every((m, i) => i === 0 || Date.parse(m.createdAt) >= Date.parse(messages[i - 1].createdAt)), `${what}: createdAt ascending`, messages.map((m) => m.createdAt));
 }

@@ -86,6 +86,17 @@ async def database_url(pg_server_dsn: str) -> AsyncIterator[str]:
     await admin.close()
 
 
+@pytest_asyncio.fixture
+async def empty_db(pg_server_dsn: str) -> AsyncIterator[str]:
+    """A new, unmigrated database for one test (migration and install tests)."""
+    name = f"chatr_mig_{secrets.token_hex(5)}"
+    admin = await asyncpg.connect(pg_server_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    yield _with_database(pg_server_dsn, name)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
 @pytest_asyncio.fixture(scope="session")
 async def redis_url() -> AsyncIterator[str | None]:
     url = os.environ.get("REDIS_URL") or LOCAL_REDIS

@@ -134,8 +134,6 @@ async def start_server(
     import os
     import sys
 
-    import aiohttp
-
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
@@ -159,12 +157,22 @@ async def start_server(
         stdout=log,
         stderr=None if log is None else asyncio.subprocess.STDOUT,
     )
+    await wait_until_serving(proc, port)
+    return proc
+
+
+async def wait_until_serving(proc: Any, port: int) -> None:
+    """Return once ``/api/health`` on ``port`` answers 200; kill and raise if it never does."""
+    import asyncio
+
+    import aiohttp
+
     async with aiohttp.ClientSession() as http:
         for _ in range(400):
             try:
                 async with http.get(f"http://127.0.0.1:{port}/api/health") as resp:
                     if resp.status == 200:
-                        return proc
+                        return
             except aiohttp.ClientError:
                 pass
             if proc.returncode is not None:

@@ -19,6 +19,7 @@ from chatr_server.api.handlers import (
     friends,
     groups,
     health,
+    landing,
     linkpreview,
     message_actions,
     messages,
@@ -142,4 +143,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/link-preview", linkpreview.link_preview)
     r.add_post("/api/contact", contact.submit)
 
+    r.add_get("/", landing.index)
     api_doc(app, config_url="/api/openapi.json", url_prefix="/api/docs", title="Chatr API")

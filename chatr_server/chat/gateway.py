@@ -103,7 +103,7 @@ async def _live_services(app: web.Application) -> AsyncIterator[None]:
         repo,
         presence,
         bus,
-        services.storage,
+        services.attachments,
         write_window=settings.group_commit_window_ms / 1000,
         max_pending_writes=settings.max_pending_writes,
     )

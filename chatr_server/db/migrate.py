@@ -1,14 +1,26 @@
 """Forward-only SQL migrations from ``sql/migrations/NNNN_description.sql``.
 
-Applied versions are recorded in ``schema_migrations``. A session-level
-advisory lock serialises concurrent runners (two app processes starting at
-once), so the second waits and then finds nothing left to do. Each file runs
-in its own transaction. The runner refuses a database that has versions this
-code does not know, rather than running old code against a newer schema.
+Applied versions are recorded in ``schema_migrations`` with the sha256 of the
+file as it was applied. A session-level advisory lock serialises concurrent
+runners (two app processes starting at once), so the second waits and then
+finds nothing left to do. Each file runs in its own transaction.
+
+The runner refuses, with one line naming the cause:
+
+* a database that has versions this code does not know (old code, newer schema);
+* an applied file whose bytes changed since (a landed migration was edited:
+  the database and a fresh one built from the files would differ);
+* a pending file numbered below the newest applied one (it would run out of
+  order on existing databases but in order on fresh ones).
+
+Databases migrated before checksums were recorded adopt the current files'
+checksums on the first run (rows whose checksum is NULL). The rules for
+authors are in ``sql/migrations/README.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +47,10 @@ class Migration:
     def sql(self) -> str:
         return self.path.read_text()
 
+    def checksum(self) -> str:
+        """sha256 of the file's bytes: any edit, even whitespace, changes it."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
 
 def discover(folder: Path | None = None) -> list[Migration]:
     folder = folder or sql_dir() / "migrations"
@@ -50,32 +66,64 @@ def discover(folder: Path | None = None) -> list[Migration]:
     return migrations
 
 
+async def _applied(conn: asyncpg.Connection) -> dict[str, str | None]:
+    """Applied version → recorded checksum (None before checksums were recorded)."""
+    rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+    return {r["version"]: r["checksum"] for r in rows}
+
+
+def _plan(migrations: list[Migration], applied: dict[str, str | None]) -> list[Migration]:
+    """The migrations still to apply, after checking the applied ones against the files."""
+    unknown = applied.keys() - {m.version for m in migrations}
+    if unknown:
+        raise MigrationError(
+            f"database has migrations this code does not know: {sorted(unknown)}; "
+            "refusing to run an older server against a newer schema"
+        )
+    for migration in migrations:
+        recorded = applied.get(migration.version)
+        if recorded is not None and recorded != migration.checksum():
+            raise MigrationError(
+                f"migration {migration.path.name} was changed after it was applied "
+                "(its checksum differs from the one recorded): restore the file and put "
+                "the change in a new migration"
+            )
+    todo = [m for m in migrations if m.version not in applied]
+    newest = max(applied, key=int, default=None)
+    for migration in todo:
+        if newest is not None and int(migration.version) < int(newest):
+            raise MigrationError(
+                f"migration {migration.path.name} is numbered below the newest applied "
+                f"version {newest}: renumber it above {newest}"
+            )
+    return todo
+
+
 async def migrate(conn: asyncpg.Connection, folder: Path | None = None) -> list[str]:
     """Apply pending migrations; return the versions applied by this call."""
     migrations = discover(folder)
-    known = {m.version for m in migrations}
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
+        # The runner owns this table (it must exist before any migration can run),
+        # so its columns are managed here, not in a numbered migration. ADD COLUMN
+        # IF NOT EXISTS upgrades tables created before checksums were recorded.
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version text PRIMARY KEY,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
+            " applied_at timestamptz NOT NULL DEFAULT now(),"
+            " checksum text)"
         )
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        unknown = done - known
-        if unknown:
-            raise MigrationError(
-                f"database has migrations this code does not know: {sorted(unknown)}; "
-                "refusing to run an older server against a newer schema"
-            )
-        for migration in migrations:
-            if migration.version in done:
-                continue
+        await conn.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text")
+        applied = await _applied(conn)
+        await _adopt_checksums(conn, migrations, applied)
+        for migration in _plan(migrations, applied):
             async with conn.transaction():
                 await conn.execute(migration.sql())
                 await conn.execute(
-                    "INSERT INTO schema_migrations (version) VALUES ($1)", migration.version
+                    "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+                    migration.version,
+                    migration.checksum(),
                 )
             log.info("applied migration %s", migration.path.name)
             applied_now.append(migration.version)
@@ -84,10 +132,48 @@ async def migrate(conn: asyncpg.Connection, folder: Path | None = None) -> list[
     return applied_now
 
 
+async def _adopt_checksums(
+    conn: asyncpg.Connection, migrations: list[Migration], applied: dict[str, str | None]
+) -> None:
+    """Record today's checksums for versions applied before checksums existed (once).
+
+    Nothing can tell whether such a file changed since it ran, so the current
+    file becomes the reference from now on. Updates ``applied`` in place.
+    """
+    adopted = []
+    for migration in migrations:
+        if migration.version in applied and applied[migration.version] is None:
+            checksum = migration.checksum()
+            await conn.execute(
+                "UPDATE schema_migrations SET checksum = $2"
+                " WHERE version = $1 AND checksum IS NULL",
+                migration.version,
+                checksum,
+            )
+            applied[migration.version] = checksum
+            adopted.append(migration.version)
+    if adopted:
+        log.info("recorded checksums of migrations applied before checksums existed: %s", adopted)
+
+
 async def pending(conn: asyncpg.Connection, folder: Path | None = None) -> list[str]:
-    """Versions not yet applied (used by the start-up check)."""
+    """Versions not yet applied (the production start-up check; it writes nothing).
+
+    Raises :class:`MigrationError` as :func:`migrate` would, except that rows
+    without a checksum are not judged (``migrate`` adopts them).
+    """
+    migrations = discover(folder)
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-    done: set[str] = set()
-    if exists:
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-    return [m.version for m in discover(folder) if m.version not in done]
+    if not exists:
+        return [m.version for m in migrations]
+    has_checksum = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+        " WHERE table_name = 'schema_migrations' AND column_name = 'checksum'"
+        " AND table_schema = current_schema())"
+    )
+    if has_checksum:
+        applied = await _applied(conn)
+    else:
+        rows = await conn.fetch("SELECT version FROM schema_migrations")
+        applied = {r["version"]: None for r in rows}
+    return [m.version for m in _plan(migrations, applied)]

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import os
 import re
+from importlib import resources
 from pathlib import Path
 
 _NAME_MARKER = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
 
 def sql_dir() -> Path:
-    """The repository's ``sql/`` folder (overridable with ``CHATR_SQL_DIR``)."""
+    """The SQL shipped with the package (overridable with ``CHATR_SQL_DIR``).
+
+    ``chatr_server/sql`` is a symlink to the top-level ``sql/`` in a checkout
+    (editable install) and a real folder in an installed wheel, so the same
+    lookup works from any working directory.
+    """
     override = os.environ.get("CHATR_SQL_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent.parent / "sql"
+    # The package is installed unpacked (never zipped), so the resource is a real path.
+    return Path(str(resources.files("chatr_server") / "sql"))
 
 
 class QueryFile:

@@ -77,6 +77,10 @@ class Storage(Protocol):
         """Remove ``key``; a missing object is not an error."""
         ...
 
+    def url_for(self, key: str) -> str:
+        """The URL :meth:`put` returns for ``key`` (the form stored in the database)."""
+        ...
+
     def key_from_url(self, url: str) -> str | None:
         """The key behind one of *our* URLs; ``None`` for foreign or unsafe ones."""
         ...

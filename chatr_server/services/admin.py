@@ -15,6 +15,7 @@ import asyncpg
 from chatr_server.errors import bad_request, forbidden, not_found
 from chatr_server.repos.admin import AdminRepo
 from chatr_server.repos.widget import WidgetRepo
+from chatr_server.services.attachments import Attachments
 from chatr_server.services.bus import EventBus
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.timefmt import iso_ms
@@ -28,9 +29,16 @@ def _sender(display_name: str | None, is_guest: bool, is_support: bool) -> dict[
 
 class AdminService:
     def __init__(
-        self, pool: asyncpg.Pool, repo: AdminRepo, widget_repo: WidgetRepo, bus: EventBus
+        self,
+        pool: asyncpg.Pool,
+        repo: AdminRepo,
+        widget_repo: WidgetRepo,
+        bus: EventBus,
+        *,
+        links: Attachments,
     ) -> None:
         self._pool = pool
+        self._links = links
         self._repo = repo
         self._widget = widget_repo
         self._bus = bus
@@ -78,7 +86,12 @@ class AdminService:
             "messages": [
                 {
                     "id": str(r["id"]),
-                    "content": r["content"],
+                    # A widget upload's content is its file URL: shown signed (SEC-17).
+                    "content": (
+                        self._links.link(r["content"])
+                        if r["file_url"] and r["content"] == r["file_url"]
+                        else r["content"]
+                    ),
                     "type": r["type"],
                     "senderId": str(r["sender_id"]),
                     "recipientId": str(r["recipient_id"]),

@@ -11,6 +11,7 @@ from chatr_server.db.queries import Queries
 from chatr_server.integrations.mail import Mailer
 from chatr_server.integrations.sms import SmsSender
 from chatr_server.integrations.storage import Storage
+from chatr_server.services.attachments import Attachments
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
 from chatr_server.services.directory import DirectoryService
@@ -51,5 +52,6 @@ class Services:
     directory: DirectoryService
     history: HistoryService
     uploads: UploadService
+    attachments: Attachments
     bus: EventBus = field(default_factory=NullBus)
     extra: dict[str, Any] = field(default_factory=dict)

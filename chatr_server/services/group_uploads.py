@@ -106,11 +106,12 @@ class GroupUploads:
             await self._storage.delete(key)
             raise
         assert sender is not None
-        live = present.live_message(row, present.brief_user(sender))
+        live = self._groups.links.sign(present.live_message(row, present.brief_user(sender)))
         emits.add(recipients, "group:message", live)
         emits.send(self._groups.bus())
 
         body = policy.upload_result(str(row["id"]), url, file_name, upload, mime, message)
+        self._groups.links.sign(body)
         if message.needs_waveform:
             task = asyncio.create_task(self._fill_audio_metadata(gid, row["id"], upload.data, mime))
             self._tasks.add(task)

@@ -34,6 +34,7 @@ from chatr_server.integrations.storage import Storage
 from chatr_server.presenters import groups as present
 from chatr_server.repos.groups import GroupsRepo
 from chatr_server.repos.types import Executor
+from chatr_server.services.attachments import Attachments
 from chatr_server.services.bus import EventBus
 from chatr_server.services.upload_policy import duration_seconds, waveform_bars
 from chatr_server.util.ids import parse_uuid
@@ -142,10 +143,13 @@ class GroupService:
         repo: GroupsRepo,
         storage: Storage,
         bus: Callable[[], EventBus],
+        links: Attachments,
     ) -> None:
         self._pool = pool
         self._repo = repo
         self._storage = storage
+        #: Signs the attachment URLs of the messages members are shown.
+        self.links = links
         # Looked up on every use: the realtime layer attaches its bus after start-up.
         self._bus = bus
 
@@ -296,7 +300,9 @@ class GroupService:
         by_group: dict[UUID, list[Record]] = {}
         for member in members:
             by_group.setdefault(member["group_id"], []).append(member)
-        last_by_group = {row["group_id"]: present.last_message(row) for row in lasts}
+        last_by_group = {
+            row["group_id"]: self.links.sign(present.last_message(row)) for row in lasts
+        }
         items = []
         for group in groups:
             last = last_by_group.get(group["id"])
@@ -350,7 +356,7 @@ class GroupService:
                 pending="Accept the group invite to view messages",
             )
             rows = await self._repo.history(conn, gid, before, _history_limit(limit))
-        return [present.history_message(r) for r in rows]
+        return [self.links.sign(present.history_message(r)) for r in rows]
 
     # --- invitations -----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import asyncpg
 
 from chatr_server.presenters.messages import conversation_entry, dm_message
 from chatr_server.repos.messages import MessagesRepo
+from chatr_server.services.attachments import Attachments
 from chatr_server.services.directory import visible
 from chatr_server.util.ids import parse_uuid
 
@@ -44,9 +45,10 @@ def pair(a: UUID, b: UUID) -> tuple[UUID, UUID]:
 
 
 class HistoryService:
-    def __init__(self, pool: asyncpg.Pool, messages: MessagesRepo) -> None:
+    def __init__(self, pool: asyncpg.Pool, messages: MessagesRepo, links: Attachments) -> None:
         self._pool = pool
         self._messages = messages
+        self._links = links
 
     async def history(
         self, user_id: str, other: object, limit: object = None, before: object = None
@@ -84,7 +86,8 @@ class HistoryService:
                 if unread:
                     await self._messages.mark_read(conn, unread, me)
         # Rows are newest first; the page is delivered in ascending time order.
-        messages = [dm_message(r, reactions.get(r["id"], ())) for r in reversed(rows)]
+        sign = self._links.sign
+        messages = [sign(dm_message(r, reactions.get(r["id"], ()))) for r in reversed(rows)]
         return {"messages": messages, "hasMore": has_more}
 
     async def conversations(self, user_id: str) -> dict[str, Any]:

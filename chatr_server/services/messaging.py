@@ -9,20 +9,25 @@ names a stored message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from chatr_server.integrations.storage import Storage
 from chatr_server.presenters.groups import live_message
 from chatr_server.presenters.messages_live import live_payloads
 from chatr_server.repos.messaging import MessagingRepo, all_have_temp_ids
+from chatr_server.services.attachments import Attachments
 from chatr_server.services.bus import EventBus
 from chatr_server.services.dependencies import CONNECTION_LOST_BEFORE_SEND
 from chatr_server.services.group_commit import DEFAULT_MAX_PENDING, DEFAULT_WINDOW, GroupCommit
-from chatr_server.services.message_input import DirectSend, GroupSend, InvalidPayload
+from chatr_server.services.message_input import (
+    DirectSend,
+    FileFields,
+    GroupSend,
+    InvalidPayload,
+)
 from chatr_server.services.presence import PresenceService
 from chatr_server.util.timefmt import iso_ms, utcnow
 
@@ -87,7 +92,7 @@ class MessagingService:
         repo: MessagingRepo,
         presence: PresenceService,
         bus: EventBus,
-        storage: Storage,
+        links: Attachments,
         *,
         write_window: float = DEFAULT_WINDOW,
         max_pending_writes: int = DEFAULT_MAX_PENDING,
@@ -96,7 +101,7 @@ class MessagingService:
         self._repo = repo
         self._presence = presence
         self._bus = bus
-        self._storage = storage
+        self._links = links
         self._dm_writes: GroupCommit[Any] = GroupCommit(
             self._store_dm_batch,
             lambda args: repo.send_dm(pool, args),
@@ -135,11 +140,16 @@ class MessagingService:
             await self._drop_writer()
             raise
 
-    def _check_file_url(self, url: str | None) -> None:
-        # Only links into our own storage: a client cannot make a "file" message
-        # point at an arbitrary site.
-        if url is not None and self._storage.key_from_url(url) is None:
+    async def _own_files(self, sender_id: str, files: FileFields) -> FileFields:
+        """The files of a new message, its URL in stored form.
+
+        Only links into our own storage (a "file" message cannot point at an
+        arbitrary site), and only attachments the sender may read (SEC-17).
+        """
+        stored = await self._links.stored_url(sender_id, files.url) if files.url else None
+        if stored is None:
             raise InvalidPayload("Invalid file URL")
+        return replace(files, url=stored)
 
     async def send_direct(self, sender: SenderProfile, req: DirectSend) -> dict[str, Any]:
         """Store and deliver a DM; returns the ``message:sent`` payload for the sender.
@@ -147,8 +157,8 @@ class MessagingService:
         Raises :class:`InvalidPayload` (→ ``error``) or :class:`SendRefused`
         (→ ``message:blocked``).
         """
-        if req.message_id is None:
-            self._check_file_url(req.files.url)
+        if req.message_id is None and req.files.url is not None:
+            req.files = await self._own_files(sender.id, req.files)
         recipient = req.recipient_id
         online = await self._presence.is_online(recipient)
         files = req.files
@@ -187,6 +197,8 @@ class MessagingService:
         sent, received = live_payloads(
             row, req.temp_id, sender.as_sender() if outcome != "duplicate" else None
         )
+        if row["file_url"] is not None:
+            self._links.sign_all((sent, received))
         if received is not None:
             if files.waveform is not None and "waveform" not in received:
                 received["waveform"] = files.waveform
@@ -232,8 +244,8 @@ class MessagingService:
 
     async def store_group(self, sender: SenderProfile, req: GroupSend) -> Any:
         """Store (or find, by temp id) a group message; the row carries the member ids."""
-        if req.message_id is None:
-            self._check_file_url(req.files.url)
+        if req.message_id is None and req.files.url is not None:
+            req.files = await self._own_files(sender.id, req.files)
         files = req.files
         row = await self._repo.send_group(
             self._pool,
@@ -262,6 +274,8 @@ class MessagingService:
         row = await self.store_group(sender, req)
         files = req.files
         payload = live_message(row, sender.as_member(), req.temp_id)
+        if row["file_url"] is not None:
+            self._links.sign(payload)
         if payload["waveform"] is None and files.waveform is not None:
             payload["waveform"] = files.waveform
         if payload["duration"] is None and files.duration is not None:

@@ -160,6 +160,11 @@ def stored_name(original: str, mime: str | None = None) -> str:
     return f"{base}-{epoch_ms()}-{secrets.randbelow(1_000_000_000)}{suffix}"
 
 
+#: The folders of message attachments (DM, group, widget): readable by participants
+#: only (services/attachments.py); every other folder (profile and cover pictures) is public.
+ATTACHMENT_FOLDERS = frozenset({"messages", "audio"})
+
+
 def storage_folder(mime: str) -> str:
     """Where a message attachment is stored: voice notes apart from other files."""
     return "audio" if mime.startswith("audio/") else "messages"

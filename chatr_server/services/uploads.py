@@ -35,6 +35,7 @@ from chatr_server.integrations.storage import Storage, StorageError
 from chatr_server.repos.directory import DirectoryRepo
 from chatr_server.repos.friendships import FriendshipsRepo
 from chatr_server.repos.messages import MessagesRepo
+from chatr_server.services.attachments import Attachments
 from chatr_server.services.bus import EventBus
 from chatr_server.services.profile_events import ProfileEvents
 from chatr_server.services.testmode import TestMode
@@ -168,8 +169,10 @@ class UploadService:
         test_mode: TestMode,
         secret: str,
         bus: Callable[[], EventBus],
+        links: Attachments,
     ) -> None:
         self._pool = pool
+        self._links = links
         self._messages = messages
         self._directory = directory
         self._friendships = friendships
@@ -241,7 +244,7 @@ class UploadService:
         message_id = str(row["id"])
         if message.needs_waveform and message.duration is None:
             self._spawn(self._detect_duration(message_id, file.data, mime))
-        return upload_result(message_id, url, name, file, mime, message)
+        return self._links.sign(upload_result(message_id, url, name, file, mime, message))
 
     async def _detect_duration(self, message_id: str, data: bytes, mime: str) -> None:
         """Background: read the real duration from the file and tell both participants."""

@@ -32,6 +32,7 @@ import orjson
 from chatr_server.errors import ServiceError, bad_request, forbidden
 from chatr_server.integrations.storage import Storage
 from chatr_server.repos.widget import WidgetRepo
+from chatr_server.services.attachments import Attachments
 from chatr_server.services.bus import EventBus
 from chatr_server.services.presence import PresenceService
 from chatr_server.services.tokens import TokenService
@@ -168,8 +169,11 @@ class WidgetService:
         storage: Storage,
         secret: str,
         presence: PresenceService | None = None,
+        *,
+        links: Attachments,
     ) -> None:
         self._pool = pool
+        self._links = links
         self._repo = repo
         self._tokens = tokens
         self._bus = bus
@@ -295,7 +299,7 @@ class WidgetService:
         rows = await self._repo.history(self._pool, user_id, agent["id"])
         messages = []
         for row in rows:
-            item = message_row(row)
+            item = self._links.sign(message_row(row))
             created = item.pop("createdAt")
             item["audioWaveform"] = row["audio_waveform"]
             item["audioDuration"] = row["audio_duration"]
@@ -332,7 +336,7 @@ class WidgetService:
             with contextlib.suppress(Exception):
                 await self._storage.delete(key)
             raise
-        message = message_row(row)
+        message = self._links.sign(message_row(row))
         self._bus.to_user(str(agent["id"]), "message:received", message)
         return {"message": message}
 

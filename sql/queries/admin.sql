@@ -30,7 +30,7 @@ WHERE id = $1 AND is_guest
 -- Every message to or from the guest, oldest first; unsent ones keep their
 -- place but not their text.
 SELECT m.id, CASE WHEN m.deleted_at IS NULL THEN m.content ELSE '' END AS content,
-       m.type, m.sender_id, m.recipient_id, m.created_at,
+       m.file_url, m.type, m.sender_id, m.recipient_id, m.created_at,
        s.display_name AS sender_display_name, s.is_guest AS sender_is_guest,
        s.is_support AS sender_is_support
 FROM messages m

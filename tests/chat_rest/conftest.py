@@ -20,6 +20,7 @@ import orjson
 import pytest_asyncio
 from PIL import Image
 
+from tests.chat.conftest import connect  # noqa: F401  (fixture re-export)
 from tests.integrations.conftest import MotoS3, moto_s3  # noqa: F401  (fixture re-export)
 
 

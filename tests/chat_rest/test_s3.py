@@ -10,6 +10,7 @@ import pytest
 from aiobotocore.session import get_session
 from aiohttp import FormData
 
+from chatr_server.appkeys import SERVICES
 from tests.chat_rest.conftest import MotoS3, png_bytes
 from tests.helpers import make_user
 
@@ -76,9 +77,34 @@ async def test_message_upload_and_download_via_s3(s3_client):
     resp = await client.post("/api/messages/upload", data=body, headers=alice.auth)
     assert resp.status == 200, await resp.text()
     result = await resp.json()
-    assert result["fileUrl"].startswith(f"{client.bucket_base}/messages/Q1_report-")
-    assert result["fileUrl"].endswith(".pdf")
-    assert await _object(client, result["fileUrl"]) == b"%PDF-1.4 quarterly"
+    # The bucket URL is what the database keeps; participants are shown this
+    # server's signed /uploads link instead (SEC-17: the bucket stays private).
+    stored = await client.app[SERVICES].pool.fetchval(
+        "SELECT file_url FROM messages WHERE id = $1", result["messageId"]
+    )
+    assert stored.startswith(f"{client.bucket_base}/messages/Q1_report-")
+    assert stored.endswith(".pdf")
+    assert await _object(client, stored) == b"%PDF-1.4 quarterly"
+    key = stored.removeprefix(f"{client.bucket_base}/")
+    assert result["fileUrl"].startswith(f"/uploads/{key}?exp=")
+
+    # The signed link and a participant's header redirect to a presigned URL.
+    for headers in ({}, bob.auth):
+        link = result["fileUrl"] if not headers else f"/uploads/{key}"
+        resp = await client.get(link, headers=headers, allow_redirects=False)
+        assert resp.status == 302
+        assert resp.headers["Cache-Control"].startswith("private")
+        assert await _fetch(resp.headers["Location"]) == (200, b"%PDF-1.4 quarterly")
+    # Anyone else gets nothing, not even a redirect.
+    for headers in ({}, eve.auth):
+        resp = await client.get(f"/uploads/{key}", headers=headers, allow_redirects=False)
+        assert resp.status == 404
+        assert "Location" not in resp.headers
+    # A participant forwarding the link they were shown stores the bucket URL again;
+    # someone who may not read the file cannot forward it at all.
+    attachments = client.app[SERVICES].attachments
+    assert await attachments.stored_url(bob.id, result["fileUrl"]) == stored
+    assert await attachments.stored_url(eve.id, result["fileUrl"]) is None
 
     url = f"/api/messages/download/{result['messageId']}"
     resp = await client.get(url, headers=bob.auth, allow_redirects=False)

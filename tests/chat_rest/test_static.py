@@ -22,9 +22,15 @@ def put(client, key: str, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def signed(client, key: str) -> str:
+    """A participant's link to an attachment (the defences below apply to both kinds)."""
+    return client.server.app[SERVICES].attachments.link_for_key(key)
+
+
 async def test_image_is_served_inline_with_contract_headers(client):
-    put(client, "messages/static-pic.png", png_bytes())
-    resp = await client.get("/uploads/messages/static-pic.png")
+    # Pictures are public (attachments: tests/chat_rest/test_attachment_access.py).
+    put(client, "profiles/static-pic.png", png_bytes())
+    resp = await client.get("/uploads/profiles/static-pic.png")
     assert resp.status == 200
     assert await resp.read() == png_bytes()
     h = resp.headers
@@ -35,7 +41,7 @@ async def test_image_is_served_inline_with_contract_headers(client):
     assert h["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert h["Cache-Control"] == "public, max-age=31536000, immutable"
     assert h["X-Content-Type-Options"] == "nosniff"
-    head = await client.head("/uploads/messages/static-pic.png")
+    head = await client.head("/uploads/profiles/static-pic.png")
     assert head.status == 200
 
 
@@ -50,7 +56,7 @@ async def test_image_is_served_inline_with_contract_headers(client):
 )
 async def test_active_or_mislabelled_content_is_defused(client, name, data, expected_type):
     put(client, f"messages/{name}", data)
-    resp = await client.get(f"/uploads/messages/{name}")
+    resp = await client.get(signed(client, f"messages/{name}"))
     assert resp.status == 200
     assert resp.headers["Content-Type"].split(";")[0] == expected_type
     assert resp.headers["Content-Disposition"].startswith("attachment")
@@ -59,7 +65,7 @@ async def test_active_or_mislabelled_content_is_defused(client, name, data, expe
 
 async def test_pdf_is_previewable_but_sandboxed(client):
     put(client, "messages/doc.pdf", b"%PDF-1.4\n%...")
-    resp = await client.get("/uploads/messages/doc.pdf")
+    resp = await client.get(signed(client, "messages/doc.pdf"))
     assert resp.status == 200
     assert resp.headers["Content-Type"].split(";")[0] == "application/pdf"
     assert "Content-Disposition" not in resp.headers
@@ -71,6 +77,7 @@ async def test_pdf_is_previewable_but_sandboxed(client):
     "path",
     [
         "/uploads/messages/missing.png",
+        "/uploads/profiles/missing.png",
         "/uploads/../pyproject.toml",
         "/uploads/%2e%2e/%2e%2e/etc/passwd",
         "/uploads/messages/..%2F..%2Fsecret",
@@ -92,8 +99,9 @@ async def test_symlink_out_of_the_root_is_refused(client, tmp_path):
     link.parent.mkdir(parents=True, exist_ok=True)
     link.unlink(missing_ok=True)
     link.symlink_to(secret)
-    resp = await client.get("/uploads/messages/link.txt")
+    resp = await client.get(signed(client, "messages/link.txt"))
     assert resp.status == 404
+    assert await resp.json() == {"error": "Not found"}
 
 
 async def test_default_profile_asset(client):

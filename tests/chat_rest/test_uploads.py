@@ -35,7 +35,8 @@ def form(
 
 def local_file(client, url: str) -> Path:
     root = client.server.app[SERVICES].settings.uploads_dir
-    return Path(root) / unquote(url.removeprefix("/uploads/"))
+    # Participants are shown a signed link (SEC-17): the file is its path.
+    return Path(root) / unquote(url.partition("?")[0].removeprefix("/uploads/"))
 
 
 async def test_upload_text_file_creates_message_and_conversation(client, db):
@@ -61,7 +62,7 @@ async def test_upload_text_file_creates_message_and_conversation(client, db):
     assert body["fileName"] == "notes.txt" and body["fileSize"] == 12
     assert body["fileType"] == "text/plain"
     assert body["fileUrl"].startswith("/uploads/messages/notes-")
-    assert body["fileUrl"].endswith(".txt")
+    assert body["fileUrl"].partition("?")[0].endswith(".txt")
     assert local_file(client, body["fileUrl"]).read_bytes() == b"hello there\n"
 
     row = await db.fetchrow("SELECT * FROM messages WHERE id = $1", body["messageId"])
@@ -206,7 +207,7 @@ async def test_unsafe_file_names_are_sanitised(client):
     body = await resp.json()
     assert resp.status == 200, body
     assert body["fileName"] == "evil page.html"
-    name = body["fileUrl"].rsplit("/", 1)[1]
+    name = body["fileUrl"].partition("?")[0].rsplit("/", 1)[1]
     assert body["fileUrl"].startswith("/uploads/messages/evil_page-")
     assert name.endswith(".txt") and "/" not in name and ".." not in name
     served = await client.get(body["fileUrl"])

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
+import shutil
 import subprocess
 import sys
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
 
 import asyncpg
-import pytest_asyncio
+import pytest
 
-from chatr_server.db.migrate import MigrationError, discover, migrate
-
-
-@pytest_asyncio.fixture
-async def empty_db(pg_server_dsn):
-    name = f"chatr_mig_{secrets.token_hex(5)}"
-    admin = await asyncpg.connect(pg_server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(pg_server_dsn)
-    dsn = urlunsplit(parts._replace(path="/" + name))
-    yield dsn
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+from chatr_server.db.migrate import MigrationError, discover, migrate, pending
+from chatr_server.db.queries import sql_dir
 
 
 async def _tables(dsn: str) -> set[str]:
@@ -82,3 +73,111 @@ def test_cli_migrate_twice_and_concurrently(empty_db, tmp_path):
     assert sorted("applied 0" in o for o in outputs) == [False, True]
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=True)
     assert "applied 0 migration(s)" in again.stdout
+
+
+def _copy_sql(tmp_path: Path) -> Path:
+    """A private copy of the SQL folder the test can edit (the real files stay untouched)."""
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    return folder
+
+
+async def _migrated_copy(dsn: str, tmp_path: Path) -> Path:
+    folder = _copy_sql(tmp_path)
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn, folder / "migrations")
+    await conn.close()
+    return folder
+
+
+async def test_fresh_database_records_each_file_checksum(empty_db):
+    conn = await asyncpg.connect(empty_db)
+    await migrate(conn)
+    rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+    await conn.close()
+    expected = {m.version: hashlib.sha256(m.path.read_bytes()).hexdigest() for m in discover()}
+    assert {r["version"]: r["checksum"] for r in rows} == expected
+
+
+def _run_cli(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chatr_server", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _one_line_naming(stderr: str, name: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if name in line]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("migration error: "), stderr
+    return lines[0]
+
+
+async def test_edited_applied_migration_stops_migrate_and_serve(empty_db, tmp_path):
+    folder = await _migrated_copy(empty_db, tmp_path)
+    edited = folder / "migrations" / "0004_groups.sql"
+    edited.write_text(edited.read_text() + "\n-- a harmless-looking comment\n")
+    env = {
+        "DATABASE_URL": empty_db,
+        "PATH": "/usr/bin:/bin",
+        "CHATR_DATA_DIR": str(tmp_path / "var"),
+        "CHATR_SQL_DIR": str(folder),
+    }
+    migrate_run = await asyncio.to_thread(_run_cli, ["migrate"], env)
+    assert migrate_run.returncode == 1
+    line = _one_line_naming(migrate_run.stderr, "0004_groups.sql")
+    assert "changed after it was applied" in line
+    # Production `serve` only checks (it never migrates): same refusal, before listening.
+    prod = {**env, "NODE_ENV": "production", "JWT_SECRET": secrets.token_urlsafe(40)}
+    serve_run = await asyncio.to_thread(_run_cli, ["serve", "--port", "1"], prod)
+    assert serve_run.returncode == 1
+    _one_line_naming(serve_run.stderr, "0004_groups.sql")
+    # Development `serve` migrates at start-up: refused the same way.
+    serve_dev = await asyncio.to_thread(_run_cli, ["serve", "--port", "1"], env)
+    assert serve_dev.returncode == 1
+    _one_line_naming(serve_dev.stderr, "0004_groups.sql")
+
+
+async def test_pending_version_below_newest_applied_is_refused(empty_db, tmp_path):
+    folder = await _migrated_copy(empty_db, tmp_path)
+    (folder / "migrations" / "0002_late_arrival.sql").write_text("CREATE TABLE late (id int);\n")
+    conn = await asyncpg.connect(empty_db)
+    try:
+        with pytest.raises(MigrationError, match=r"0002_late_arrival\.sql .*below") as refused:
+            await migrate(conn, folder / "migrations")
+        newest = max(m.version for m in discover())
+        assert newest in str(refused.value)
+        with pytest.raises(MigrationError, match=r"0002_late_arrival\.sql"):
+            await pending(conn, folder / "migrations")
+        assert await conn.fetchval("SELECT to_regclass('late')") is None
+    finally:
+        await conn.close()
+
+
+async def test_database_migrated_before_checksums_adopts_them_once(empty_db, tmp_path):
+    folder = await _migrated_copy(empty_db, tmp_path)
+    migrations_dir = folder / "migrations"
+    conn = await asyncpg.connect(empty_db)
+    try:
+        # The table as the runner created it before checksums existed.
+        await conn.execute("ALTER TABLE schema_migrations DROP COLUMN checksum")
+        assert await pending(conn, migrations_dir) == []
+        # A file edited while nothing could notice: adoption takes it as the reference.
+        edited = migrations_dir / "0005_social.sql"
+        edited.write_text(edited.read_text() + "\n-- edited before checksums existed\n")
+        assert await migrate(conn, migrations_dir) == []
+        rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        expected = {m.version: m.checksum() for m in discover(migrations_dir)}
+        assert {r["version"]: r["checksum"] for r in rows} == expected
+        # From now on the adopted checksum is enforced.
+        edited.write_text(edited.read_text() + "-- and again\n")
+        with pytest.raises(MigrationError, match=r"0005_social\.sql"):
+            await migrate(conn, migrations_dir)
+        with pytest.raises(MigrationError, match=r"0005_social\.sql"):
+            await pending(conn, migrations_dir)
+    finally:
+        await conn.close()

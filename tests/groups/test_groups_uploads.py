@@ -42,7 +42,8 @@ def _form(field: str, data: bytes, filename: str, content_type: str, **fields: s
 
 
 def _stored_path(client, url: str):
-    return client.app[SETTINGS].uploads_dir / url.removeprefix("/uploads/")
+    # Members are shown a signed link (SEC-17): the file is its path.
+    return client.app[SETTINGS].uploads_dir / url.partition("?")[0].removeprefix("/uploads/")
 
 
 async def _upload(client, user, gid, data, filename, content_type, **fields):
@@ -73,7 +74,9 @@ async def test_upload_text_file(client, bus):
         "needsWaveformGeneration",
     }
     assert body["success"] is True and body["needsWaveformGeneration"] is False
-    assert re.fullmatch(r"/uploads/messages/notes-\d{13}-\d{1,9}\.txt", body["fileUrl"])
+    assert re.fullmatch(
+        r"/uploads/messages/notes-\d{13}-\d{1,9}\.txt\?exp=\d+&sig=[\w-]{43}", body["fileUrl"]
+    )
     assert body["fileName"] == "notes.txt" and body["fileSize"] == 12
     assert body["fileType"] == "text/plain"
     assert _stored_path(client, body["fileUrl"]).read_bytes() == b"hello there\n"
@@ -160,7 +163,9 @@ async def test_upload_sanitises_file_name(client):
     resp = await _upload(client, owner, gid, b"x", "../../etc/pa ss;wd.txt", "text/plain")
     body = await resp.json()
     assert body["fileName"] == "pa ss;wd.txt"
-    assert re.fullmatch(r"/uploads/messages/pa_ss_wd-\d+-\d+\.txt", body["fileUrl"])
+    assert re.fullmatch(
+        r"/uploads/messages/pa_ss_wd-\d+-\d+\.txt\?exp=\d+&sig=[\w-]{43}", body["fileUrl"]
+    )
 
 
 async def test_upload_errors(client, monkeypatch):

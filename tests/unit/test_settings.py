@@ -41,6 +41,14 @@ def test_group_commit_settings_are_read_and_bounded():
         Settings.from_env({"MAX_PENDING_WRITES": "0"}).validate()
 
 
+def test_attachment_link_lifetime_is_read_and_bounded():
+    assert Settings.from_env({}).attachment_link_ttl_s == 3600
+    assert Settings.from_env({"ATTACHMENT_LINK_TTL": "600"}).attachment_link_ttl_s == 600
+    for bad in ("59", "604801"):
+        with pytest.raises(ConfigError, match="ATTACHMENT_LINK_TTL"):
+            Settings.from_env({"ATTACHMENT_LINK_TTL": bad})
+
+
 def test_dev_secret_is_generated_once_and_kept(tmp_path):
     s = Settings.from_env({"CHATR_DATA_DIR": str(tmp_path)})
     first = s.with_dev_secret()

@@ -450,10 +450,13 @@ async def test_upload_stores_file_creates_message_and_notifies_agent(client, age
     assert message["fileType"] == "image/png"
     assert message["fileSize"] == len(PNG)
     assert message["fileName"] == "My Photo.PNG"
-    assert re.fullmatch(r"/uploads/messages/widget-\d{13}-\d{1,9}\.png", message["fileUrl"])
+    assert re.fullmatch(
+        r"/uploads/messages/widget-\d{13}-\d{1,9}\.png\?exp=\d+&sig=[\w-]{43}", message["fileUrl"]
+    )
     assert message["content"] == message["fileUrl"]
     assert TS.match(message["createdAt"])
-    stored = client.app[SERVICES].storage.local_path(message["fileUrl"][len("/uploads/") :])
+    key = message["fileUrl"].partition("?")[0].removeprefix("/uploads/")
+    stored = client.app[SERVICES].storage.local_path(key)
     assert stored is not None and stored.read_bytes() == PNG
     received = await live.wait("message:received")
     assert received == message

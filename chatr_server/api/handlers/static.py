@@ -5,6 +5,12 @@ type its name *and* content agree on, never as HTML/SVG/script, with
 ``nosniff``, and as an attachment unless it is an image, audio, video or a PDF
 (PDFs inline under a sandboxing Content-Security-Policy, for the client's preview).
 Paths are resolved inside their root (no ``..``, no symlink escapes).
+
+Profile and cover pictures are public with long caching. Message attachments
+(``messages/``, ``audio/``) go only to their participants, by Bearer header or a
+signed link (:mod:`chatr_server.services.attachments`), with private caching;
+anyone else gets the same 404 as for a missing file, so a stranger cannot even
+learn that a file exists.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from pathlib import Path
 from aiohttp import hdrs, web
 from PIL import Image, ImageDraw
 
-from chatr_server.appkeys import SETTINGS
-from chatr_server.errors import not_found
+from chatr_server.api.request import bearer_token, require_user
+from chatr_server.appkeys import SERVICES, SETTINGS
+from chatr_server.errors import ServiceError, not_found
 from chatr_server.integrations import media
 from chatr_server.integrations.storage import content_disposition, is_safe_key
+from chatr_server.services.attachments import is_attachment
 from chatr_server.services.uploads import safe_content_type
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,14 @@ UPLOAD_HEADERS = {
     "Cross-Origin-Resource-Policy": "cross-origin",
     "Cache-Control": "public, max-age=31536000, immutable",
     "X-Content-Type-Options": "nosniff",
+}
+# Attachments: Cache-Control is set per response (see _attachment).
+ATTACHMENT_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET",
+    "Cross-Origin-Resource-Policy": "cross-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Vary": "Authorization",
 }
 ASSET_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -95,12 +111,51 @@ async def _serve(path: Path, headers: dict[str, str]) -> web.FileResponse:
 
 
 async def uploads(request: web.Request) -> web.StreamResponse:
-    """``GET /uploads/<path>`` from ``UPLOADS_DIR``."""
+    """``GET /uploads/<path>`` from ``UPLOADS_DIR``; attachments for participants only."""
+    relative = request.match_info["path"]
+    if is_attachment(relative):
+        return await _attachment(request, relative)
     root = request.app[SETTINGS].uploads_dir
-    path = await asyncio.to_thread(resolve_inside, root, request.match_info["path"])
+    path = await asyncio.to_thread(resolve_inside, root, relative)
     if path is None:
         raise not_found("Not found")
     return await _serve(path, UPLOAD_HEADERS)
+
+
+async def _attachment(request: web.Request, key: str) -> web.StreamResponse:
+    """A message attachment: a valid signed link, else a participant's Bearer header.
+
+    A signed response may be cached privately for what is left of the link's life;
+    one fetched with a header is revalidated every time (access can be lost).
+    """
+    if not is_safe_key(key):
+        raise not_found("Not found")
+    services = request.app[SERVICES]
+    attachments = services.attachments
+    max_age = attachments.verify(key, request.query.get("exp", ""), request.query.get("sig", ""))
+    if max_age is not None:
+        cache = f"private, max-age={max_age}"
+    elif bearer_token(request.headers.get(hdrs.AUTHORIZATION)) is not None:
+        user = await require_user(request)
+        if not await attachments.may_read(user.id, key):
+            raise not_found("Not found")
+        max_age = attachments.ttl_s
+        cache = "private, no-cache"
+    else:
+        raise not_found("Not found")
+    headers = {**ATTACHMENT_HEADERS, "Cache-Control": cache}
+    # Object storage: a presigned URL as long-lived as the access just granted.
+    try:
+        redirect = await services.storage.signed_url(key, key.rpartition("/")[2], max_age)
+    except Exception:
+        log.exception("signing an attachment URL failed")
+        raise ServiceError(500, "Download failed") from None
+    if redirect is not None:
+        return web.Response(status=302, headers={**headers, hdrs.LOCATION: redirect})
+    path = await asyncio.to_thread(resolve_inside, request.app[SETTINGS].uploads_dir, key)
+    if path is None:
+        raise not_found("Not found")
+    return await _serve(path, headers)
 
 
 async def assets(request: web.Request) -> web.StreamResponse:
