@@ -80,8 +80,17 @@ class PrivatePostgres:
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self._run(
-            _pg_bin("pg_ctl"), "-D", str(self.datadir), "-o", options,
-            "-l", str(self.root / "server.log"), "-w", "-t", str(int(timeout)), "start",
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
         )
         _wait_for_port(self.port, timeout)
 
@@ -124,8 +133,16 @@ class PrivateRedis:
         self._proc = subprocess.Popen(
             [
                 shutil.which("redis-server") or "redis-server",
-                "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.root),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

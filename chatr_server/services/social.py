@@ -39,6 +39,7 @@ from chatr_server.repos.conversations import ConversationsRepo
 from chatr_server.repos.friendships import FriendshipsRepo
 from chatr_server.repos.types import Executor
 from chatr_server.services.bus import EventBus
+from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.store import KeyValueStore
 from chatr_server.util.ids import parse_uuid
 
@@ -206,8 +207,9 @@ class SocialService:
             if friendship_id is not None and recorded and recorded != _uuid_text(friendship_id):
                 return False
             await self._store.delete(key)
-        except Exception:
-            log.warning("friend:notify check failed: store unavailable", exc_info=True)
+        except Exception as exc:
+            if is_dependency_outage(exc) is None:  # an outage is logged by the monitor
+                log.warning("friend:notify check failed: store unavailable", exc_info=True)
             return False
         return True
 
@@ -234,9 +236,10 @@ class SocialService:
         try:
             for type_ in types:
                 await self._store.set(self._notify_key(actor, other, type_), value, NOTIFY_WINDOW_S)
-        except Exception:
+        except Exception as exc:
             # The change itself succeeded; only its live announcement is lost.
-            log.warning("could not record friendship change for friend:notify", exc_info=True)
+            if is_dependency_outage(exc) is None:  # an outage is logged by the monitor
+                log.warning("could not record friendship change for friend:notify", exc_info=True)
 
     # ---- friends: reads --------------------------------------------------
 

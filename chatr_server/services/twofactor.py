@@ -26,6 +26,7 @@ import qrcode
 
 from chatr_server.errors import ServiceError, bad_request, not_found, unauthorized
 from chatr_server.repos.users import UsersRepo
+from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.services.tokens import TokenService
 from chatr_server.store import KeyValueStore
 from chatr_server.util.timefmt import iso_ms
@@ -126,12 +127,14 @@ class TwoFactorService:
         """Attempts since the last success (the counter lapses :data:`LOCKOUT_S` after the last)."""
         try:
             return await self._store.hincrby(self._key(user_id), "n", 1, ttl_s=LOCKOUT_S)
-        except Exception:
-            log.warning("2fa attempt counter unavailable", exc_info=True)
+        except Exception as exc:
+            if is_dependency_outage(exc) is None:  # an outage is logged by the monitor
+                log.warning("2fa attempt counter unavailable", exc_info=True)
             return 0
 
     async def _clear_failures(self, user_id: str) -> None:
         try:
             await self._store.delete(self._key(user_id))
-        except Exception:
-            log.warning("2fa attempt counter unavailable", exc_info=True)
+        except Exception as exc:
+            if is_dependency_outage(exc) is None:
+                log.warning("2fa attempt counter unavailable", exc_info=True)
