@@ -21,6 +21,18 @@ from chatr_server import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__chatr_openapi__"
 
+# Statuses every operation of a kind can answer, so no route has to repeat them;
+# a route's own wording for the same status wins.
+#: any operation with a bearer token (``require_user``): none, or a bad one.
+AUTH_RESPONSES: dict[int, str] = {
+    401: "Access token required",
+    403: "Invalid, expired or revoked token",
+}
+#: any operation with a path, query or body parameter: a value it cannot take.
+INPUT_RESPONSES: dict[int, str] = {400: "Invalid input"}
+#: any operation with a JSON body (``max_json_body``).
+BODY_RESPONSES: dict[int, str] = {413: "Request body too large"}
+
 
 def doc(
     summary: str,
@@ -30,9 +42,18 @@ def doc(
     responses: dict[int, type[Schema] | str] | None = None,
     auth: bool = False,
     query: dict[str, str] | None = None,
+    required: tuple[str, ...] = (),
     description: str | None = None,
 ) -> Callable[[F], F]:
-    """Attach OpenAPI metadata to a handler."""
+    """Attach OpenAPI metadata to a handler.
+
+    ``query`` names the query parameters (name → description); those in
+    ``required`` are marked required. The statuses of :data:`AUTH_RESPONSES`,
+    :data:`INPUT_RESPONSES` and :data:`BODY_RESPONSES` are added where they apply.
+    """
+    unknown = set(required) - set(query or {})
+    if unknown:
+        raise ValueError(f"required query parameters not declared: {sorted(unknown)}")
 
     def wrap(func: F) -> F:
         setattr(
@@ -45,6 +66,7 @@ def doc(
                 "responses": responses or {200: "OK"},
                 "auth": auth,
                 "query": query or {},
+                "required": frozenset(required),
                 "description": description,
             },
         )
@@ -74,7 +96,8 @@ def build_spec(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
         meta = getattr(route.handler, _ATTR, None)
-        if meta is None or route.resource is None:
+        # HEAD is aiohttp's automatic twin of every GET: same statuses, no body.
+        if meta is None or route.resource is None or route.method == "HEAD":
             continue
         path = route.resource.canonical
         params = [
@@ -85,7 +108,7 @@ def build_spec(app: web.Application) -> dict[str, Any]:
             {
                 "name": name,
                 "in": "query",
-                "required": False,
+                "required": name in meta["required"],
                 "schema": {"type": "string"},
                 "description": text,
             }
@@ -114,7 +137,15 @@ def build_spec(app: web.Application) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": ref}},
             }
-        for status, response in meta["responses"].items():
+        defaults: dict[int, str] = {}
+        if meta["auth"]:
+            defaults |= AUTH_RESPONSES
+        if params or meta["body"] is not None:
+            defaults |= INPUT_RESPONSES
+        if meta["body"] is not None:
+            defaults |= BODY_RESPONSES
+        responses = defaults | meta["responses"]
+        for status, response in sorted(responses.items()):
             if isinstance(response, str):
                 content = (
                     None

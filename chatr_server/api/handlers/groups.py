@@ -125,7 +125,12 @@ async def get_group(request: web.Request) -> web.Response:
     tags=TAGS,
     auth=True,
     query={"limit": "1..100, default 50", "before": "ISO timestamp (exclusive)"},
-    responses={200: GroupMessagesSchema, 400: "Bad before", 403: "Not a member"},
+    responses={
+        200: GroupMessagesSchema,
+        400: "Bad before",
+        403: "Not a member",
+        404: "Group not found",
+    },
 )
 async def group_messages(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -175,7 +180,11 @@ async def remove_member(request: web.Request) -> web.Response:
     tags=TAGS,
     auth=True,
     body=UpdateGroupSchema,
-    responses={200: GroupEnvelopeSchema, 403: "Only admins can edit the group"},
+    responses={
+        200: GroupEnvelopeSchema,
+        403: "Only admins can edit the group",
+        404: "Group not found",
+    },
 )
 async def update_group(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -281,7 +290,12 @@ async def transfer_ownership(request: web.Request) -> web.Response:
     "Step down from owner to admin (needs another owner)",
     tags=TAGS,
     auth=True,
-    responses={200: SuccessSchema, 400: "You are the only owner", 403: "Only owners can step down"},
+    responses={
+        200: SuccessSchema,
+        400: "You are the only owner",
+        403: "Only owners can step down",
+        404: "Group not found",
+    },
 )
 async def step_down(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -297,6 +311,7 @@ async def step_down(request: web.Request) -> web.Response:
         200: UploadResultSchema,
         400: "No file uploaded",
         403: "Not a member of this group",
+        404: "Group not found",
         413: "File too large",
         415: "File type not allowed",
     },
@@ -327,6 +342,7 @@ async def _set_image(request: web.Request, kind: str, field: str) -> web.Respons
         200: ImageUrlSchema,
         400: "No file uploaded",
         403: "Only admins can change the group avatar",
+        404: "Group not found",
         413: "File too large",
         415: "File type not allowed",
     },
@@ -343,6 +359,7 @@ async def set_profile_image(request: web.Request) -> web.Response:
         200: ImageUrlSchema,
         400: "No file uploaded",
         403: "Only admins can change the group cover image",
+        404: "Group not found",
         413: "File too large",
         415: "File type not allowed",
     },
@@ -355,7 +372,11 @@ async def set_cover_image(request: web.Request) -> web.Response:
     "Remove the group avatar (owner/admin)",
     tags=TAGS,
     auth=True,
-    responses={200: SuccessSchema, 403: "Only admins can change the group avatar"},
+    responses={
+        200: SuccessSchema,
+        403: "Only admins can change the group avatar",
+        404: "Group not found",
+    },
 )
 async def delete_profile_image(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -367,7 +388,11 @@ async def delete_profile_image(request: web.Request) -> web.Response:
     "Remove the group cover (owner/admin)",
     tags=TAGS,
     auth=True,
-    responses={200: SuccessSchema, 403: "Only admins can change the group cover image"},
+    responses={
+        200: SuccessSchema,
+        403: "Only admins can change the group cover image",
+        404: "Group not found",
+    },
 )
 async def delete_cover_image(request: web.Request) -> web.Response:
     user = await require_user(request)
