@@ -42,18 +42,24 @@ def doc(
     responses: dict[int, type[Schema] | str] | None = None,
     auth: bool = False,
     query: dict[str, str] | None = None,
+    upload: str | None = None,
+    form: dict[str, str] | None = None,
     required: tuple[str, ...] = (),
     description: str | None = None,
 ) -> Callable[[F], F]:
     """Attach OpenAPI metadata to a handler.
 
-    ``query`` names the query parameters (name → description); those in
+    ``query`` names the query parameters (name → description). ``upload`` is
+    the file part of a ``multipart/form-data`` body (always required) and
+    ``form`` its text fields. Query parameters and form fields named in
     ``required`` are marked required. The statuses of :data:`AUTH_RESPONSES`,
     :data:`INPUT_RESPONSES` and :data:`BODY_RESPONSES` are added where they apply.
     """
-    unknown = set(required) - set(query or {})
+    unknown = set(required) - set(query or {}) - set(form or {})
     if unknown:
-        raise ValueError(f"required query parameters not declared: {sorted(unknown)}")
+        raise ValueError(f"required parameters not declared: {sorted(unknown)}")
+    if form and not upload:
+        raise ValueError("form fields need the upload's file part")
 
     def wrap(func: F) -> F:
         setattr(
@@ -66,6 +72,8 @@ def doc(
                 "responses": responses or {200: "OK"},
                 "auth": auth,
                 "query": query or {},
+                "upload": upload,
+                "form": form or {},
                 "required": frozenset(required),
                 "description": description,
             },
@@ -77,6 +85,16 @@ def doc(
 
 def _schema_name(schema: type[Schema]) -> str:
     return schema.__name__.removesuffix("Schema")
+
+
+def _multipart(meta: dict[str, Any]) -> dict[str, Any]:
+    """A ``multipart/form-data`` body: the file part and the text fields."""
+    properties: dict[str, Any] = {meta["upload"]: {"type": "string", "format": "binary"}}
+    for name, text in meta["form"].items():
+        properties[name] = {"type": "string", "description": text}
+    required = [meta["upload"], *(n for n in meta["form"] if n in meta["required"])]
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"multipart/form-data": {"schema": schema}}
 
 
 def build_spec(app: web.Application) -> dict[str, Any]:
@@ -137,10 +155,12 @@ def build_spec(app: web.Application) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": ref}},
             }
+        elif meta["upload"] is not None:
+            operation["requestBody"] = {"required": True, "content": _multipart(meta)}
         defaults: dict[int, str] = {}
         if meta["auth"]:
             defaults |= AUTH_RESPONSES
-        if params or meta["body"] is not None:
+        if params or "requestBody" in operation:
             defaults |= INPUT_RESPONSES
         if meta["body"] is not None:
             defaults |= BODY_RESPONSES

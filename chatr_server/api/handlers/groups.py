@@ -306,6 +306,13 @@ async def step_down(request: web.Request) -> web.Response:
     "Upload a file to a group (multipart: file, type, waveform, duration, caption)",
     tags=TAGS,
     auth=True,
+    upload="file",
+    form={
+        "type": "message type (default from the file)",
+        "waveform": "JSON array of amplitudes (voice notes)",
+        "duration": "seconds (voice notes)",
+        "caption": "text shown with the file",
+    },
     description="`file` ≤ 50 MB; the type must be allowed and match the content.",
     responses={
         200: UploadResultSchema,
@@ -338,6 +345,7 @@ async def _set_image(request: web.Request, kind: str, field: str) -> web.Respons
     "Set the group avatar (multipart field profileImage, ≤ 10 MB; owner/admin)",
     tags=TAGS,
     auth=True,
+    upload="profileImage",
     responses={
         200: ImageUrlSchema,
         400: "No file uploaded",
@@ -355,6 +363,7 @@ async def set_profile_image(request: web.Request) -> web.Response:
     "Set the group cover (multipart field coverImage, ≤ 10 MB; owner/admin)",
     tags=TAGS,
     auth=True,
+    upload="coverImage",
     responses={
         200: ImageUrlSchema,
         400: "No file uploaded",

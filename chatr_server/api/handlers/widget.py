@@ -103,6 +103,7 @@ async def history(request: web.Request) -> web.Response:
     "Send the agent a file (multipart field `file`, ≤ 50 MB, DM types)",
     tags=["widget"],
     auth=True,
+    upload="file",
     responses={
         200: WidgetUploadSchema,
         400: "No file uploaded",
