@@ -26,6 +26,7 @@ import requests
 import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, settings
+from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import status_code_conformance
@@ -333,6 +334,12 @@ def test_served_spec_is_the_one_fuzzed(fuzz_server: FuzzServer) -> None:
     served = requests.get(f"{fuzz_server.base_url}/api/openapi.json", timeout=30)
     assert served.status_code == 200
     assert served.json() == _spec()
+
+
+def test_spec_is_valid_openapi_3() -> None:
+    spec = _spec()
+    assert spec["openapi"].startswith("3.")
+    validate(spec)
 
 
 def test_exclusions_name_real_operations() -> None:
