@@ -16,7 +16,7 @@ from chatr_server.api.handlers.health import OPENAPI_CACHE
 from chatr_server.api.handlers.static import prepare_assets
 from chatr_server.api.middleware import docs_auth, error_boundary, request_context
 from chatr_server.api.routes import setup_routes
-from chatr_server.appkeys import SERVICES, SETTINGS
+from chatr_server.appkeys import DEPENDENCIES, SERVICES, SETTINGS
 from chatr_server.chat.gateway import setup_chat
 from chatr_server.db import migrate as migrations
 from chatr_server.db.embedded import EmbeddedPostgres
@@ -36,6 +36,12 @@ from chatr_server.repos.users import UsersRepo
 from chatr_server.services.auth import AuthService
 from chatr_server.services.codes import CodeService
 from chatr_server.services.container import Services
+from chatr_server.services.dependencies import (
+    POSTGRES,
+    REDIS,
+    DependencyMonitor,
+    probe_postgres,
+)
 from chatr_server.services.directory import DirectoryService
 from chatr_server.services.group_uploads import GroupUploads
 from chatr_server.services.groups import GroupService
@@ -68,9 +74,9 @@ async def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgre
     return await embedded.start(), embedded
 
 
-def create_store(settings: Settings) -> KeyValueStore:
+def create_store(settings: Settings, monitor: DependencyMonitor | None = None) -> KeyValueStore:
     if settings.redis_url:
-        return RedisStore(settings.redis_url, settings.redis_prefix)
+        return RedisStore(settings.redis_url, settings.redis_prefix, monitor)
     return MemoryStore()
 
 
@@ -78,7 +84,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dsn, embedded = await resolve_database_url(settings)
     pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
-    store = create_store(settings)
+    monitor = app[DEPENDENCIES]
+    monitor.register(POSTGRES, lambda: probe_postgres(pool))
+    store = create_store(settings, monitor)
+    if store.kind == "redis":
+        monitor.register(REDIS, store.ping)
     mailer = create_mailer(settings)
     sms = create_sms_sender(settings)
     storage = create_storage(settings)
@@ -91,7 +101,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             else:
                 await migrations.migrate(conn)
         if store.kind == "redis" and not await store.ping():
-            log.warning("Redis is not answering; presence and rate limits are degraded")
+            monitor.failed(REDIS, "not answering at start-up", count=False)
         queries = Queries()
         # Settings built in code (not from_env) could ask for both: production wins (SEC-7).
         test_mode = TestMode(store, settings.test_mode_allowed and not settings.production)
@@ -179,6 +189,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await group_uploads.drain()
         await uploads.close()
     finally:
+        await monitor.close()
         await storage.close()
         await sms.close()
         await mailer.close()
@@ -195,6 +206,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[SETTINGS] = settings
+    app[DEPENDENCIES] = DependencyMonitor()
     app[OPENAPI_CACHE] = {}
     app.cleanup_ctx.append(_resources)
     app.on_startup.append(prepare_assets)

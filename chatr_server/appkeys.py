@@ -5,7 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatr_server.services.container import Services
+from chatr_server.services.dependencies import DependencyMonitor
 from chatr_server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
+#: Up/down state of PostgreSQL and Redis (read by readiness; fed by every boundary).
+DEPENDENCIES = web.AppKey("dependencies", DependencyMonitor)

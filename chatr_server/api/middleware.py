@@ -10,8 +10,15 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from chatr_server.appkeys import SETTINGS
+from chatr_server.appkeys import DEPENDENCIES, SETTINGS
 from chatr_server.errors import ServiceError
+from chatr_server.services.dependencies import (
+    INVALID_INPUT,
+    RETRY_AFTER_S,
+    UNAVAILABLE,
+    DependencyUnavailable,
+    is_unstorable_text,
+)
 from chatr_server.util.jsonx import error_response, json_response
 from chatr_server.util.logging import request_id_var
 
@@ -106,10 +113,19 @@ async def docs_auth(request: web.Request, handler: Handler) -> web.StreamRespons
 
 @web.middleware
 async def error_boundary(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves as JSON; unexpected ones are logged and never leak details."""
+    """Every failure leaves as JSON; unexpected ones are logged and never leak details.
+
+    A dependency outage is a 503 with ``Retry-After`` (counted by the app's
+    dependency monitor, no traceback); text PostgreSQL cannot store (NUL, in
+    the path or query here, in JSON bodies in ``read_json``) is a 400.
+    """
+    if "%00" in request.raw_path:
+        return error_response(INVALID_INPUT, 400)
     try:
         return await handler(request)
     except ServiceError as exc:
+        if isinstance(exc, DependencyUnavailable):
+            request.app[DEPENDENCIES].refuse(exc)
         return json_response(exc.body(), status=exc.status, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -128,6 +144,10 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
         return json_response({"error": message}, status=exc.status, headers=headers)
     except ConnectionResetError:
         raise
-    except Exception:
+    except Exception as exc:
+        if request.app[DEPENDENCIES].refuse(exc) is not None:
+            return error_response(UNAVAILABLE, 503, headers={"Retry-After": str(RETRY_AFTER_S)})
+        if is_unstorable_text(exc):
+            return error_response(INVALID_INPUT, 400)
         log.exception("unhandled error on %s %s", request.method, request.rel_url.path)
         return error_response("Internal server error", 500)

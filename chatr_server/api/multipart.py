@@ -18,6 +18,7 @@ from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from chatr_server.errors import ServiceError, bad_request
+from chatr_server.services.dependencies import INVALID_INPUT
 from chatr_server.services.upload_policy import MB, UploadedFile
 
 CHUNK = 64 * 1024
@@ -97,13 +98,18 @@ async def _parse_parts(
                 raise bad_request(rules.nested)
             continue
         name = part.name
+        if "\x00" in (name or "") or "\x00" in (part.filename or ""):
+            raise bad_request(INVALID_INPUT)  # PostgreSQL text cannot hold NUL
         if part.filename is not None and name == file_field and upload is None:
             data = await _read_capped(part, max_file, too_large(max_file))
             upload = UploadedFile(part.filename, part.headers.get(hdrs.CONTENT_TYPE, ""), data)
         elif part.filename is None and name and _keeps(rules, name, fields):
             cap = FIELD_CAP if rules.fields is None else rules.fields[name]
             error = bad_request(rules.field_too_long.format(name=name))
-            fields[name[:64]] = (await _read_capped(part, cap, error)).decode("utf-8", "replace")
+            value = (await _read_capped(part, cap, error)).decode("utf-8", "replace")
+            if "\x00" in value:
+                raise bad_request(INVALID_INPUT)
+            fields[name[:64]] = value
         elif rules.part_too_large is not None:
             await _read_capped(part, FIELD_CAP, ServiceError(413, rules.part_too_large))
         else:

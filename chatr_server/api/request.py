@@ -11,10 +11,16 @@ from marshmallow import EXCLUDE, Schema, ValidationError
 from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.errors import ServiceError, bad_request
 from chatr_server.services.auth import AuthenticatedUser
+from chatr_server.services.dependencies import INVALID_INPUT, has_nul
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The JSON object body (``{}`` when empty); 400 for malformed or non-object JSON."""
+    """The JSON object body (``{}`` when empty); 400 for malformed or non-object JSON.
+
+    Also 400 for a NUL character in any string: PostgreSQL's ``text`` cannot
+    hold one. JSON can only carry it escaped, so bodies without ``\\u0000``
+    are not walked.
+    """
     limit = request.app[SETTINGS].max_json_body
     if request.content_length is not None and request.content_length > limit:
         raise ServiceError(413, "Request body too large")
@@ -29,6 +35,8 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise bad_request("Malformed JSON body") from None
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object")
+    if b"\\u0000" in raw and has_nul(body):
+        raise bad_request(INVALID_INPUT)
     return body
 
 

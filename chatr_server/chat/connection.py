@@ -9,6 +9,7 @@ from chatr_server.api.request import bearer_token
 from chatr_server.chat.context import HIDDEN, PROFILE, ChatContext, profile, user_room
 from chatr_server.errors import ServiceError
 from chatr_server.realtime import ConnectionRefused, Namespace, Socket
+from chatr_server.services.dependencies import UNAVAILABLE
 from chatr_server.services.messaging import SenderProfile
 from chatr_server.util.timefmt import iso_ms, utcnow
 
@@ -25,6 +26,17 @@ class ConnectionHandlers:
         ns.on_disconnect(self.on_disconnect)
 
     async def on_connect(self, sock: Socket, auth: Any) -> None:
+        """Authenticate the handshake (events.md §2).
+
+        ``Authentication error: …`` only when the token itself is bad (signature,
+        expiry, revoked, its user gone): clients drop their session on it. When
+        the user row or the revocation state cannot be read (PostgreSQL down) the
+        refusal says ``Service temporarily unavailable`` instead, so the client
+        keeps its session and reconnects. Accepting on the verified signature alone
+        was rejected: a logged-out or password-reset token would get a live socket
+        for as long as the outage lasts, and with the database down the socket
+        could do nothing useful anyway.
+        """
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
             token = bearer_token(sock.handshake.headers.get("Authorization"))
@@ -34,10 +46,11 @@ class ConnectionHandlers:
         try:
             user = await services.auth.authenticate(token)
             row = await self._ctx.extra("messaging_repo").socket_user(services.pool, user.id)
-        except ServiceError:
-            raise ConnectionRefused("Authentication error: Invalid token") from None
-        except Exception:
-            log.exception("socket handshake failed")
+        except Exception as exc:
+            if self._ctx.dependencies.refuse(exc) is not None:
+                raise ConnectionRefused(UNAVAILABLE) from None
+            if not isinstance(exc, ServiceError):  # ServiceError: the token is bad
+                log.exception("socket handshake failed")
             raise ConnectionRefused("Authentication error: Invalid token") from None
         if row is None:
             raise ConnectionRefused("Authentication error: User not found")
@@ -55,8 +68,9 @@ class ConnectionHandlers:
         sock.join(user_room(me.id))
         try:
             await self._announce(sock, me)
-        except Exception:
-            log.exception("connect sequence failed for a socket; continuing")
+        except Exception as exc:
+            if self._ctx.dependencies.refuse(exc) is None:
+                log.exception("connect sequence failed for a socket; continuing")
         # Mandatory: the web client only considers itself online after this.
         sock.emit("socket:ready", {"userId": me.id})
 
@@ -93,6 +107,13 @@ class ConnectionHandlers:
         me: SenderProfile | None = sock.data.get(PROFILE)
         if me is None:
             return
+        try:
+            await self._leave(me, sock)
+        except Exception as exc:
+            if self._ctx.dependencies.refuse(exc) is None:
+                raise  # the realtime layer logs it
+
+    async def _leave(self, me: SenderProfile, sock: Socket) -> None:
         presence = self._ctx.extra("presence")
         # The shared record knows about settings:update made on any process.
         record = await presence.record(me.id)
@@ -101,8 +122,9 @@ class ConnectionHandlers:
             return  # other tabs or devices are still connected
         try:
             await self._ctx.extra("calls").end_all_for(me.id)
-        except Exception:
-            log.exception("call cleanup on disconnect failed")
+        except Exception as exc:
+            if self._ctx.dependencies.refuse(exc) is None:
+                log.exception("call cleanup on disconnect failed")
         now = utcnow()
         # Stored before the broadcast, so whoever reacts to it reads the new value.
         await self._ctx.extra("messaging_repo").set_last_seen(self._ctx.services.pool, me.id, now)

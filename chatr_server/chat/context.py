@@ -6,9 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from chatr_server.appkeys import SERVICES
+from chatr_server.appkeys import DEPENDENCIES, SERVICES
 from chatr_server.realtime import Socket
 from chatr_server.services.container import Services
+from chatr_server.services.dependencies import DependencyMonitor
 from chatr_server.services.messaging import SenderProfile
 
 PROFILE = "profile"
@@ -24,6 +25,10 @@ class ChatContext:
     @property
     def services(self) -> Services:
         return self._app[SERVICES]
+
+    @property
+    def dependencies(self) -> DependencyMonitor:
+        return self._app[DEPENDENCIES]
 
     def extra(self, name: str) -> Any:
         return self._app[SERVICES].extra[name]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from chatr_server.appkeys import SERVICES, SETTINGS
+from chatr_server.appkeys import DEPENDENCIES, SERVICES, SETTINGS
 from chatr_server.chat.bus import RealtimeBus
 from chatr_server.chat.calls import CallHandlers
 from chatr_server.chat.connection import ConnectionHandlers
@@ -22,6 +22,7 @@ from chatr_server.repos.calls import CallsRepo
 from chatr_server.repos.message_actions import MessageActionsRepo
 from chatr_server.repos.messaging import MessagingRepo
 from chatr_server.services.calls import CallService
+from chatr_server.services.dependencies import REDIS
 from chatr_server.services.message_actions import MessageActionsService
 from chatr_server.services.messaging import MessagingService
 from chatr_server.services.presence import PresenceService
@@ -90,6 +91,7 @@ async def _live_services(app: web.Application) -> AsyncIterator[None]:
     ns = app[SOCKET_SERVER].of("/")
     presence = PresenceService(services.store)
     await presence.start()
+    app[DEPENDENCIES].on_recovery(REDIS, presence.resync)
     repo = MessagingRepo(services.queries)
     bus = RealtimeBus(ns, presence)
     services.bus = bus

@@ -3,6 +3,12 @@
 Events without an ack report failures with an ``error`` event to the sender;
 events with an ack answer ``{"error": …}``. Nothing raises out of a handler,
 so a bad payload never drops the connection or disturbs other sockets.
+
+Two failures are not bugs and log no traceback: a payload with a NUL character
+(PostgreSQL text cannot hold it) is an invalid payload, refused before the
+handler runs; a dependency outage (``is_dependency_outage``) is counted by the
+app's dependency monitor and answered with the event's usual failure text (an
+ack answers ``Service temporarily unavailable``, as REST would).
 """
 
 from __future__ import annotations
@@ -14,6 +20,12 @@ from typing import Any
 
 from chatr_server.errors import ServiceError
 from chatr_server.realtime import Socket
+from chatr_server.services.dependencies import (
+    UNAVAILABLE,
+    DependencyMonitor,
+    has_nul,
+    is_unstorable_text,
+)
 from chatr_server.services.message_input import InvalidPayload
 
 log = logging.getLogger("chatr_server.chat")
@@ -28,13 +40,12 @@ def event(failure: str, *, bare_error: bool = False) -> Callable[[Handler], Hand
         @functools.wraps(fn)
         async def run(owner: Any, sock: Socket, *args: Any) -> None:
             try:
+                if has_nul(args):
+                    raise InvalidPayload()
                 await fn(owner, sock, *args)
-            except (InvalidPayload, ServiceError) as exc:
-                message = exc.message
+            except Exception as exc:
+                message = _failure_text(owner, fn.__name__, exc, failure, failure)
                 sock.emit("error", message if bare_error else {"message": message})
-            except Exception:
-                log.exception("socket handler %s failed", fn.__name__)
-                sock.emit("error", failure if bare_error else {"message": failure})
 
         return run
 
@@ -48,13 +59,25 @@ def rpc(failure: str = "Internal error") -> Callable[[Handler], Handler]:
         @functools.wraps(fn)
         async def run(owner: Any, sock: Socket, *args: Any) -> Any:
             try:
+                if has_nul(args):
+                    raise InvalidPayload()
                 return await fn(owner, sock, *args)
-            except (InvalidPayload, ServiceError) as exc:
-                return {"error": exc.message}
-            except Exception:
-                log.exception("socket rpc %s failed", fn.__name__)
-                return {"error": failure}
+            except Exception as exc:
+                return {"error": _failure_text(owner, fn.__name__, exc, failure, UNAVAILABLE)}
 
         return run
 
     return wrap
+
+
+def _failure_text(owner: Any, name: str, exc: Exception, failure: str, outage: str) -> str:
+    """The text a failed handler answers with; only unexpected failures are logged."""
+    monitor: DependencyMonitor = owner._ctx.dependencies
+    if monitor.refuse(exc) is not None:  # before ServiceError: DependencyUnavailable is one
+        return outage
+    if isinstance(exc, InvalidPayload | ServiceError):
+        return exc.message
+    if is_unstorable_text(exc):
+        return InvalidPayload().message
+    log.exception("socket handler %s failed", name, exc_info=exc)
+    return failure

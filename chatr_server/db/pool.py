@@ -1,9 +1,23 @@
-"""The asyncpg connection pool."""
+"""The asyncpg connection pool.
+
+Every wait on the database is bounded, so an outage answers a request with a
+prompt 503 instead of holding it: connecting (``timeout``), each statement
+(``command_timeout``) and waiting for a free pooled connection
+(:class:`BoundedPool`). Dead connections (a PostgreSQL restart closes them
+all) are replaced by the pool when next acquired.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import asyncpg
 import orjson
+
+# Statements longer than this are cut (asyncio.TimeoutError): the slowest
+# legitimate query takes well under a second.
+COMMAND_TIMEOUT_S = 30.0
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -26,15 +40,47 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+class BoundedPool(asyncpg.Pool):
+    """A pool whose ``acquire()`` gives up after ``acquire_timeout`` seconds by default.
+
+    asyncpg waits for ever for a free connection unless each caller passes a
+    timeout (``pool.fetch`` and friends pass none). ``asyncio.timeout`` rather
+    than asyncpg's own timeout argument, which wraps each acquire in an extra
+    task on Python 3.11.
+    """
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acquire_timeout = acquire_timeout
+
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 - asyncpg hook
+        if timeout is not None:
+            return await super()._acquire(timeout)
+        async with asyncio.timeout(self._acquire_timeout):
+            return await super()._acquire(None)
+
+
 async def create_pool(dsn: str, size: int, connect_timeout: float) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+    """``connect_timeout`` bounds both connecting and waiting for a pooled connection."""
+    pool = BoundedPool(
         dsn,
-        min_size=1,
+        # No floor to maintain: asyncpg re-connects a floor during an outage with
+        # a traceback per attempt. Connections stay open while in use anyway
+        # (the start-up migration check leaves the first one idle in the pool).
+        min_size=0,
         max_size=size,
-        timeout=connect_timeout,
-        command_timeout=30,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        setup=None,
         init=_init_connection,
         reset=_keep_session,
+        connect=None,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=connect_timeout,
+        command_timeout=COMMAND_TIMEOUT_S,
+        acquire_timeout=connect_timeout,
     )
-    assert pool is not None
+    await pool
     return pool

@@ -172,12 +172,19 @@ class NodeRouter:
         )
 
     async def _keep_advertising(self) -> None:
+        failing = False  # one line when advertising starts failing, one when it works again
         while True:
             await asyncio.sleep(ADVERTISE_EVERY_S)
             try:
                 await self._advertise()
-            except Exception:
-                log.warning("cluster: advertisement of %s failed", self.node_id, exc_info=True)
+            except Exception as exc:
+                if not failing:
+                    log.warning("cluster: advertisement of %s failed (%r)", self.node_id, exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("cluster: node %s advertised again", self.node_id)
+                failing = False
 
     # --------------------------------------------------------------- routing
 

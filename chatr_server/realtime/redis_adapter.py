@@ -19,7 +19,9 @@ room-wide ``emitWithAck`` even in process) and remote ``join``/``disconnect`` of
 The event loop is never blocked: ``broadcast`` delivers locally and appends to a bounded
 outbox drained by one publisher task (oldest entries are dropped, and counted, while Redis
 is unreachable). Publisher and subscriber reconnect with capped exponential backoff and
-resubscribe. Delivery is at most once, like Redis pub/sub itself.
+resubscribe. Delivery is at most once, like Redis pub/sub itself. An outage is logged
+once when it starts and once when it ends (with the number of broadcasts lost meanwhile,
+also kept in ``lost``), not once per retry.
 """
 
 from __future__ import annotations
@@ -132,6 +134,9 @@ class RedisBroker:
         self._adapters: dict[str, RedisAdapter] = {}  # channel → adapter
         self._outbox: deque[tuple[str, bytes]] = deque(maxlen=max_outbox)
         self._dropped = 0
+        #: Broadcasts that never reached Redis (failed publishes and outbox overflow).
+        self.lost = 0
+        self._publish_failing = False
         self._wakeup: asyncio.Event | None = None
         self._redis: Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -208,6 +213,7 @@ class RedisBroker:
         outbox = self._outbox
         if len(outbox) == outbox.maxlen:
             self._dropped += 1
+            self.lost += 1
         outbox.append((channel, data))
         if self._wakeup is not None:
             self._wakeup.set()
@@ -229,12 +235,28 @@ class RedisBroker:
                         pipe.publish(channel, data)
                     await pipe.execute()
                 delay = BACKOFF_MIN_S
+                if self._publish_failing:
+                    self._publish_failing = False
+                    log.info(
+                        "redis adapter: publishing again; %d broadcasts to other nodes were lost",
+                        self._dropped,
+                    )
+                    self._dropped = 0
             except (RedisError, OSError) as exc:
-                log.warning("redis adapter: publish failed (%r), %d messages lost", exc, len(batch))
+                self.lost += len(batch)
+                self._dropped += len(batch)
+                if not self._publish_failing:
+                    self._publish_failing = True
+                    log.warning(
+                        "redis adapter: publish failed (%r); broadcasts to other nodes are"
+                        " dropped until Redis answers",
+                        exc,
+                    )
                 if self._closing:
                     return
                 await asyncio.sleep(_jitter(delay))
                 delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
             if self._dropped:
                 log.warning("redis adapter: outbox full, %d oldest messages dropped", self._dropped)
                 self._dropped = 0
@@ -244,6 +266,7 @@ class RedisBroker:
     async def _subscribe_loop(self) -> None:
         assert self._ready is not None
         delay = BACKOFF_MIN_S
+        lost = False  # logged once per outage, not once per retry
         while not self._closing:
             pubsub = self.redis.pubsub()
             try:
@@ -252,6 +275,9 @@ class RedisBroker:
                 self._subscribed = wanted
                 self._ready.set()
                 delay = BACKOFF_MIN_S
+                if lost:
+                    lost = False
+                    log.info("redis adapter: subscribed again")
                 while not self._closing:
                     missing = set(self._adapters) - self._subscribed
                     if missing:
@@ -264,7 +290,9 @@ class RedisBroker:
                 self._subscribed = set()
                 if self._closing:
                     return
-                log.warning("redis adapter: subscription lost (%r), retrying in %.1f s", exc, delay)
+                if not lost:
+                    lost = True
+                    log.warning("redis adapter: subscription lost (%r), retrying", exc)
                 await asyncio.sleep(_jitter(delay))
                 delay = min(delay * 2, BACKOFF_MAX_S)
             finally:

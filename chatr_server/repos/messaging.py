@@ -13,7 +13,17 @@ from chatr_server.repos.types import Executor
 
 # Positions in a ``chatr_send_dm`` argument tuple (migration 0006 gives the order).
 _REPLY_TO = 11
+_TEMP_ID = 12
 _MESSAGE_ID = 13
+
+
+def all_have_temp_ids(rows: list[tuple[Any, ...]]) -> bool:
+    """Whether storing these ``chatr_send_dm`` rows twice stores nothing twice.
+
+    Both batch statements insert ``ON CONFLICT (sender_id, temp_id) DO NOTHING``
+    and answer an already stored temp id as a ``duplicate``.
+    """
+    return all(r[_TEMP_ID] is not None for r in rows)
 
 
 def batch_json(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -37,7 +47,7 @@ def batch_json(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
             "duration": r[9],
             "preview": r[10],
             "reply_to": None if r[_REPLY_TO] is None else str(r[_REPLY_TO]),
-            "temp_id": r[12],
+            "temp_id": r[_TEMP_ID],
             "message_id": None if r[_MESSAGE_ID] is None else str(r[_MESSAGE_ID]),
             "online": r[14],
         }

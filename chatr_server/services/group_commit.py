@@ -19,6 +19,13 @@ Admission is bounded: beyond ``max_pending`` queued writes, ``submit`` raises
 :class:`Overloaded` at once instead of growing the queue — under a load the
 database cannot absorb, senders see an error they can retry rather than acks
 that drift minutes behind, and memory stays bounded.
+
+Database outages: a batch that fails because PostgreSQL went away (a restart
+closes every connection) is run once more, on a fresh connection, when
+``retry_safe`` says that cannot store anything twice; if PostgreSQL is still
+down every write of the batch fails at once with that error (no row-by-row
+retries against a database that is not there, no traceback per batch). Only
+the failure path does any of this.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from chatr_server.errors import ServiceError
+from chatr_server.services.dependencies import is_dependency_outage
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +68,15 @@ class GroupCommit(Generic[T]):
         max_batch: int = DEFAULT_MAX_BATCH,
         window: float = DEFAULT_WINDOW,
         max_pending: int = DEFAULT_MAX_PENDING,
+        retry_safe: Callable[[list[tuple[Any, ...]], BaseException], bool] | None = None,
     ) -> None:
         """``run_batch`` writes many argument tuples in one statement and returns one
-        result per tuple, in order; ``run_one`` retries single rows of a failed batch."""
+        result per tuple, in order; ``run_one`` retries single rows of a failed batch.
+        ``retry_safe(rows, error)``: whether a batch that failed with a database
+        outage may run again (idempotent rows, or nothing was sent)."""
         self._run_batch = run_batch
         self._run_one = run_one
+        self._retry_safe = retry_safe
         self._max_batch = max_batch
         self._window = window
         self._max_pending = max_pending
@@ -128,11 +140,21 @@ class GroupCommit(Generic[T]):
             self._flushing = None
 
     async def _flush(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[T]]]) -> None:
+        rows = [args for args, _ in batch]
         try:
-            results = await self._run_batch([args for args, _ in batch])
+            results = await self._run_batch(rows)
         except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], exc)
+            try:
+                results = await self._after_outage(rows, exc)
+            except Exception as final:
+                exc = final
+            else:
+                for (_, future), result in zip(batch, results, strict=True):
+                    _settle(future, None, result)
+                return
+            if len(batch) == 1 or is_dependency_outage(exc):
+                for _, future in batch:
+                    _settle(future, exc)
                 return
             # One bad row (or a deadlock with another node) must not fail its
             # neighbours: retry each on its own.
@@ -149,6 +171,17 @@ class GroupCommit(Generic[T]):
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, None, result)
+
+    async def _after_outage(self, rows: list[tuple[Any, ...]], exc: Exception) -> Sequence[T]:
+        """Run a failed batch once more if it failed on a lost connection and may be re-run;
+        otherwise re-raise ``exc``."""
+        if (
+            self._retry_safe is None
+            or is_dependency_outage(exc) is None
+            or not self._retry_safe(rows, exc)
+        ):
+            raise exc
+        return await self._run_batch(rows)
 
 
 def _settle(future: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:

@@ -18,8 +18,9 @@ from asyncpg.pool import PoolConnectionProxy
 from chatr_server.integrations.storage import Storage
 from chatr_server.presenters.groups import live_message
 from chatr_server.presenters.messages_live import live_payloads
-from chatr_server.repos.messaging import MessagingRepo
+from chatr_server.repos.messaging import MessagingRepo, all_have_temp_ids
 from chatr_server.services.bus import EventBus
+from chatr_server.services.dependencies import CONNECTION_LOST_BEFORE_SEND
 from chatr_server.services.group_commit import DEFAULT_MAX_PENDING, DEFAULT_WINDOW, GroupCommit
 from chatr_server.services.message_input import DirectSend, GroupSend, InvalidPayload
 from chatr_server.services.presence import PresenceService
@@ -69,6 +70,16 @@ class SendRefused(Exception):
         self.payload = payload
 
 
+def _dm_batch_retry_safe(rows: list[tuple[Any, ...]], exc: BaseException) -> bool:
+    """Whether a DM batch that failed on a lost connection may run again.
+
+    Rows with temp ids are idempotent (``all_have_temp_ids``). Without them only
+    an error raised before anything was sent allows it (the connection was
+    already closed or handed back to the pool).
+    """
+    return type(exc) in CONNECTION_LOST_BEFORE_SEND or all_have_temp_ids(rows)
+
+
 class MessagingService:
     def __init__(
         self,
@@ -91,6 +102,7 @@ class MessagingService:
             lambda args: repo.send_dm(pool, args),
             window=write_window,
             max_pending=max_pending_writes,
+            retry_safe=_dm_batch_retry_safe,
         )
         # Batches run one at a time, so they keep one pooled connection between
         # them instead of an acquire/release (and its bookkeeping) per batch.
@@ -107,7 +119,12 @@ class MessagingService:
             await self._pool.release(writer)
 
     async def _store_dm_batch(self, rows: list[tuple[Any, ...]]) -> list[Any]:
-        """One group-committed batch, on the connection the batches keep."""
+        """One group-committed batch, on the connection the batches keep.
+
+        A PostgreSQL restart closes that connection (asyncpg hands it back to the
+        pool on its own, and the proxy then refuses every call): the failed batch
+        drops it here, and the group commit runs the batch again on a fresh one.
+        """
         db = self._writer
         if db is None:
             db = self._writer = await self._pool.acquire()

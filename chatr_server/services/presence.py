@@ -6,6 +6,13 @@ store under ``pconn:<user>`` (field = node id) and announces itself with a
 ``node:<id>`` key that it refreshes every heartbeat. A node that dies stops
 refreshing, so its counts stop counting within ``NODE_TTL_S`` and expire with
 their keys: a crashed process never leaves users online for ever.
+
+Redis down: presence degrades to what this node knows (its own connections and
+their records) instead of failing the caller (a DM to a user who is not on this
+node is then stored as not yet delivered). The store reports the outage to the
+dependency monitor, which calls :meth:`PresenceService.resync` once Redis is
+back: this node's counts, records and heartbeat are written again (a restarted
+Redis has lost them).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import logging
 import secrets
 from typing import Any
 
+from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.store import KeyValueStore
 from chatr_server.util.timefmt import iso_ms, utcnow
 
@@ -34,6 +42,9 @@ class PresenceService:
         self._store = store
         self.node_id = node_id or secrets.token_hex(6)
         self._local: dict[str, int] = {}
+        # (status, lastSeen, hidden) of each user connected here: the fallback while
+        # Redis is down (a tuple: this lives as long as the connection does).
+        self._records: dict[str, tuple[str, str, str]] = {}
         # Nodes seen alive / dead at the last heartbeat or since (see _is_live).
         self._live_nodes: set[str] = {self.node_id}
         self._dead_nodes: set[str] = set()
@@ -42,7 +53,10 @@ class PresenceService:
     # ---- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        await self._beat()
+        try:
+            await self._beat()
+        except Exception as exc:
+            _local_only(exc)  # Redis down at start-up: resync() registers us later
         self._task = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
 
     async def stop(self) -> None:
@@ -62,8 +76,15 @@ class PresenceService:
             await asyncio.sleep(HEARTBEAT_S)
             try:
                 await self._beat()
-            except Exception:
-                log.warning("presence heartbeat failed", exc_info=True)
+            except Exception as exc:
+                if is_dependency_outage(exc) is None:  # an outage is logged by the monitor
+                    log.warning("presence heartbeat failed", exc_info=True)
+
+    async def resync(self) -> None:
+        """Register this node's connections and records again (the store came back)."""
+        await self._beat()
+        for user_id, record in list(self._records.items()):
+            await self._store.hset(f"presence:{user_id}", _fields(record), ttl_s=RECORD_TTL_S)
 
     async def _beat(self) -> None:
         await self._store.set(f"node:{self.node_id}", "1", ttl_s=NODE_TTL_S)
@@ -111,45 +132,58 @@ class PresenceService:
 
     async def connect(self, user_id: str, hidden: bool) -> None:
         """Count a new connection and mark the user online."""
-        self._local[user_id] = self._local.get(user_id, 0) + 1
-        await self._store.hset(
-            f"pconn:{user_id}", {self.node_id: str(self._local[user_id])}, ttl_s=RECORD_TTL_S
-        )
-        await self._store.hset(
-            f"presence:{user_id}",
-            {
-                "status": "online",
-                "lastSeen": iso_ms(utcnow()) or "",
-                "hidden": "1" if hidden else "0",
-            },
-            ttl_s=RECORD_TTL_S,
-        )
+        count = self._local[user_id] = self._local.get(user_id, 0) + 1
+        record = self._records[user_id] = ("online", iso_ms(utcnow()) or "", "1" if hidden else "0")
+        try:
+            await self._store.hset(
+                f"pconn:{user_id}", {self.node_id: str(count)}, ttl_s=RECORD_TTL_S
+            )
+            await self._store.hset(f"presence:{user_id}", _fields(record), ttl_s=RECORD_TTL_S)
+        except Exception as exc:
+            _local_only(exc)
 
     async def disconnect(self, user_id: str) -> bool:
-        """Count a closed connection; True when it was the user's last one anywhere."""
+        """Count a closed connection; True when it was the user's last one anywhere.
+
+        Without the store, "anywhere" is this node: its last connection counts as the last.
+        """
         left = self._local.get(user_id, 0) - 1
-        if left > 0:
-            self._local[user_id] = left
-            await self._store.hset(
-                f"pconn:{user_id}", {self.node_id: str(left)}, ttl_s=RECORD_TTL_S
-            )
-            return False
-        self._local.pop(user_id, None)
-        await self._store.hdel(f"pconn:{user_id}", self.node_id)
-        if await self._total(user_id) > 0:
-            return False
-        await self._store.delete(f"presence:{user_id}", f"pconn:{user_id}")
+        try:
+            if left > 0:
+                self._local[user_id] = left
+                await self._store.hset(
+                    f"pconn:{user_id}", {self.node_id: str(left)}, ttl_s=RECORD_TTL_S
+                )
+                return False
+            self._local.pop(user_id, None)
+            self._records.pop(user_id, None)
+            await self._store.hdel(f"pconn:{user_id}", self.node_id)
+            if await self._total(user_id) > 0:
+                return False
+            await self._store.delete(f"presence:{user_id}", f"pconn:{user_id}")
+        except Exception as exc:
+            _local_only(exc)
+            return left <= 0
         return True
 
     async def is_online(self, user_id: str) -> bool:
         if self._local.get(user_id, 0) > 0:
             return True
-        return await self._total(user_id) > 0
+        try:
+            return await self._total(user_id) > 0
+        except Exception as exc:
+            _local_only(exc)
+            return False  # not here, and the other nodes cannot be asked
 
     # ---- records ---------------------------------------------------------
 
     async def record(self, user_id: str) -> dict[str, Any] | None:
-        raw = await self._store.hgetall(f"presence:{user_id}")
+        try:
+            raw = await self._store.hgetall(f"presence:{user_id}")
+        except Exception as exc:
+            _local_only(exc)
+            local = self._records.get(user_id)
+            raw = _fields(local) if local is not None else {}
         if not raw or "status" not in raw:
             return None
         return {
@@ -168,19 +202,31 @@ class PresenceService:
 
     async def set_status(self, user_id: str, status: str) -> dict[str, Any] | None:
         """Set online/away on an existing record; None when the user has no record."""
-        if await self.record(user_id) is None:
-            return None
-        await self._store.hset(
-            f"presence:{user_id}",
-            {"status": status, "lastSeen": iso_ms(utcnow()) or ""},
-            ttl_s=RECORD_TTL_S,
-        )
-        return await self.record(user_id)
+        return await self._update(user_id, {"status": status, "lastSeen": iso_ms(utcnow()) or ""})
 
     async def set_hidden(self, user_id: str, hidden: bool) -> dict[str, Any] | None:
+        return await self._update(user_id, {"hidden": "1" if hidden else "0"})
+
+    async def _update(self, user_id: str, fields: dict[str, str]) -> dict[str, Any] | None:
         if await self.record(user_id) is None:
             return None
-        await self._store.hset(
-            f"presence:{user_id}", {"hidden": "1" if hidden else "0"}, ttl_s=RECORD_TTL_S
-        )
+        local = self._records.get(user_id)
+        if local is not None:
+            merged = {**_fields(local), **fields}
+            self._records[user_id] = (merged["status"], merged["lastSeen"], merged["hidden"])
+        try:
+            await self._store.hset(f"presence:{user_id}", fields, ttl_s=RECORD_TTL_S)
+        except Exception as exc:
+            _local_only(exc)
         return await self.record(user_id)
+
+
+def _fields(record: tuple[str, str, str]) -> dict[str, str]:
+    status, last_seen, hidden = record
+    return {"status": status, "lastSeen": last_seen, "hidden": hidden}
+
+
+def _local_only(exc: Exception) -> None:
+    """Carry on from local knowledge when the store is down (the monitor logs the outage)."""
+    if is_dependency_outage(exc) is None:
+        raise exc

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from chatr_server.errors import ServiceError
+from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.services.testmode import TestMode
 from chatr_server.store import KeyValueStore
 
@@ -52,6 +53,7 @@ class RateLimiter:
         self._store = store
         self._test_mode = test_mode
         self._enabled = enabled
+        self._failing_open = False  # logged once per store outage, not once per request
 
     async def hit(self, limit_name: str, client: str) -> int | None:
         """Count one request; return the remaining allowance (``None`` when not limited).
@@ -65,9 +67,18 @@ class RateLimiter:
             count, ttl_ms = await self._store.incr_window(
                 f"rl:{limit.name}:{client}", limit.window_s
             )
-        except Exception:
-            log.warning("rate-limit store unavailable; allowing request", exc_info=True)
+        except Exception as exc:
+            if not self._failing_open:
+                self._failing_open = True
+                log.warning(
+                    "rate-limit store unavailable (%s); allowing requests until it answers",
+                    type(exc).__name__,
+                    exc_info=is_dependency_outage(exc) is None,
+                )
             return None
+        if self._failing_open:
+            self._failing_open = False
+            log.info("rate-limit store answers again; limits apply")
         remaining = max(0, limit.max_hits - count)
         if count > limit.max_hits:
             raise ServiceError(

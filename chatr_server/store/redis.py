@@ -1,13 +1,32 @@
-"""Redis-backed key/value store (``redis.asyncio``), shared across processes."""
+"""Redis-backed key/value store (``redis.asyncio``), shared across processes.
+
+Outages are reported, not hidden: a command that fails because Redis is
+unreachable raises (callers fall back to local knowledge or fail open) and
+tells the app's dependency monitor. While the monitor has Redis down, commands
+fail at once with :class:`DependencyUnavailable` instead of each trying to
+connect, so a Redis outage costs no latency; the monitor's probe (``ping``)
+notices when it is back.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chatr_server.services.dependencies import REDIS, DependencyMonitor, DependencyUnavailable
 
 log = logging.getLogger(__name__)
+
+# A command waits at most this long for Redis (a stopped server must not hang requests).
+SOCKET_TIMEOUT_S = 3.0
+_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 # INCR and set the window's expiry on the first hit, in one round trip.
 _INCR_WINDOW = """
@@ -22,10 +41,32 @@ return {count, ttl}
 class RedisStore:
     kind = "redis"
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=3)
+    def __init__(self, url: str, prefix: str, monitor: DependencyMonitor | None = None) -> None:
+        self._redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            # One immediate retry (a connection left stale by a Redis restart), not
+            # redis-py's default ten with backoff, which hold a request for seconds.
+            retry=Retry(NoBackoff(), 1),
+        )
         self._prefix = prefix
+        self._monitor = monitor
         self._incr_window = self._redis.register_script(_INCR_WINDOW)
+
+    async def _run(self, command: Any) -> Any:
+        """Await one command; an outage is reported to the monitor and raised."""
+        monitor = self._monitor
+        if monitor is not None and not monitor.is_up(REDIS):
+            command.close()
+            raise DependencyUnavailable(REDIS)
+        try:
+            return await command
+        except _OUTAGE as exc:
+            if monitor is not None:
+                monitor.failed(REDIS, exc)
+            raise
 
     @property
     def client(self) -> Redis:
@@ -42,54 +83,56 @@ class RedisStore:
             return False
 
     async def get(self, key: str) -> str | None:
-        return await self._redis.get(self._k(key))
+        return await self._run(self._redis.get(self._k(key)))
 
     async def set(self, key: str, value: str, ttl_s: float | None = None) -> None:
         if ttl_s is None:
-            await self._redis.set(self._k(key), value)
+            await self._run(self._redis.set(self._k(key), value))
         else:
-            await self._redis.set(self._k(key), value, px=max(1, int(ttl_s * 1000)))
+            await self._run(self._redis.set(self._k(key), value, px=max(1, int(ttl_s * 1000))))
 
     async def delete(self, *keys: str) -> None:
         if keys:
-            await self._redis.delete(*(self._k(k) for k in keys))
+            await self._run(self._redis.delete(*(self._k(k) for k in keys)))
 
     async def incr_window(self, key: str, window_s: float) -> tuple[int, int]:
-        count, ttl = await self._incr_window(keys=[self._k(key)], args=[int(window_s * 1000)])
+        count, ttl = await self._run(
+            self._incr_window(keys=[self._k(key)], args=[int(window_s * 1000)])
+        )
         return int(count), int(ttl)
 
     async def hset(self, key: str, mapping: dict[str, str], ttl_s: float | None = None) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._k(key), mapping=mapping)
-            if ttl_s is not None:
-                pipe.pexpire(self._k(key), int(ttl_s * 1000))
-            await pipe.execute()
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(self._k(key), mapping=mapping)
+        if ttl_s is not None:
+            pipe.pexpire(self._k(key), int(ttl_s * 1000))
+        await self._run(pipe.execute())
 
     async def hgetall(self, key: str) -> dict[str, str]:
-        return await self._redis.hgetall(self._k(key))
+        return await self._run(self._redis.hgetall(self._k(key)))
 
     async def hdel(self, key: str, *fields: str) -> None:
         if fields:
-            await self._redis.hdel(self._k(key), *fields)
+            await self._run(self._redis.hdel(self._k(key), *fields))
 
     async def hincrby(self, key: str, field: str, amount: int, ttl_s: float | None = None) -> int:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(self._k(key), field, amount)
-            if ttl_s is not None:
-                pipe.pexpire(self._k(key), int(ttl_s * 1000))
-            result = await pipe.execute()
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hincrby(self._k(key), field, amount)
+        if ttl_s is not None:
+            pipe.pexpire(self._k(key), int(ttl_s * 1000))
+        result = await self._run(pipe.execute())
         return int(result[0])
 
     async def sadd(self, key: str, *members: str) -> None:
         if members:
-            await self._redis.sadd(self._k(key), *members)
+            await self._run(self._redis.sadd(self._k(key), *members))
 
     async def srem(self, key: str, *members: str) -> None:
         if members:
-            await self._redis.srem(self._k(key), *members)
+            await self._run(self._redis.srem(self._k(key), *members))
 
     async def smembers(self, key: str) -> set[str]:
-        return set(await self._redis.smembers(self._k(key)))
+        return set(await self._run(self._redis.smembers(self._k(key))))
 
     async def close(self) -> None:
         await self._redis.aclose()

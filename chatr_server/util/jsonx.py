@@ -28,6 +28,8 @@ def json_response(
     )
 
 
-def error_response(message: str, status: int, **extra: Any) -> web.Response:
+def error_response(
+    message: str, status: int, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
     """The contract's ``{"error": …}`` body."""
-    return json_response({"error": message, **extra}, status=status)
+    return json_response({"error": message, **extra}, status=status, headers=headers)

@@ -29,6 +29,7 @@ from chatr_server.api.schemas.social import (
 )
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError
+from chatr_server.services.dependencies import is_dependency_outage, is_unstorable_text
 from chatr_server.services.social import SocialService
 from chatr_server.util.jsonx import json_response
 
@@ -46,7 +47,9 @@ def _friends_route(func: Handler) -> Handler:
             return await func(request)
         except (ServiceError, web.HTTPException):
             raise
-        except Exception:
+        except Exception as exc:
+            if is_dependency_outage(exc) or is_unstorable_text(exc):
+                raise  # the error middleware answers 503 / 400
             log.exception("friends route failed: %s %s", request.method, request.rel_url.path)
             return json_response({"message": "Server error"}, status=500)
 

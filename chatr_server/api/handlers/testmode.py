@@ -14,6 +14,7 @@ from chatr_server.api.request import read_json, require_user
 from chatr_server.api.schemas.common import OkSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError, bad_request, not_found
+from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.services.testdata import TestDataService
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.jsonx import json_response
@@ -78,6 +79,8 @@ async def cleanup(request: web.Request) -> web.Response:
     except ServiceError:
         raise
     except Exception as exc:
+        if is_dependency_outage(exc):
+            raise  # the error middleware answers 503
         raise ServiceError(500, "Cleanup failed") from exc
 
 
