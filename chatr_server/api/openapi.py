@@ -17,6 +17,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from chatr_server import __version__
+from chatr_server.services.dependencies import INVALID_INPUT, UNAVAILABLE
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__chatr_openapi__"
@@ -29,9 +30,12 @@ AUTH_RESPONSES: dict[int, str] = {
     403: "Invalid, expired or revoked token",
 }
 #: any operation with a path, query or body parameter: a value it cannot take.
-INPUT_RESPONSES: dict[int, str] = {400: "Invalid input"}
+INPUT_RESPONSES: dict[int, str] = {400: INVALID_INPUT}
 #: any operation with a JSON body (``max_json_body``).
 BODY_RESPONSES: dict[int, str] = {413: "Request body too large"}
+#: any operation that reads PostgreSQL or Redis: one of them is unreachable
+#: (with ``Retry-After``).
+OUTAGE_RESPONSES: dict[int, str] = {503: UNAVAILABLE}
 
 
 def doc(
@@ -46,14 +50,17 @@ def doc(
     form: dict[str, str] | None = None,
     required: tuple[str, ...] = (),
     description: str | None = None,
+    dependencies: bool = True,
 ) -> Callable[[F], F]:
     """Attach OpenAPI metadata to a handler.
 
     ``query`` names the query parameters (name → description). ``upload`` is
     the file part of a ``multipart/form-data`` body (always required) and
     ``form`` its text fields. Query parameters and form fields named in
-    ``required`` are marked required. The statuses of :data:`AUTH_RESPONSES`,
-    :data:`INPUT_RESPONSES` and :data:`BODY_RESPONSES` are added where they apply.
+    ``required`` are marked required. ``dependencies=False`` says the operation
+    answers without PostgreSQL and Redis. The statuses of :data:`AUTH_RESPONSES`,
+    :data:`INPUT_RESPONSES`, :data:`BODY_RESPONSES` and :data:`OUTAGE_RESPONSES`
+    are added where they apply.
     """
     unknown = set(required) - set(query or {}) - set(form or {})
     if unknown:
@@ -75,6 +82,7 @@ def doc(
                 "upload": upload,
                 "form": form or {},
                 "required": frozenset(required),
+                "dependencies": dependencies,
                 "description": description,
             },
         )
@@ -164,6 +172,8 @@ def build_spec(app: web.Application) -> dict[str, Any]:
             defaults |= INPUT_RESPONSES
         if meta["body"] is not None:
             defaults |= BODY_RESPONSES
+        if meta["dependencies"]:
+            defaults |= OUTAGE_RESPONSES
         responses = defaults | meta["responses"]
         for status, response in sorted(responses.items()):
             if isinstance(response, str):
