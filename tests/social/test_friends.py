@@ -375,8 +375,9 @@ async def test_search(client):
     assert await get(client, me, "/api/friends/search?q=example.com") == {"users": []}
     found = await get(client, me, "/api/friends/search?q=zephyrine")
     assert ann.id in [u["id"] for u in found["users"]]
-    # NUL bytes and long needles are harmless.
-    assert await get(client, me, "/api/friends/search?q=%00%00") == {"users": []}
+    # NUL bytes are bad input (issue 12: text PostgreSQL cannot store); long needles harmless.
+    resp = await client.get("/api/friends/search?q=%00%00", headers=me.auth)
+    assert (resp.status, await resp.json()) == (400, {"error": "Invalid input"})
     assert await get(client, me, f"/api/friends/search?q={'x' * 5000}") == {"users": []}
     # LIKE wildcards are plain characters.
     assert await get(client, me, "/api/friends/search?q=%25%25%25") == {"users": []}
