@@ -47,6 +47,15 @@ async def _answers(dsn: str) -> bool:
     return True
 
 
+def database_dsn(server_dsn: str, name: str) -> str:
+    """The DSN of database ``name`` on the server of ``server_dsn``."""
+    if "?" in server_dsn and "host=" in server_dsn:
+        # Unix-socket URL (embedded server): the database name goes in the path.
+        base, query = server_dsn.split("?", 1)
+        return _with_database(base, name) + "?" + query
+    return _with_database(server_dsn, name)
+
+
 @pytest_asyncio.fixture(scope="session")
 async def pg_server_dsn() -> AsyncIterator[str]:
     """A maintenance DSN of the PostgreSQL server the tests use."""
@@ -72,12 +81,7 @@ async def database_url(pg_server_dsn: str) -> AsyncIterator[str]:
     name = f"chatr_test_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(pg_server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    if "?" in pg_server_dsn and "host=" in pg_server_dsn:
-        # Unix-socket URL (embedded server): the database name goes in the path.
-        base, query = pg_server_dsn.split("?", 1)
-        dsn = _with_database(base, name) + "?" + query
-    else:
-        dsn = _with_database(pg_server_dsn, name)
+    dsn = database_dsn(pg_server_dsn, name)
     conn = await asyncpg.connect(dsn)
     await migrate(conn)
     await conn.close()

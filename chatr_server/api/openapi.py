@@ -17,9 +17,25 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from chatr_server import __version__
+from chatr_server.services.dependencies import INVALID_INPUT, UNAVAILABLE
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__chatr_openapi__"
+
+# Statuses every operation of a kind can answer, so no route has to repeat them;
+# a route's own wording for the same status wins.
+#: any operation with a bearer token (``require_user``): none, or a bad one.
+AUTH_RESPONSES: dict[int, str] = {
+    401: "Access token required",
+    403: "Invalid, expired or revoked token",
+}
+#: any operation with a path, query or body parameter: a value it cannot take.
+INPUT_RESPONSES: dict[int, str] = {400: INVALID_INPUT}
+#: any operation with a JSON body (``max_json_body``).
+BODY_RESPONSES: dict[int, str] = {413: "Request body too large"}
+#: any operation that reads PostgreSQL or Redis: one of them is unreachable
+#: (with ``Retry-After``).
+OUTAGE_RESPONSES: dict[int, str] = {503: UNAVAILABLE}
 
 
 def doc(
@@ -30,9 +46,27 @@ def doc(
     responses: dict[int, type[Schema] | str] | None = None,
     auth: bool = False,
     query: dict[str, str] | None = None,
+    upload: str | None = None,
+    form: dict[str, str] | None = None,
+    required: tuple[str, ...] = (),
     description: str | None = None,
+    dependencies: bool = True,
 ) -> Callable[[F], F]:
-    """Attach OpenAPI metadata to a handler."""
+    """Attach OpenAPI metadata to a handler.
+
+    ``query`` names the query parameters (name → description). ``upload`` is
+    the file part of a ``multipart/form-data`` body (always required) and
+    ``form`` its text fields. Query parameters and form fields named in
+    ``required`` are marked required. ``dependencies=False`` says the operation
+    answers without PostgreSQL and Redis. The statuses of :data:`AUTH_RESPONSES`,
+    :data:`INPUT_RESPONSES`, :data:`BODY_RESPONSES` and :data:`OUTAGE_RESPONSES`
+    are added where they apply.
+    """
+    unknown = set(required) - set(query or {}) - set(form or {})
+    if unknown:
+        raise ValueError(f"required parameters not declared: {sorted(unknown)}")
+    if form and not upload:
+        raise ValueError("form fields need the upload's file part")
 
     def wrap(func: F) -> F:
         setattr(
@@ -45,6 +79,10 @@ def doc(
                 "responses": responses or {200: "OK"},
                 "auth": auth,
                 "query": query or {},
+                "upload": upload,
+                "form": form or {},
+                "required": frozenset(required),
+                "dependencies": dependencies,
                 "description": description,
             },
         )
@@ -55,6 +93,16 @@ def doc(
 
 def _schema_name(schema: type[Schema]) -> str:
     return schema.__name__.removesuffix("Schema")
+
+
+def _multipart(meta: dict[str, Any]) -> dict[str, Any]:
+    """A ``multipart/form-data`` body: the file part and the text fields."""
+    properties: dict[str, Any] = {meta["upload"]: {"type": "string", "format": "binary"}}
+    for name, text in meta["form"].items():
+        properties[name] = {"type": "string", "description": text}
+    required = [meta["upload"], *(n for n in meta["form"] if n in meta["required"])]
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"multipart/form-data": {"schema": schema}}
 
 
 def build_spec(app: web.Application) -> dict[str, Any]:
@@ -74,7 +122,8 @@ def build_spec(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
         meta = getattr(route.handler, _ATTR, None)
-        if meta is None or route.resource is None:
+        # HEAD is aiohttp's automatic twin of every GET: same statuses, no body.
+        if meta is None or route.resource is None or route.method == "HEAD":
             continue
         path = route.resource.canonical
         params = [
@@ -85,7 +134,7 @@ def build_spec(app: web.Application) -> dict[str, Any]:
             {
                 "name": name,
                 "in": "query",
-                "required": False,
+                "required": name in meta["required"],
                 "schema": {"type": "string"},
                 "description": text,
             }
@@ -114,7 +163,19 @@ def build_spec(app: web.Application) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": ref}},
             }
-        for status, response in meta["responses"].items():
+        elif meta["upload"] is not None:
+            operation["requestBody"] = {"required": True, "content": _multipart(meta)}
+        defaults: dict[int, str] = {}
+        if meta["auth"]:
+            defaults |= AUTH_RESPONSES
+        if params or "requestBody" in operation:
+            defaults |= INPUT_RESPONSES
+        if meta["body"] is not None:
+            defaults |= BODY_RESPONSES
+        if meta["dependencies"]:
+            defaults |= OUTAGE_RESPONSES
+        responses = defaults | meta["responses"]
+        for status, response in sorted(responses.items()):
             if isinstance(response, str):
                 content = (
                     None

@@ -33,6 +33,7 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri '
         "simulateDark": "1 or true: invert the page like a dark-mode mail client",
     },
     responses={200: "text/html page", 400: "Unknown type or value too long", 429: "Rate limited"},
+    dependencies=False,  # the rate limit fails open while Redis is down
 )
 async def email_preview(request: web.Request) -> web.Response:
     headers = await limit_headers(request, "email-preview")

@@ -125,7 +125,12 @@ async def get_group(request: web.Request) -> web.Response:
     tags=TAGS,
     auth=True,
     query={"limit": "1..100, default 50", "before": "ISO timestamp (exclusive)"},
-    responses={200: GroupMessagesSchema, 400: "Bad before", 403: "Not a member"},
+    responses={
+        200: GroupMessagesSchema,
+        400: "Bad before",
+        403: "Not a member",
+        404: "Group not found",
+    },
 )
 async def group_messages(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -175,7 +180,11 @@ async def remove_member(request: web.Request) -> web.Response:
     tags=TAGS,
     auth=True,
     body=UpdateGroupSchema,
-    responses={200: GroupEnvelopeSchema, 403: "Only admins can edit the group"},
+    responses={
+        200: GroupEnvelopeSchema,
+        403: "Only admins can edit the group",
+        404: "Group not found",
+    },
 )
 async def update_group(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -281,7 +290,12 @@ async def transfer_ownership(request: web.Request) -> web.Response:
     "Step down from owner to admin (needs another owner)",
     tags=TAGS,
     auth=True,
-    responses={200: SuccessSchema, 400: "You are the only owner", 403: "Only owners can step down"},
+    responses={
+        200: SuccessSchema,
+        400: "You are the only owner",
+        403: "Only owners can step down",
+        404: "Group not found",
+    },
 )
 async def step_down(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -292,11 +306,19 @@ async def step_down(request: web.Request) -> web.Response:
     "Upload a file to a group (multipart: file, type, waveform, duration, caption)",
     tags=TAGS,
     auth=True,
+    upload="file",
+    form={
+        "type": "message type (default from the file)",
+        "waveform": "JSON array of amplitudes (voice notes)",
+        "duration": "seconds (voice notes)",
+        "caption": "text shown with the file",
+    },
     description="`file` ≤ 50 MB; the type must be allowed and match the content.",
     responses={
         200: UploadResultSchema,
         400: "No file uploaded",
         403: "Not a member of this group",
+        404: "Group not found",
         413: "File too large",
         415: "File type not allowed",
     },
@@ -323,10 +345,12 @@ async def _set_image(request: web.Request, kind: str, field: str) -> web.Respons
     "Set the group avatar (multipart field profileImage, ≤ 10 MB; owner/admin)",
     tags=TAGS,
     auth=True,
+    upload="profileImage",
     responses={
         200: ImageUrlSchema,
         400: "No file uploaded",
         403: "Only admins can change the group avatar",
+        404: "Group not found",
         413: "File too large",
         415: "File type not allowed",
     },
@@ -339,10 +363,12 @@ async def set_profile_image(request: web.Request) -> web.Response:
     "Set the group cover (multipart field coverImage, ≤ 10 MB; owner/admin)",
     tags=TAGS,
     auth=True,
+    upload="coverImage",
     responses={
         200: ImageUrlSchema,
         400: "No file uploaded",
         403: "Only admins can change the group cover image",
+        404: "Group not found",
         413: "File too large",
         415: "File type not allowed",
     },
@@ -355,7 +381,11 @@ async def set_cover_image(request: web.Request) -> web.Response:
     "Remove the group avatar (owner/admin)",
     tags=TAGS,
     auth=True,
-    responses={200: SuccessSchema, 403: "Only admins can change the group avatar"},
+    responses={
+        200: SuccessSchema,
+        403: "Only admins can change the group avatar",
+        404: "Group not found",
+    },
 )
 async def delete_profile_image(request: web.Request) -> web.Response:
     user = await require_user(request)
@@ -367,7 +397,11 @@ async def delete_profile_image(request: web.Request) -> web.Response:
     "Remove the group cover (owner/admin)",
     tags=TAGS,
     auth=True,
-    responses={200: SuccessSchema, 403: "Only admins can change the group cover image"},
+    responses={
+        200: SuccessSchema,
+        403: "Only admins can change the group cover image",
+        404: "Group not found",
+    },
 )
 async def delete_cover_image(request: web.Request) -> web.Response:
     user = await require_user(request)

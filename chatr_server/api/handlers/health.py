@@ -21,7 +21,12 @@ class HealthSchema(Schema):
     database = fields.String(metadata={"description": "connected | disconnected"})
 
 
-@doc("Service health", tags=["health"], responses={200: HealthSchema})
+@doc(
+    "Service health (liveness: answers while PostgreSQL or Redis is down, naming it)",
+    tags=["health"],
+    responses={200: HealthSchema},
+    dependencies=False,
+)
 async def health(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     store_ok = services.store.kind == "redis" and await services.store.ping()

@@ -17,6 +17,7 @@ from chatr_server.util.jsonx import json_response
     tags=["messages"],
     auth=True,
     query={"url": "an absolute http(s) URL on port 80 or 443"},
+    required=("url",),
     responses={
         200: LinkPreviewSchema,
         400: "url query parameter is required / Invalid URL / Private URLs are not allowed",

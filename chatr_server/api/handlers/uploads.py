@@ -39,6 +39,15 @@ IMAGE_FORM = FormRules()
     "Upload a DM attachment (multipart: file, recipientId, type?, waveform?, duration?, caption?)",
     tags=["messages"],
     auth=True,
+    upload="file",
+    form={
+        "recipientId": "the other user's id",
+        "type": "message type (default from the file)",
+        "waveform": "JSON array of amplitudes (voice notes)",
+        "duration": "seconds (voice notes)",
+        "caption": "text shown with the file",
+    },
+    required=("recipientId",),
     description=(
         "Creates the message (status sent) and the pair's conversation row; the client then "
         "emits message:send with the messageId. 50 MB cap; the MIME type (parameters stripped) "
@@ -119,6 +128,7 @@ async def download_link(request: web.Request) -> web.Response:
     "Set the profile picture (multipart field profileImage, ≤ 5 MB, JPEG/PNG/WebP)",
     tags=["users"],
     auth=True,
+    upload="profileImage",
     responses={200: ImageUrlSchema, 400: "No file uploaded", 413: "Too large", 415: "Bad type"},
 )
 async def upload_profile_image(request: web.Request) -> web.Response:
@@ -131,6 +141,7 @@ async def upload_profile_image(request: web.Request) -> web.Response:
     "Set the cover picture (multipart field coverImage, ≤ 10 MB, JPEG/PNG/WebP)",
     tags=["users"],
     auth=True,
+    upload="coverImage",
     responses={200: ImageUrlSchema, 400: "No file uploaded", 413: "Too large", 415: "Bad type"},
 )
 async def upload_cover_image(request: web.Request) -> web.Response:

@@ -47,6 +47,7 @@ async def update_me(request: web.Request) -> web.Response:
     "Is a username free?",
     tags=["users"],
     query={"username": "with or without @"},
+    required=("username",),
     responses={200: AvailabilitySchema, 400: "Username is required"},
 )
 async def check_username(request: web.Request) -> web.Response:
@@ -58,6 +59,7 @@ async def check_username(request: web.Request) -> web.Response:
     "Up to three free usernames close to the one asked for",
     tags=["users"],
     query={"username": "the wanted name"},
+    required=("username",),
     responses={200: SuggestionsSchema, 400: "Username is required"},
 )
 async def suggest_username(request: web.Request) -> web.Response:

@@ -103,6 +103,7 @@ async def history(request: web.Request) -> web.Response:
     "Send the agent a file (multipart field `file`, ≤ 50 MB, DM types)",
     tags=["widget"],
     auth=True,
+    upload="file",
     responses={
         200: WidgetUploadSchema,
         400: "No file uploaded",
@@ -152,6 +153,7 @@ async def end_chat(request: web.Request) -> web.Response:
     "The embeddable widget bundle (chatr.js, icons/*.svg)",
     tags=["static"],
     responses={200: "The file", 404: "Not found"},
+    dependencies=False,
 )
 async def widget_file(request: web.Request) -> web.StreamResponse:
     rel = request.match_info.get("path", "")
