@@ -44,6 +44,8 @@ BAD_HANDSHAKE_METHOD: Final = (2, "Bad handshake method")
 BAD_REQUEST: Final = (3, "Bad request")
 FORBIDDEN: Final = (4, "Forbidden")
 UNSUPPORTED_PROTOCOL_VERSION: Final = (5, "Unsupported protocol version")
+# Not a protocol error: the answer to a handshake while the server drains (HTTP 503).
+SHUTTING_DOWN: Final = (4, "Server is shutting down")
 
 # Session states. CLOSING only exists for a graceful server-side close on long-polling:
 # the final frames (ending with CLOSE) wait for the client's next GET.
@@ -568,7 +570,8 @@ class EngineServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._websockets = WsCounter()
         self._loop_: asyncio.AbstractEventLoop | None = None
-        self._shutting_down = False
+        self._accepting = True
+        self._no_sessions: asyncio.Future[None] | None = None
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop:
@@ -597,6 +600,13 @@ class EngineServer:
     def _forget(self, session: EngineSession) -> None:
         if self.sessions.get(session.sid) is session:
             del self.sessions[session.sid]
+        waiter = self._no_sessions
+        if not self.sessions and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def stop_accepting(self) -> None:
+        """Refuse new sessions and upgrades (503); open sessions carry on."""
+        self._accepting = False
 
     # -------------------------------------------------------------- responses
 
@@ -659,8 +669,10 @@ class EngineServer:
             if node is not None:
                 response = await router.forward(request, node, self)
                 return response if response is not None else self._error(request, UNKNOWN_SID)
-        if self._shutting_down:
-            return self._error(request, FORBIDDEN, status=403)
+        if not self._accepting and (sid is None or transport == WEBSOCKET):
+            # Draining: no new session and no upgrade, but the sessions still open keep
+            # polling until they collect their last frames (see ``shutdown``).
+            return self._error(request, SHUTTING_DOWN, status=503)
         if self.allow_request is not None:
             allowed = self.allow_request(request)
             if not isinstance(allowed, bool):
@@ -788,19 +800,30 @@ class EngineServer:
         return detached_response()
 
     async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Close every session gracefully and wait (bounded) for the sockets to close."""
-        self._shutting_down = True
+        """Close every session gracefully and wait (bounded) for the clients to see it.
+
+        A session's queued frames leave before its close: on a websocket they are
+        written ahead of the close frame; a polling session keeps them, with the CLOSE
+        packet, for the client's next GET, and is dropped when ``timeout`` ends first.
+        """
+        loop = self._loop
+        deadline = loop.time() + timeout
+        self._accepting = False
         for session in list(self.sessions.values()):
             session.close("server shutting down", graceful=True)
-        # Polling sessions do not wait for a GET that may never come during shutdown.
+        if self.sessions:
+            self._no_sessions = loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_sessions, max(0.0, deadline - loop.time()))
+            self._no_sessions = None
         for session in list(self.sessions.values()):
             session._wake_poll()
             session._finalize()
         tasks = [t for t in self._tasks if not t.done()]
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            await asyncio.wait(tasks, timeout=max(0.01, deadline - loop.time()))
         # Websockets close without tasks: wait for their close handshakes instead.
-        await self._websockets.wait_closed(timeout)
+        await self._websockets.wait_closed(max(0.01, deadline - loop.time()))
 
 
 def _is_ws_upgrade(request: web.Request) -> bool:
