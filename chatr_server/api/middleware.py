@@ -27,6 +27,9 @@ _PUBLIC_CORS_PREFIXES = (
     "/api/messages/download/",
 )
 _CORS_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS"
+# Status recorded for a request whose client disconnected first (nginx's convention;
+# never actually sent, the connection is gone).
+CLIENT_CLOSED_REQUEST = 499
 
 
 def _cors_headers(request: web.Request) -> dict[str, str]:
@@ -127,7 +130,13 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
         }
         return json_response({"error": message}, status=exc.status, headers=headers)
     except ConnectionResetError:
-        raise
+        transport = request.transport
+        if transport is not None and not transport.is_closing():
+            raise  # not this client's connection (a dependency's): a real failure
+        # The client left mid-request (an aborted upload, a closed tab): nothing to answer
+        # and nothing wrong here. The access log shows nginx's "client closed request".
+        log.info("client went away during %s %s", request.method, request.rel_url.path)
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.rel_url.path)
         return error_response("Internal server error", 500)

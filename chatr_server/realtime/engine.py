@@ -698,8 +698,11 @@ class EngineServer:
                 # Like the reference server: complete the websocket handshake, then close
                 # it. The established session is left untouched.
                 ws = self._websocket()
-                await ws.prepare(request)
-                await ws.close()
+                try:
+                    await ws.prepare(request)
+                    await ws.close()
+                except ConnectionResetError:
+                    return _client_gone()
                 return ws
             return await self._upgrade(request, session)
         if session.transport is not POLLING:
@@ -774,11 +777,22 @@ class EngineServer:
             counter=self._websockets,
         )
 
-    async def _open_websocket(self, request: web.Request) -> web.StreamResponse:
+    async def _accept_websocket(self, request: web.Request) -> WsConnection | None:
+        """Answer the upgrade and take the connection over; None if the client left."""
         ws = self._websocket()
-        await ws.prepare(request)
-        # No await from here on: the connection leaves aiohttp before any frame arrives.
-        conn = self._detach(request)
+        try:
+            await ws.prepare(request)
+            # No await from here on: the connection leaves aiohttp before any frame arrives.
+            return self._detach(request)
+        except ConnectionResetError:
+            # A page closed while its upgrade was answered: the client's choice, not an error.
+            log.info("websocket upgrade from %s: the client went away", request.remote)
+            return None
+
+    async def _open_websocket(self, request: web.Request) -> web.StreamResponse:
+        conn = await self._accept_websocket(request)
+        if conn is None:
+            return _client_gone()
         session = self._new_session(request, WEBSOCKET)
         session._ws = conn
         conn.handler = session
@@ -787,9 +801,9 @@ class EngineServer:
         return detached_response()
 
     async def _upgrade(self, request: web.Request, session: EngineSession) -> web.StreamResponse:
-        ws = self._websocket()
-        await ws.prepare(request)
-        conn = self._detach(request)
+        conn = await self._accept_websocket(request)
+        if conn is None:
+            return _client_gone()
         if session.transport is not POLLING or session.upgrading or session.state != _OPEN:
             conn.close()  # the session changed during the handshake
             return detached_response()
@@ -824,6 +838,12 @@ class EngineServer:
             await asyncio.wait(tasks, timeout=max(0.01, deadline - loop.time()))
         # Websockets close without tasks: wait for their close handshakes instead.
         await self._websockets.wait_closed(max(0.01, deadline - loop.time()))
+
+
+def _client_gone() -> web.Response:
+    """What a handler returns when its client disconnected: never sent, but the access
+    log records nginx's "client closed request" (499) rather than a server error."""
+    return web.Response(status=499)
 
 
 def _is_ws_upgrade(request: web.Request) -> bool:
