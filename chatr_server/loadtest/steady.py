@@ -17,6 +17,7 @@ import contextlib
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,8 @@ class _Conn:
 
     def __init__(self, load: SteadyLoad, index: int) -> None:
         self.load = load
-        self.index = index
+        self.index = index  # in load.users
+        self.slot = 0  # in load._conns
         self.client: SioClient | None = None
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -108,11 +110,24 @@ class _Conn:
 
 
 class SteadyLoad:
-    """``len(users)`` sockets sending ``rate`` message:send per second to ring partners."""
+    """One socket per online user, together sending ``rate`` message:send per second.
 
-    def __init__(self, url: str, users: list[seed.User], rate: float, prefix: str) -> None:
+    Each send goes to one of the sender's two ring neighbours, alternately; with
+    ``online`` naming only some users (say ``i % 3 != 2``), half of the messages go
+    to users with no socket, whose delivery does not depend on the sender's node.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        users: list[seed.User],
+        rate: float,
+        prefix: str,
+        online: Callable[[int], bool] | None = None,
+    ) -> None:
         self.url = url
         self.users = users
+        self.online = online or (lambda _index: True)
         self.rate = rate
         #: tempId and content prefix of every send (one per load, so rows can be found).
         self.prefix = prefix
@@ -127,8 +142,9 @@ class SteadyLoad:
     async def start(self) -> None:
         """Connect every socket (waits for all to be ready), then start sending."""
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
-        self._conns = [_Conn(self, i) for i in range(len(self.users))]
-        for conn in self._conns:
+        self._conns = [_Conn(self, i) for i in range(len(self.users)) if self.online(i)]
+        for slot, conn in enumerate(self._conns):
+            conn.slot = slot
             conn.task = asyncio.create_task(conn.keep_connected())
         async with asyncio.timeout(CONNECT_LIMIT_S * 4):
             await asyncio.gather(*(conn.ready.wait() for conn in self._conns))
@@ -160,8 +176,9 @@ class SteadyLoad:
                 if conn is None or conn.client is None:
                     self.tally.unsent += 1
                     continue
-                turn = (conn.index + 1) % n
-                to = self.users[(conn.index + 1) % n]
+                turn = (conn.slot + 1) % n
+                step = 1 if self._seq % 2 else -1
+                to = self.users[(conn.index + step) % len(self.users)]
                 temp = f"{self.prefix}{self._seq}"
                 self._seq += 1
                 conn.client.emit(
@@ -185,6 +202,13 @@ class SteadyLoad:
             async with asyncio.timeout(limit_s):
                 while len(self.tally.acked) + sum(self.tally.refused.values()) < self.tally.sent:
                     await self.changed.wait()
+
+    async def stop_sending(self) -> None:
+        """Stop offering new sends; sockets stay connected to collect late answers."""
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
 
     async def stop(self) -> None:
         self.stopping = True
