@@ -62,6 +62,7 @@ import orjson  # noqa: E402
 
 from chatr_server.db.migrate import migrate  # noqa: E402
 from chatr_server.loadtest import seed, steady, verify  # noqa: E402
+from chatr_server.loadtest.client import SioClient  # noqa: E402
 from tests.private_services import PrivatePostgres, PrivateRedis, free_port  # noqa: E402
 
 DRILLS = ("pg-restart", "pg-outage", "redis-outage", "sigterm", "kill9")
@@ -172,6 +173,17 @@ class Probe:
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.answers[f"{label} {type(exc).__name__}"] += 1
 
+    async def _socket(self, http: aiohttp.ClientSession) -> None:
+        """A fresh socket connection, as a client reconnecting during the fault makes."""
+        client = SioClient(http, self.url, {"token": self.user.token}, lambda _n, _d: None)
+        try:
+            await client.connect(5.0)
+            self.answers["socket connect: accepted"] += 1
+        except Exception as exc:
+            self.answers[f"socket connect: {str(exc) or type(exc).__name__}"[:120]] += 1
+        finally:
+            await client.close()
+
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=5)
         auth = {"Authorization": f"Bearer {self.user.token}"}
@@ -182,6 +194,7 @@ class Probe:
                     self._one(http, "GET /api/users/me", "GET", "/api/users/me", headers=auth),
                     self._one(http, "GET /api/health/ready", "GET", "/api/health/ready"),
                     self._one(http, "POST /api/auth/login", "POST", "/api/auth/login", json=login),
+                    self._socket(http),
                 )
                 await asyncio.sleep(PROBE_EVERY_S)
 
@@ -201,9 +214,10 @@ def _summarise_log(text: str, result: Result) -> None:
     result.tracebacks = sum(1 for line in lines if line.startswith("Traceback"))
     shapes: Counter[str] = Counter()
     for line in lines:
-        if line.startswith((" ", "Traceback")) or "aiohttp.access" in line:
-            continue
+        if not re.match(r"\d{4}-\d\d-\d\d ", line) or "aiohttp.access" in line:
+            continue  # traceback continuation lines, access log
         shape = re.sub(r"^\S+ \S+ ", "", line)  # drop the timestamp
+        shape = re.sub(r" request_id=\w+", "", shape)
         shape = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\b\d+(\.\d+)?\b", "#", shape)[:160]
         shapes[shape] += 1
     result.log_sample = [f"{n}× {shape}" for shape, n in shapes.most_common(8)]
@@ -311,7 +325,7 @@ def details(r: Result) -> str:
     out.append(f"- clients, connection events: {r.client_events or 'none'}")
     if r.unsent:
         out.append(f"- sends skipped while no socket was connected: {r.unsent}")
-    out.append(f"- REST during the fault: {r.rest or 'none'}")
+    out.append(f"- REST and new sockets during the fault: {r.rest or 'none'}")
     out.append(f"- server log during the fault: {r.log_lines} lines, {r.tracebacks} tracebacks")
     out.extend(f"    - {line}" for line in r.log_sample)
     return "\n".join(out)
