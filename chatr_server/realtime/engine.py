@@ -111,6 +111,7 @@ class EngineSession:
     __slots__ = (
         "_awaiting_pong",
         "_poll_waiter",
+        "_polled",
         "_post_busy",
         "_queue",
         "_queued_bytes",
@@ -137,6 +138,7 @@ class EngineSession:
         self._queue: deque[bytes] | None = None  # created lazily: an empty deque is ~600 B
         self._queued_bytes = 0
         self._poll_waiter: asyncio.Future[None] | None = None
+        self._polled = False  # a GET came: this client polls, so it will collect a close
         self._post_busy = False
         self._ws: WsConnection | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -403,6 +405,7 @@ class EngineSession:
 
     async def _handle_get(self, request: web.Request) -> web.StreamResponse:
         server = self.server
+        self._polled = True
         if self._poll_waiter is not None:
             # A second concurrent GET is a client bug (or an attack): fail both, close.
             self.close("transport error", graceful=False)
@@ -825,6 +828,9 @@ class EngineServer:
         self._accepting = False
         for session in list(self.sessions.values()):
             session.close("server shutting down", graceful=True)
+            if not session._polled:  # never polled: nobody will come for the last frames
+                session._wake_poll()
+                session._finalize()
         if self.sessions:
             self._no_sessions = loop.create_future()
             with contextlib.suppress(TimeoutError):
