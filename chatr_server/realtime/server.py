@@ -17,6 +17,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from chatr_server.util.clock import Timer
+
 from . import sio_protocol as sio
 from .adapter import AdapterFactory, InProcessAdapter
 from .engine import EngineServer, EngineSession, Handshake
@@ -452,7 +454,7 @@ class _Client:
         self.engine = engine
         self.sockets: dict[str, Socket] = {}
         self.decoder = sio.Decoder(server.max_attachments)
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+        self._timer: Timer | None = server.engine.clock.call_later(
             server.connect_timeout, self._connect_timed_out
         )
 
