@@ -607,6 +607,15 @@ class SocketServer:
         for ns in self.namespaces.values():
             await ns.adapter.close()
 
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until no socket has handler work left; False if ``timeout`` ran out first.
+
+        A barrier for tests: after a client disconnects, its disconnect hook has run (and
+        emitted what it emits) once this returns True."""
+        loop = asyncio.get_running_loop()
+        await self._settle(loop.time() + timeout)
+        return all(t.done() for t in self._tasks)
+
     async def _settle(self, deadline: float) -> None:
         """Wait until no socket has handler work left (or ``deadline``, loop time)."""
         loop = asyncio.get_running_loop()

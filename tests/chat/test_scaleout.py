@@ -24,8 +24,8 @@ from redis.asyncio import Redis
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.realtime.cluster import TAG_LENGTH
-from tests.chat.conftest import LiveClient
 from tests.helpers import free_port, make_user
+from tests.live import LiveClient
 
 
 class Deployment:

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from chatr_server.realtime import EngineServer, EngineSession
 from tests.clock import ManualClock
-
-from .conftest import Serve, wait_for
+from tests.helpers import until
+from tests.realtime.helpers import Serve
 
 
 class Echo:
@@ -162,7 +162,7 @@ async def test_duplicate_get_closes(serve: Serve, http: aiohttp.ClientSession) -
     url = await serve(echo.app)
     sid = await open_polling(http, url)
     first = asyncio.ensure_future(get(http, url, sid))
-    await wait_for(lambda: poll_pending(echo, sid))
+    await until(lambda: poll_pending(echo, sid))
     assert (await get(http, url, sid))[0] == 400
     assert await first == (200, "1")
     assert (await get(http, url, sid))[0] == 400
@@ -182,7 +182,7 @@ async def test_payload_limits(serve: Serve, http: aiohttp.ClientSession) -> None
         await ws.send_str("4" + "x" * 2000)
         msg = await ws.receive()
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-    await wait_for(lambda: len(echo.closed) == 2)
+    await until(lambda: len(echo.closed) == 2)
     assert echo.closed[1][1] == "transport error"
 
 
@@ -237,7 +237,7 @@ async def test_close_from_either_side(serve: Serve, http: aiohttp.ClientSession)
     url = await serve(echo.app)
     sid = await open_polling(http, url)
     pending = asyncio.ensure_future(get(http, url, sid))
-    await wait_for(lambda: poll_pending(echo, sid))
+    await until(lambda: poll_pending(echo, sid))
     assert await post(http, url, sid, "1") == (200, "ok")
     assert await pending == (200, "6")
     assert echo.closed[-1] == (sid, "transport close")
@@ -275,7 +275,7 @@ async def test_upgrade(serve: Serve, http: aiohttp.ClientSession) -> None:
     url = await serve(echo.app)
     sid = await open_polling(http, url)
     pending = asyncio.ensure_future(get(http, url, sid))
-    await wait_for(lambda: poll_pending(echo, sid))
+    await until(lambda: poll_pending(echo, sid))
     ws_url = f"{url}/engine.io/?EIO=4&transport=websocket&sid={sid}"
     async with http.ws_connect(ws_url) as ws:
         await ws.send_str("2probe")
@@ -293,7 +293,7 @@ async def test_upgrade(serve: Serve, http: aiohttp.ClientSession) -> None:
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         await ws.send_str("4still here")
         assert (await ws.receive()).data == "4still here"
-    assert echo.engine.sessions == {} or await wait_for(lambda: not echo.engine.sessions) is None
+    assert echo.engine.sessions == {} or await until(lambda: not echo.engine.sessions) is None
 
 
 async def test_failed_probe_keeps_polling(serve: Serve, http: aiohttp.ClientSession) -> None:
