@@ -72,7 +72,10 @@ async def test_broadcast_reaches_the_other_node_once(serve: Serve, nodes: list[N
         # The sender is skipped wherever it is; a non-member on the other node gets nothing.
         await b.emit("shout", ("room1", "back"))
         await until(lambda: len(got_a) == 1)
-        await asyncio.sleep(0.1)
+        # Acknowledged round trips: b's shout has been handled, and what node 1 sent b
+        # and c before their answers has arrived.
+        await b.call("join", "room1")
+        await c.call("join", "elsewhere")
         assert got_a == ["back"] and got_b == [{"n": 1, "bin": b"\x00\x01"}] and got_c == []
         # Everyone, from the server side of node 0.
         nodes[0].ns.emit("heard", "all")

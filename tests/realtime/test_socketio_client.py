@@ -191,13 +191,13 @@ async def test_handlers_run_in_order_and_do_not_block_others(serve: Serve) -> No
     app, sio = make_server()
     ns = sio.of("/")
     seen: dict[str, list[int]] = {}
-    slow_started = asyncio.Event()
+    slow_started, release = asyncio.Event(), asyncio.Event()
 
     @ns.on("work")
-    async def work(sock: Socket, n: int, delay: float) -> None:
-        if delay > 0.2:
+    async def work(sock: Socket, n: int, blocks: bool) -> None:
+        if blocks:  # held until the other client got its answer
             slow_started.set()
-        await asyncio.sleep(delay)
+            await release.wait()
         seen.setdefault(sock.id, []).append(n)
 
     @ns.on("ping")
@@ -208,16 +208,15 @@ async def test_handlers_run_in_order_and_do_not_block_others(serve: Serve) -> No
     a = await connect(url, ["websocket"])
     b = await connect(url, ["polling"])
     try:
-        delays = [0.6, 0.0, 0.02, 0.0, 0.01] + [0.0] * 15
-        for n, delay in enumerate(delays):
-            await a.emit("work", (n, delay))
+        blocks = [True] + [False] * 19
+        for n, block in enumerate(blocks):
+            await a.emit("work", (n, block))
         await asyncio.wait_for(slow_started.wait(), 3)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        assert await b.call("ping", timeout=5) == "pong"
-        assert loop.time() - started < 0.4  # not stuck behind a's slow handler
-        await until(lambda: len(seen.get(a.get_sid("/"), [])) == len(delays))
-        assert seen[a.get_sid("/")] == list(range(len(delays)))
+        assert await b.call("ping", timeout=5) == "pong"  # not stuck behind a's handler
+        assert seen == {}  # a's later events wait for its first one
+        release.set()
+        await until(lambda: len(seen.get(a.get_sid("/"), [])) == len(blocks))
+        assert seen[a.get_sid("/")] == list(range(len(blocks)))
     finally:
         await a.disconnect()
         await b.disconnect()
@@ -227,10 +226,12 @@ async def test_disconnect_runs_after_pending_handlers(serve: Serve) -> None:
     app, sio = make_server()
     ns = sio.of("/")
     log: list[str] = []
+    started, release = asyncio.Event(), asyncio.Event()
 
     @ns.on("slow")
     async def slow(sock: Socket) -> None:
-        await asyncio.sleep(0.2)
+        started.set()
+        await release.wait()
         log.append("slow done")
 
     @ns.on_disconnect
@@ -240,8 +241,11 @@ async def test_disconnect_runs_after_pending_handlers(serve: Serve) -> None:
     url = await serve(app)
     client = await connect(url, ["websocket"])
     await client.emit("slow")
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(started.wait(), 5)
     await client.disconnect()
+    await until(lambda: not ns.sockets)  # the server saw the disconnect...
+    assert log == []  # ...and holds its hook behind the pending handler
+    release.set()
     await until(lambda: len(log) == 2)
     assert log[0] == "slow done"
     assert log[1] in ("disconnect: client namespace disconnect", "disconnect: transport close")
