@@ -295,7 +295,9 @@ class RedisRecoveryStore(RecoveryStore):
         stream_id = f"{entry.seq}-0"
         emitter = entry.emitter
         keys = [self._room_key(namespace, room) for room in rooms]
-        ttl, maxlen = self._ttl_ms, self.max_missed
+        # One more than a restore may take: a trimmed gap after an offset then shows up
+        # as too many entries instead of a silent hole.
+        ttl, maxlen = self._ttl_ms, self.max_missed + 1
 
         def write(pipe: Any) -> None:
             for key in keys:
