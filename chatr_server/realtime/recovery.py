@@ -145,9 +145,15 @@ class RecoveryStore(ABC):
 
     @abstractmethod
     def append(
-        self, namespace: str, rooms: Iterable[str], entry: Entry, frames: Sequence[bytes]
+        self,
+        namespace: str,
+        rooms: Iterable[str],
+        emitter: str,
+        seq: int,
+        excluded: frozenset[str],
+        frames: Sequence[bytes],
     ) -> None:
-        """Log one emit in each of ``rooms`` ("" = an emit to everyone)."""
+        """Log one emit (its frames without offset) in each of ``rooms`` ("" = everyone)."""
 
     @abstractmethod
     def save(self, sessions: Iterable[SessionRecord]) -> None:
@@ -179,26 +185,39 @@ class RecoveryStore(ABC):
 
 
 class MemoryRecoveryStore(RecoveryStore):
-    """One process: a bounded deque per room, sessions in a dict; swept periodically."""
+    """One process: a bounded deque per room, sessions in a dict; swept periodically.
+
+    Entries are plain tuples of str/int/bytes, which the garbage collector stops tracking:
+    a full log costs memory but no collector time.
+    """
 
     def __init__(self, window: float = DEFAULT_WINDOW_S, max_missed: int = DEFAULT_MAX_MISSED):
         super().__init__(window, max_missed)
-        # (namespace, room) → entries in seq order (one emitter: this process).
-        self._rooms: dict[tuple[str, str], deque[tuple[float, Entry]]] = {}
+        # (namespace, room) → (seq, emitter, excluded, frames) in seq order (one emitter:
+        # this process; seq is also the time, in µs, for the sweep).
+        self._rooms: dict[
+            tuple[str, str], deque[tuple[int, str, frozenset[str], tuple[bytes, ...]]]
+        ] = {}
         # pid → (record, expiry time or None while connected)
         self._sessions: dict[str, tuple[SessionRecord, float | None]] = {}
 
     def append(
-        self, namespace: str, rooms: Iterable[str], entry: Entry, frames: Sequence[bytes]
+        self,
+        namespace: str,
+        rooms: Iterable[str],
+        emitter: str,
+        seq: int,
+        excluded: frozenset[str],
+        frames: Sequence[bytes],
     ) -> None:
-        now = time.monotonic()
+        item = (seq, emitter, excluded, tuple(frames))
         logs = self._rooms
         for room in rooms:
             key = (namespace, room)
             log_ = logs.get(key)
             if log_ is None:
                 log_ = logs[key] = deque(maxlen=self.max_missed + 1)
-            log_.append((now, entry))
+            log_.append(item)
 
     def save(self, sessions: Iterable[SessionRecord]) -> None:
         for record in sessions:
@@ -230,18 +249,18 @@ class MemoryRecoveryStore(RecoveryStore):
             if not log_:
                 continue
             count = 0
-            for _at, entry in reversed(log_):
-                if entry.seq <= vector.get(entry.emitter, floor):
+            for seq, emitter, excluded, frames in reversed(log_):
+                if seq <= vector.get(emitter, floor):
                     break
                 count += 1
                 if count > self.max_missed:
                     return None
-                found.append(entry)
+                found.append(Entry(emitter, seq, excluded, frames))
         return found
 
     def sweep(self) -> None:
         now = time.monotonic()
-        horizon = now - self.window
+        horizon = int((time.time() - self.window) * 1_000_000)
         for pid, (_record, expires) in list(self._sessions.items()):
             if expires is not None and expires < now:
                 del self._sessions[pid]
@@ -286,14 +305,19 @@ class RedisRecoveryStore(RecoveryStore):
         return f"{self.broker.prefix}sio-r:{{{_tag(namespace, room)}}}"
 
     def append(
-        self, namespace: str, rooms: Iterable[str], entry: Entry, frames: Sequence[bytes]
+        self,
+        namespace: str,
+        rooms: Iterable[str],
+        emitter: str,
+        seq: int,
+        excluded: frozenset[str],
+        frames: Sequence[bytes],
     ) -> None:
         from .redis_adapter import _encode_frames
 
         body = _encode_frames(frames)
-        excluded = orjson.dumps(sorted(entry.excluded)) if entry.excluded else b"[]"
-        stream_id = f"{entry.seq}-0"
-        emitter = entry.emitter
+        excluded_json = orjson.dumps(sorted(excluded)) if excluded else b"[]"
+        stream_id = f"{seq}-0"
         keys = [self._room_key(namespace, room) for room in rooms]
         # One more than a restore may take: a trimmed gap after an offset then shows up
         # as too many entries instead of a silent hole.
@@ -302,7 +326,7 @@ class RedisRecoveryStore(RecoveryStore):
         def write(pipe: Any) -> None:
             for key in keys:
                 stream = f"{key}:{emitter}"
-                fields = {"x": excluded, "f": body}
+                fields = {"x": excluded_json, "f": body}
                 pipe.xadd(stream, fields, id=stream_id, maxlen=maxlen, approximate=True)
                 pipe.pexpire(stream, ttl)
                 pipe.sadd(f"{key}:e", emitter)
@@ -434,10 +458,9 @@ class Recovery:
         now = int(time.time() * 1_000_000)
         seq = now if now > self._last_seq else self._last_seq + 1
         self._last_seq = seq
-        self.store.append(
-            namespace, rooms or ("",), Entry(self.emitter, seq, excluded, frames), frames
-        )
-        return (self.emitter, seq)
+        emitter = self.emitter
+        self.store.append(namespace, rooms or ("",), emitter, seq, excluded, frames)
+        return (emitter, seq)
 
     def deliverable(self, origin: Origin, frames: Sequence[bytes]) -> list[bytes]:
         """Advance the delivery vector past ``origin``; ``frames`` with the new offset."""
