@@ -24,12 +24,23 @@ from chatr_server.chat.gateway import SOCKET_SERVER
 from tests.helpers import TestUser, until
 
 
+class _PidClient(socketio.AsyncClient):
+    """python-socketio does not speak connection-state recovery: keep the CONNECT
+    reply's ``pid`` so the recorded events can drop the offset the server appends."""
+
+    pid: str | None = None
+
+    async def _handle_connect(self, namespace: str, data: Any) -> None:
+        self.pid = data.get("pid") if isinstance(data, dict) else None
+        await super()._handle_connect(namespace, data)
+
+
 class LiveClient:
     """A connected python-socketio client that records every event it receives."""
 
     def __init__(self, user: TestUser | None) -> None:
         self.user = user
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio = _PidClient(reconnection=False)
         self.events: dict[str, list[Any]] = defaultdict(list)
         self._cursor: dict[str, int] = defaultdict(int)
         self._arrived = asyncio.Event()  # set on every event; waiters clear it and recheck
@@ -40,6 +51,8 @@ class LiveClient:
 
         @self.sio.on("*")
         async def catch_all(event: str, *args: Any) -> None:
+            if self.sio.pid is not None and args and isinstance(args[-1], str):
+                args = args[:-1]  # the recovery offset (realtime/recovery.py)
             self._record(event, args[0] if len(args) == 1 else list(args))
 
     def _record(self, event: str, payload: Any) -> None:

@@ -10,6 +10,7 @@ from chatr_server.chat.context import (
     HIDDEN,
     PROFILE,
     TOKEN,
+    TOKEN_ROOM_PREFIX,
     ChatContext,
     profile,
     token_room,
@@ -72,12 +73,21 @@ class ConnectionHandlers:
         )
         sock.data[HIDDEN] = row["privacy_online_status"] == "nobody"
         sock.data[TOKEN] = token_hash(token)
+        # Recovery: a session (pid) is only restored for the user it was opened for.
+        sock.owner = str(row["id"])
 
     async def on_connected(self, sock: Socket) -> None:
         me = profile(sock)
         sock.join(user_room(me.id))
         # Logout closes the sockets of its token through this room (SEC-24).
-        sock.join(token_room(sock.data[TOKEN]))
+        mine = token_room(sock.data[TOKEN])
+        if sock.recovered:
+            # The restored rooms hold the token of the previous connection; the client
+            # may have reconnected with a refreshed one.
+            for room in sock.rooms:
+                if room != mine and room.startswith(TOKEN_ROOM_PREFIX):
+                    sock.leave(room)
+        sock.join(mine)
         try:
             await self._announce(sock, me)
         except Exception as exc:

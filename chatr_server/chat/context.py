@@ -58,6 +58,9 @@ def group_room(group_id: object) -> str:
     return f"group:{group_id}"
 
 
+TOKEN_ROOM_PREFIX = "token:"
+
+
 def token_room(token_hash: str) -> str:
     """Every socket that authenticated with one token, so logout can close them."""
-    return f"token:{token_hash}"
+    return f"{TOKEN_ROOM_PREFIX}{token_hash}"

@@ -18,6 +18,7 @@ from chatr_server.chat.presence import PresenceHandlers
 from chatr_server.chat.rpc import RpcHandlers
 from chatr_server.realtime import SocketServer
 from chatr_server.realtime.cluster import NodeRouter
+from chatr_server.realtime.recovery import MemoryRecoveryStore, Recovery, RedisRecoveryStore
 from chatr_server.realtime.redis_adapter import RedisBroker
 from chatr_server.repos.calls import CallsRepo
 from chatr_server.repos.message_actions import MessageActionsRepo
@@ -46,7 +47,18 @@ def setup_chat(app: web.Application) -> SocketServer:
         if broker and settings.node_url
         else None
     )
+    recovery = None
+    if settings.connection_recovery:
+        # Sessions and missed events in Redis when there is one, so a client can come
+        # back to any node, also after its node died (docs/realtime.md, "Recovery").
+        window = settings.recovery_window_s
+        recovery = (
+            Recovery(RedisRecoveryStore(broker, window), emitter=broker.node_id)
+            if broker is not None
+            else Recovery(MemoryRecoveryStore(window))
+        )
     sio = SocketServer(
+        recovery=recovery,
         ping_interval=settings.socket_ping_interval,
         ping_timeout=settings.socket_ping_timeout,
         max_payload=settings.socket_max_payload,
