@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from aiohttp import web
@@ -34,6 +35,7 @@ from chatr_server.integrations.mail import Mailer, create_mailer
 from chatr_server.integrations.sms import SmsSender, create_sms_sender
 from chatr_server.integrations.storage import Storage, create_storage
 from chatr_server.integrations.templates import EmailTemplates
+from chatr_server.lifecycle import LIFECYCLE, Lifecycle, StartupError
 from chatr_server.realtime import SocketServer
 from chatr_server.realtime.cluster import NodeRouter
 from chatr_server.realtime.redis_adapter import RedisBroker
@@ -105,6 +107,13 @@ async def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgre
     return await embedded.start(), embedded
 
 
+def _where(dsn: str) -> str:
+    """host:port/database of a DSN, without its credentials (for error messages)."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
+    return f"{host}:{parts.port or 5432}{parts.path or ''}"
+
+
 def create_store(settings: Settings, monitor: DependencyMonitor | None = None) -> KeyValueStore:
     if settings.redis_url:
         return RedisStore(settings.redis_url, settings.redis_prefix, monitor)
@@ -147,6 +156,7 @@ def create_app(settings: Settings, *, wrap_bus: BusWrapper | None = None) -> web
     )
     app[SETTINGS] = settings
     app[DEPENDENCIES] = DependencyMonitor()
+    app[LIFECYCLE] = Lifecycle()
     app[OPENAPI_CACHE] = {}
     sockets, broker, router = create_transport(settings)
     sockets.attach(app, "/socket.io/")
@@ -183,7 +193,11 @@ async def _open(
     dsn, embedded = await resolve_database_url(settings)
     if embedded is not None:
         stack.push_async_callback(embedded.stop)
-    pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+    try:
+        pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        reason = str(e).strip() or type(e).__name__
+        raise StartupError(f"cannot connect to PostgreSQL at {_where(dsn)}: {reason}") from None
     stack.push_async_callback(pool.close)
     store = create_store(settings, monitor)
     stack.push_async_callback(store.close)
@@ -202,7 +216,8 @@ async def _open(
             missing = await migrations.pending(conn)
             if missing:
                 raise migrations.MigrationError(
-                    f"database needs migrations {missing}: run `migrate` first"
+                    f"the database needs migrations {', '.join(missing)}: "
+                    "run `python -m chatr_server migrate` first"
                 )
         else:
             await migrations.migrate(conn)
