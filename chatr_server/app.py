@@ -195,10 +195,24 @@ async def _open(
         stack.push_async_callback(embedded.stop)
     try:
         pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+        stack.push_async_callback(pool.close)
+        # The pool keeps no idle floor, so this is the first real connection.
+        first = await pool.acquire()
     except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         reason = str(e).strip() or type(e).__name__
         raise StartupError(f"cannot connect to PostgreSQL at {_where(dsn)}: {reason}") from None
-    stack.push_async_callback(pool.close)
+    try:
+        if settings.production:
+            missing = await migrations.pending(first)
+            if missing:
+                raise migrations.MigrationError(
+                    f"the database needs migrations {', '.join(missing)}: "
+                    "run `python -m chatr_server migrate` first"
+                )
+        else:
+            await migrations.migrate(first)
+    finally:
+        await pool.release(first)
     store = create_store(settings, monitor)
     stack.push_async_callback(store.close)
     mailer = create_mailer(settings)
@@ -211,16 +225,6 @@ async def _open(
     monitor.register(POSTGRES, lambda: probe_postgres(pool))
     if store.kind == "redis":
         monitor.register(REDIS, store.ping)
-    async with pool.acquire() as conn:
-        if settings.production:
-            missing = await migrations.pending(conn)
-            if missing:
-                raise migrations.MigrationError(
-                    f"the database needs migrations {', '.join(missing)}: "
-                    "run `python -m chatr_server migrate` first"
-                )
-        else:
-            await migrations.migrate(conn)
     if store.kind == "redis" and not await store.ping():
         monitor.failed(REDIS, "not answering at start-up", count=False)
     queries = Queries()
