@@ -20,7 +20,7 @@ from typing import Any
 import pytest_asyncio
 import socketio
 
-from chatr_server.chat.gateway import SOCKET_SERVER
+from chatr_server.appkeys import SERVICES
 from tests.helpers import TestUser, until
 
 
@@ -103,7 +103,7 @@ async def wait_disconnected(live: LiveClient, timeout: float = 5.0) -> None:
 async def server_settled(client: Any, *closed: LiveClient, timeout: float = 5.0) -> None:
     """Close ``closed`` and return once ``client``'s server has seen them go and has run
     every handler (disconnect hooks included) it had work for."""
-    server = client.server.app[SOCKET_SERVER]
+    server = client.server.app[SERVICES].sockets
     sids = [live.sio.get_sid("/") for live in closed]
     for live in closed:
         await live.close()
