@@ -91,6 +91,8 @@ class Settings:
 
     redis_url: str | None = None
     redis_prefix: str = "chatr:"
+    # REDIS_URL names any node of a Redis Cluster (docs/scaling.md).
+    redis_cluster: bool = False
     # Scale-out (docs/scaling.md): where the other processes reach this one's internal
     # listener. NODE_URL is advertised as is; otherwise http://NODE_HOST:<port>.
     node_url: str | None = None
@@ -183,6 +185,7 @@ class Settings:
             max_pending_writes=_int(env, "MAX_PENDING_WRITES", 1_000),
             redis_url=_str(env, "REDIS_URL"),
             redis_prefix=_str(env, "REDIS_PREFIX", "chatr:") or "chatr:",
+            redis_cluster=_bool(env, "REDIS_CLUSTER", False),
             node_url=_str(env, "NODE_URL"),
             node_host=_str(env, "NODE_HOST", "127.0.0.1") or "127.0.0.1",
             node_port=_int(env, "NODE_PORT", 0),

@@ -346,9 +346,9 @@ async def _wait_redis(broker: RedisBroker) -> None:
 
 
 async def _wait(predicate: Callable[[], bool]) -> None:
-    from tests.realtime.conftest import wait_for
+    from tests.helpers import until
 
-    await wait_for(predicate)
+    await until(predicate)
 
 
 async def _wait_async(check: Callable[[], Awaitable[int]]) -> None:
