@@ -38,6 +38,7 @@ from chatr_server.services.attachments import Attachments
 from chatr_server.services.auth import AuthService
 from chatr_server.services.codes import CodeService
 from chatr_server.services.container import Services
+from chatr_server.services.conversations import ConversationService
 from chatr_server.services.dependencies import (
     POSTGRES,
     REDIS,
@@ -138,6 +139,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         messages_repo = MessagesRepo(queries)
         directory_repo = DirectoryRepo(queries)
         friendships_repo = FriendshipsRepo(queries)
+        # Late-bound: the realtime layer swaps services.bus after start-up.
+        conversations = ConversationService(pool, ConversationsRepo(queries), lambda: services.bus)
         # The bus is looked up per event: the realtime layer replaces it after start-up.
         uploads = UploadService(
             pool,
@@ -174,14 +177,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 bus=lambda: services.bus,
             ),
             users=UserService(pool, users_repo),
-            social=SocialService(
-                pool,
-                friendships_repo,
-                ConversationsRepo(queries),
-                store,
-                # Late-bound: the realtime layer swaps services.bus after start-up.
-                bus=lambda: services.bus,
-            ),
+            social=SocialService(pool, friendships_repo, conversations, store),
+            conversations=conversations,
             notifier=notifier,
             two_factor=TwoFactorService(pool, users_repo, tokens, store, settings.product_name),
             groups=groups,

@@ -105,10 +105,12 @@ RPC: dict[str, Call] = {
     "groups:delete": _groups("delete"),
     "groups:transfer-ownership": _groups("transfer_ownership", body=True),
     "groups:step-down": _groups("step_down"),
-    "conversation:accept": _social("accept_conversation", "conversationId"),
-    "conversation:decline": _social("decline_conversation", "conversationId"),
-    "conversation:nuke": _social("nuke_conversation", "conversationId"),
-    "conversation:nuke-by-user": _social("nuke_by_user", "recipientId"),
+    "conversation:accept": lambda s, uid, d: s.conversations.accept(uid, d.get("conversationId")),
+    "conversation:decline": lambda s, uid, d: s.conversations.decline(uid, d.get("conversationId")),
+    "conversation:nuke": lambda s, uid, d: s.conversations.nuke(uid, d.get("conversationId")),
+    "conversation:nuke-by-user": lambda s, uid, d: s.conversations.nuke_by_user(
+        uid, d.get("recipientId")
+    ),
 }
 
 

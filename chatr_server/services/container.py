@@ -14,6 +14,7 @@ from chatr_server.integrations.storage import Storage
 from chatr_server.services.attachments import Attachments
 from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
+from chatr_server.services.conversations import ConversationService
 from chatr_server.services.directory import DirectoryService
 from chatr_server.services.group_uploads import GroupUploads
 from chatr_server.services.groups import GroupService
@@ -45,6 +46,7 @@ class Services:
     auth: AuthService
     users: UserService
     social: SocialService
+    conversations: ConversationService
     notifier: Notifier
     two_factor: TwoFactorService
     groups: GroupService
