@@ -46,6 +46,7 @@ from chatr_server.services.dependencies import (
     probe_postgres,
 )
 from chatr_server.services.directory import DirectoryService
+from chatr_server.services.group_roles import GroupRoleService
 from chatr_server.services.group_uploads import GroupUploads
 from chatr_server.services.groups import GroupService
 from chatr_server.services.history import HistoryService
@@ -134,7 +135,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             public_url=settings.public_url,
         )
         # The bus is read through the container on every emit: the realtime layer replaces it.
-        groups = GroupService(pool, GroupsRepo(queries), storage, lambda: services.bus, attachments)
+        groups_repo = GroupsRepo(queries)
+        groups = GroupService(pool, groups_repo, storage, lambda: services.bus, attachments)
         group_uploads = GroupUploads(groups, storage)
         messages_repo = MessagesRepo(queries)
         directory_repo = DirectoryRepo(queries)
@@ -182,6 +184,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             notifier=notifier,
             two_factor=TwoFactorService(pool, users_repo, tokens, store, settings.product_name),
             groups=groups,
+            group_roles=GroupRoleService(pool, groups_repo, lambda: services.bus),
             group_uploads=group_uploads,
             directory=DirectoryService(pool, directory_repo),
             history=HistoryService(pool, messages_repo, attachments),

@@ -16,6 +16,7 @@ from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus, NullBus
 from chatr_server.services.conversations import ConversationService
 from chatr_server.services.directory import DirectoryService
+from chatr_server.services.group_roles import GroupRoleService
 from chatr_server.services.group_uploads import GroupUploads
 from chatr_server.services.groups import GroupService
 from chatr_server.services.history import HistoryService
@@ -50,6 +51,7 @@ class Services:
     notifier: Notifier
     two_factor: TwoFactorService
     groups: GroupService
+    group_roles: GroupRoleService
     group_uploads: GroupUploads
     directory: DirectoryService
     history: HistoryService
