@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import asyncpg
+from asyncpg import Record
 
 from chatr_server.errors import bad_request, forbidden, not_found
 from chatr_server.repos.groups import GroupsRepo
+from chatr_server.repos.types import Executor
 from chatr_server.services.bus import EventBus
 from chatr_server.services.group_access import (
     group_uuid,
@@ -38,6 +41,13 @@ class GroupRoleService:
         # Looked up on every use: the realtime layer attaches its bus after start-up.
         self._bus = bus
 
+    async def _target(self, conn: Executor, gid: UUID, target_id: UUID | None) -> Record:
+        """The membership row whose role changes; 404 when there is none."""
+        member = await self._repo.member(conn, gid, target_id) if target_id else None
+        if member is None:
+            raise not_found("Member not found")
+        return member
+
     async def promote(self, user_id: str, group_id: object, member_id: str) -> dict[str, Any]:
         gid = group_uuid(group_id)
         target_id = parse_uuid(member_id)
@@ -45,9 +55,7 @@ class GroupRoleService:
             await lock_group(self._repo, conn, gid)
             if not is_admin(await self._repo.member(conn, gid, user_id)):
                 raise forbidden("Only admins can promote members")
-            target = await self._repo.member(conn, gid, target_id) if target_id else None
-            if target is None:
-                raise not_found("Member not found")
+            target = await self._target(conn, gid, target_id)
             if target["role"] == "owner":
                 raise bad_request("Cannot demote an owner. Use step-down instead.")
             if target["status"] != "accepted":
@@ -71,9 +79,7 @@ class GroupRoleService:
                 await self._repo.member(conn, gid, user_id)
             ):
                 raise forbidden("Only owners can remove admin")
-            target = await self._repo.member(conn, gid, target_id) if target_id else None
-            if target is None:
-                raise not_found("Member not found")
+            target = await self._target(conn, gid, target_id)
             if target["role"] == "owner":
                 raise bad_request("Cannot demote an owner. Use step-down instead.")
             tid = str(target["user_id"])
@@ -96,9 +102,7 @@ class GroupRoleService:
             await lock_group(self._repo, conn, gid)
             if not is_owner(await self._repo.member(conn, gid, user_id)):
                 raise forbidden("Only owners can promote to owner")
-            target = await self._repo.member(conn, gid, target_id)
-            if target is None:
-                raise not_found("Member not found")
+            target = await self._target(conn, gid, target_id)
             if target["role"] == "owner":
                 raise bad_request("User is already an owner")
             if target["role"] != "admin" or target["status"] != "accepted":
