@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from chatr_server.loadtest import procstat, seed, verify, worker
+from loadtest import procstat, seed, verify, worker
 
 DESCRIPTION = """\
 Load-test a chatr deployment with direct messages (message:send) between
