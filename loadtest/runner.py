@@ -1,4 +1,16 @@
-"""The coordinator: seed users, start the workers, drive trials, merge and report."""
+"""The coordinator: set up, drive trials, merge and report.
+
+The stages, in the order :func:`main` runs them:
+
+* setup: the plan (users, ring pairs, which process owns which socket), the
+  users (seeded or read), the worker processes, their sockets connected and
+  the conversations accepted (:func:`setup`, :func:`connect`, :func:`prime`);
+* trial: one offered rate for a duration, driven by every worker at once
+  (:func:`drive`), a single one or a ramp of them (:func:`ramp`);
+* merge: the workers' records of a trial into one account (:mod:`.merge`);
+* report: a trial's figures and summary line (:mod:`.report`), then the run's
+  JSON and the database check (:func:`_verify`).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +34,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from loadtest import procstat, seed, verify, worker
+from loadtest.merge import merge
+from loadtest.report import describe, ms, pct, trial_result, write_json
 
 DESCRIPTION = """\
 Load-test a chatr deployment with direct messages (message:send) between
@@ -121,17 +135,6 @@ def _is_loopback(url: str) -> bool:
             return False
 
 
-def pct(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    i = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
-    return sorted_values[i]
-
-
-def _ms(v: float | None) -> float | None:
-    return None if v is None else round(v * 1000.0, 2)
-
-
 def _auto_procs(rate: float, sockets: int) -> int:
     # One asyncio process comfortably handles ~2,500 msg/s (send + receive +
     # ack) and a few thousand idle sockets; beyond that, split.
@@ -181,11 +184,24 @@ class Pool:
 
 
 @dataclass
+class Plan:
+    """Who talks to whom, and which worker process owns which socket."""
+
+    sockets: int
+    users: int
+    n_procs: int
+    run_id: str
+    pairs: list[tuple[int, int]]
+    partners: list[list[int]]
+    sockets_of_user: list[int]
+    slices: list[list[int]]
+
+
+@dataclass
 class Context:
     args: argparse.Namespace
+    plan: Plan
     pool: Pool
-    run_id: str
-    n_procs: int
     server_pid: int | None
     pg_database: str | None
     log: Any
@@ -196,257 +212,85 @@ class Context:
     unanswered: int = 0
 
 
-# ---- one trial -----------------------------------------------------------------
+# ---- setup -----------------------------------------------------------------------
 
 
-def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True) -> dict[str, Any]:
-    args, pool = ctx.args, ctx.pool
-    ctx.trial_no += 1
-    trial = ctx.trial_no
-    k = ctx.n_procs
-    start_at = time.monotonic() + 0.3
-    run_args = [
-        {
-            "trial": trial,
-            "rate": rate / k,
-            "duration": duration,
-            "start_at": start_at,
-            "ack_grace": args.grace,
-            "seed": trial,
-            "run": ctx.run_id,
-        }
-        for _ in range(k)
-    ]
-    for conn, a in zip(pool.conns, run_args, strict=True):
-        conn.send(("run", a))
-    time.sleep(max(0.0, start_at - time.monotonic()))
-    before = procstat.sample(ctx.server_pid, ctx.pg_database) if not args.no_cpu else None
-    t_begin = time.monotonic()
-    sends = []
-    for conn, proc in zip(pool.conns, pool.procs, strict=True):
-        limit = time.monotonic() + duration + args.grace + 60
-        while not conn.poll(0.2):
-            if not proc.is_alive() or time.monotonic() > limit:
-                raise RuntimeError(f"worker {proc.name} did not finish the trial")
-        _, reply = conn.recv()
-        if "fatal" in reply:
-            raise RuntimeError(reply["fatal"])
-        sends.append(reply)
-    expected_total = sum(s["expected"] for s in sends)
-    deadline = time.monotonic() + args.grace
-    while True:  # bounded by the grace period
-        rx = sum(s["rx"] for s in pool.call("stats", {}))
-        if rx >= expected_total or time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
-    t_end = time.monotonic()
-    after = procstat.sample(ctx.server_pid, ctx.pg_database) if not args.no_cpu else None
-    parts = pool.call("collect", {})
-
-    # Merge: every (proc, seq) key should be delivered `expected[seq]` times.
-    got: Counter[int] = Counter()
-    lat: list[float] = []
-    ack: list[float] = []
-    acks_by_second: Counter[int] = Counter()
-    by_second: dict[int, list[float]] = {}
-    t0 = min(part["t0"] for part in parts)
-    statuses: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    late = 0
-    for part in parts:
-        keys = array("q")
-        keys.frombytes(part["rx_keys"])
-        got.update(keys)
-        a = array("d")
-        a.frombytes(part["rx_lat"])
-        lat.extend(a)
-        sent_at = array("d")
-        sent_at.frombytes(part["rx_sent_at"])
-        for latency, t in zip(a, sent_at, strict=True):
-            by_second.setdefault(int(t - t0), []).append(latency)
-        a = array("d")
-        a.frombytes(part["ack_lat"])
-        ack.extend(a)
-        a = array("d")
-        a.frombytes(part["ack_at"])
-        acks_by_second.update(int(t - t0) for t in a)
-        statuses.update(part["rx_status"])
-        errors.update(part["errors"])
-        late += part["late"]
-    lost = dup = delivered = 0
-    for part in parts:
-        exp = array("B")
-        exp.frombytes(part["expected"])
-        base = part["proc"] << worker.KEY_SHIFT
-        for seq, e in enumerate(exp):
-            g = got.pop(base | seq, 0)
-            delivered += min(e, g)
-            if g < e:
-                lost += e - g
-            elif g > e:
-                dup += g - e
-    dup += sum(got.values())  # deliveries of keys never sent in this trial
-    lat.sort()
-    ack.sort()
-    sent = sum(s["sent"] for s in sends)
-    acked = sum(s["acked"] for s in sends)
-    send_errors = sum(s["send_errors"] for s in sends)
-    unanswered = max(0, sent - acked - send_errors)
-    ctx.all_errors.update(errors)
-    ctx.unanswered += unanswered
-    send_elapsed = max(s["send_elapsed"] for s in sends) or duration
-    gen_cpu = [s["cpu_s"] / max(s["wall_s"], 1e-9) for s in sends]
-    behind = max(s["max_behind"] for s in sends)
-    result: dict[str, Any] = {
-        "trial": trial,
-        "measured": measured,
-        "offered_rate": rate,
-        "duration_s": duration,
-        "sent": sent,
-        "send_rate": round(sent / send_elapsed, 1),
-        "acked": acked,
-        "send_errors": send_errors,
-        # Sends answered by neither message:sent nor error/message:blocked within the grace.
-        "unanswered": unanswered,
-        "expected_deliveries": expected_total,
-        "delivered": delivered,
-        "delivered_per_s": round(delivered / send_elapsed, 1),
-        "lost": lost,
-        "duplicates": dup,
-        "late_from_earlier_trials": late,
-        "latency_ms": {
-            "p50": _ms(pct(lat, 0.50)),
-            "p90": _ms(pct(lat, 0.90)),
-            "p99": _ms(pct(lat, 0.99)),
-            "max": _ms(lat[-1] if lat else None),
-        },
-        "ack_latency_ms": {
-            "p50": _ms(pct(ack, 0.50)),
-            "p99": _ms(pct(ack, 0.99)),
-            "max": _ms(ack[-1] if ack else None),
-        },
-        # Latency by the second the message was sent in: a steady climb means the
-        # server (or the machine) fell behind; isolated peaks mean stalls.
-        "timeline": [
-            {
-                "second": sec,
-                "delivered": len(v),
-                "p50_ms": _ms(pct(sorted(v), 0.5)),
-                "p99_ms": _ms(pct(sorted(v), 0.99)),
-            }
-            for sec, v in sorted(by_second.items())
-        ],
-        # Acks received per second since the start of sending: the server's pace.
-        "acks_per_second": [acks_by_second[s] for s in range(max(acks_by_second, default=-1) + 1)],
-        "received_status": dict(statuses),
-        "errors": dict(errors),
-        "generator_cpu_fraction": [round(g, 2) for g in gen_cpu],
-        "generator_max_burst": behind,
-        "window_s": round(t_end - t_begin, 3),
-    }
-    if before is not None and after is not None:
-        srv, srv_gone = procstat.cpu_delta(before.server_pids, after.server_pids)
-        pg, pg_gone = procstat.cpu_delta(before.pg_pids, after.pg_pids)
-        per = max(delivered, 1)
-        window = t_end - t_begin
-        busy = after.machine_busy_s - before.machine_busy_s
-        gen = sum(s["cpu_s"] for s in sends)
-        result["machine"] = {
-            "cores": os.cpu_count(),
-            "busy_cores": round(busy / window, 2),
-            # Everything else on the machine: other tenants, other databases.
-            "other_cores": round(max(0.0, busy - srv - pg - gen) / window, 2),
-            "generator_cores": round(gen / window, 2),
-        }
-        result["cpu"] = {
-            "server_s": round(srv, 3),
-            "postgres_s": round(pg, 3),
-            "server_util": round(srv / (t_end - t_begin), 3),
-            "server_ms_per_msg": round(srv * 1000.0 / per, 4),
-            "server_pg_ms_per_msg": round((srv + pg) * 1000.0 / per, 4),
-            # Processes that exited during the window: their last CPU slice is missing.
-            "exited_server_processes": srv_gone,
-            "exited_pg_backends": pg_gone,
-        }
-    sockets_closed = any("closed" in e for e in errors)
-    result["sockets_closed"] = sockets_closed
-    result["generator_bound"] = bool(
-        max(gen_cpu) > 0.85 or (sent < 0.97 * rate * duration and not sockets_closed)
+def make_plan(args: argparse.Namespace) -> Plan | None:
+    """The run's layout; ``None`` when the sockets and users given cannot make one."""
+    sockets = args.sockets
+    n = args.users or sockets
+    if n < 2 or sockets < n:
+        return None
+    n_procs = _auto_procs(args.rate, sockets) if args.procs == "auto" else int(args.procs)
+    n_procs = max(1, min(n_procs, sockets))
+    pairs = seed.ring_pairs(n, args.partners)
+    partners: list[list[int]] = [[] for _ in range(n)]
+    for a, b in pairs:
+        partners[a].append(b)
+        partners[b].append(a)
+    sockets_of_user = [0] * n
+    for g in range(sockets):
+        sockets_of_user[g % n] += 1
+    return Plan(
+        sockets=sockets,
+        users=n,
+        n_procs=n_procs,
+        run_id=secrets.token_hex(4),
+        pairs=pairs,
+        partners=partners,
+        sockets_of_user=sockets_of_user,
+        slices=[list(range(sockets))[i::n_procs] for i in range(n_procs)],
     )
-    result["passed"] = bool(
-        lost == 0
-        and dup == 0
-        and not errors
-        and result["latency_ms"]["p99"] is not None
-        and result["latency_ms"]["p99"] < args.p99_target
-        and sent >= 0.97 * rate * duration
-    )
-    if measured:
-        ctx.trials.append(result)
-    return result
 
 
-def _describe(r: dict[str, Any]) -> str:
-    lat = r["latency_ms"]
-    line = (
-        f"rate {r['offered_rate']:.0f}/s: sent {r['send_rate']:.0f}/s, delivered "
-        f"{r['delivered_per_s']:.0f}/s, p50 {lat['p50']} p90 {lat['p90']} p99 {lat['p99']} "
-        f"max {lat['max']} ms, lost {r['lost']}, dup {r['duplicates']}"
-    )
-    if "cpu" in r:
-        c = r["cpu"]
-        line += (
-            f", server {c['server_ms_per_msg']:.3f} ms/msg ({c['server_util'] * 100:.0f}% CPU), "
-            f"+PG {c['server_pg_ms_per_msg']:.3f} ms/msg"
+def _server_pid(args: argparse.Namespace, log: Any) -> int | None:
+    """--server-pid, else the local listener of --url (for CPU and RSS figures)."""
+    server_pid = args.server_pid
+    if server_pid is None and not args.no_cpu and _is_loopback(args.url):
+        port = urlsplit(args.url).port or 80
+        server_pid = procstat.listener_pid(port)
+    if server_pid is None and not args.no_cpu:
+        log("server pid not found: no CPU/RSS figures (pass --server-pid)")
+    return server_pid
+
+
+def start_workers(args: argparse.Namespace, plan: Plan, users: list[seed.User]) -> Pool:
+    """One spawned process per slice of the sockets, each with the whole plan."""
+    user_json = [{"id": u.id, "token": u.token} for u in users]
+    ctxmp = mp.get_context("spawn")
+    conns, procs = [], []
+    for i, sl in enumerate(plan.slices):
+        parent, child = ctxmp.Pipe()
+        cfg = {
+            "proc": i,
+            "url": args.url,
+            "transport": args.transport,
+            "users": user_json,
+            "sockets": sl,
+            "partners": plan.partners,
+            "sockets_of_user": plan.sockets_of_user,
+            "ready_event": args.ready_event,
+            "record_acks": bool(args.verify_db),
+        }
+        proc = ctxmp.Process(
+            target=worker.main, args=(child, cfg), name=f"loadtest-{i}", daemon=True
         )
-    if r["errors"]:
-        line += f", errors {sum(r['errors'].values())}"
-    gen = max(r["generator_cpu_fraction"])
-    line += f", generator {gen * 100:.0f}% CPU"
-    if "machine" in r:
-        line += f", other load {r['machine']['other_cores']:.2f} cores"
-    if r["sockets_closed"]:
-        line += " [THE SERVER CLOSED SOCKETS DURING THE TRIAL]"
-    if r["generator_bound"]:
-        line += " [GENERATOR-BOUND: add --procs]"
-    return line
+        proc.start()
+        conns.append(parent)
+        procs.append(proc)
+    return Pool(conns, procs, timeout=args.connect_timeout + 120)
 
 
-def ramp(ctx: Context) -> dict[str, Any]:
-    args = ctx.args
-    rate = args.rate
-    good: dict[str, Any] | None = None
-    bad: dict[str, Any] | None = None
-    for _ in range(args.ramp_max_steps):
-        r = run_trial(ctx, rate, args.duration)
-        ctx.log(f"  ramp {'pass' if r['passed'] else 'FAIL'}  " + _describe(r))
-        if r["passed"]:
-            good = r
-            rate = rate * args.ramp_factor
-        else:
-            bad = r
-            break
-    if good is not None and bad is not None:
-        lo, hi = good["offered_rate"], bad["offered_rate"]
-        for _ in range(args.ramp_bisect):
-            mid = round((lo + hi) / 2.0)
-            if mid <= lo or mid >= hi:
-                break
-            r = run_trial(ctx, mid, args.duration)
-            ctx.log(f"  ramp {'pass' if r['passed'] else 'FAIL'}  " + _describe(r))
-            if r["passed"]:
-                good, lo = r, mid
-            else:
-                hi = mid
-    return {
-        "best_rate": good["offered_rate"] if good else None,
-        "best": good,
-        "first_failure_rate": bad["offered_rate"] if bad else None,
-        "p99_target_ms": args.p99_target,
-    }
-
-
-# ---- main ------------------------------------------------------------------
+def setup(args: argparse.Namespace, plan: Plan, log: Any) -> tuple[Context, bool]:
+    """Users, server pid and workers; (context, conversations already accepted)."""
+    users, accepted = _load_users(args, plan.users, plan.run_id, plan.pairs, log)
+    server_pid = _server_pid(args, log)
+    pool = start_workers(args, plan, users)
+    pg_database = args.pg_database
+    if pg_database is None:
+        dsn = args.seed_sql or os.environ.get("DATABASE_URL") or ""
+        pg_database = urlsplit(dsn).path.lstrip("/") or None
+    return Context(args, plan, pool, server_pid, pg_database, log), accepted
 
 
 def _load_users(
@@ -485,6 +329,234 @@ def _load_users(
     return users, accepted
 
 
+def connect(ctx: Context) -> dict[str, Any]:
+    """Connect every socket; the connect figures (RSS per socket too, with the server pid)."""
+    args, log = ctx.args, ctx.log
+    idle = procstat.sample(ctx.server_pid) if ctx.server_pid else None
+    t0 = time.monotonic()
+    conn_parts = ctx.pool.call(
+        "connect",
+        {"concurrency": args.connect_concurrency, "timeout": args.connect_timeout},
+    )
+    connect_wall = time.monotonic() - t0
+    times: list[float] = []
+    cerr: Counter[str] = Counter()
+    for part in conn_parts:
+        a = array("d")
+        a.frombytes(part["times"])
+        times.extend(a)
+        cerr.update(part["errors"])
+    times.sort()
+    connected = len(times)
+    figures: dict[str, Any] = {
+        "connect": {
+            "connected": connected,
+            "failed": ctx.plan.sockets - connected,
+            "wall_s": round(connect_wall, 3),
+            "per_socket_ms": {
+                "p50": ms(pct(times, 0.5)),
+                "p99": ms(pct(times, 0.99)),
+                "max": ms(times[-1] if times else None),
+            },
+            "errors": dict(cerr),
+        }
+    }
+    log(
+        f"connected {connected}/{ctx.plan.sockets} in {connect_wall:.2f}s "
+        f"(per socket p50 {ms(pct(times, 0.5))} ms, p99 {ms(pct(times, 0.99))} ms)"
+        + (f"; errors: {dict(cerr)}" if cerr else "")
+    )
+    if connected < 2:
+        raise RuntimeError("fewer than 2 sockets connected")
+    time.sleep(1.0)
+    if idle is not None:
+        after = procstat.sample(ctx.server_pid)
+        delta = after.server_rss_bytes - idle.server_rss_bytes
+        figures["memory"] = {
+            "server_rss_idle_mb": round(idle.server_rss_bytes / 2**20, 1),
+            "server_rss_connected_mb": round(after.server_rss_bytes / 2**20, 1),
+            "rss_per_socket_kb": round(delta / connected / 1024, 1),
+        }
+        log(
+            f"server RSS {idle.server_rss_bytes / 2**20:.0f} MB idle → "
+            f"{after.server_rss_bytes / 2**20:.0f} MB connected "
+            f"({figures['memory']['rss_per_socket_kb']} KB/socket)"
+        )
+    return figures
+
+
+def prime(ctx: Context) -> None:
+    """Accept every ring conversation over the sockets (REST-seeded users), both ways."""
+    plan = ctx.plan
+    t0 = time.monotonic()
+    owner: dict[int, int] = {}
+    for p, sl in enumerate(plan.slices):
+        for g in sl:
+            owner.setdefault(g % plan.users, p)
+    statuses: Counter[str] = Counter()
+    for phase, direction in ((1, 0), (2, 1)):
+        per: list[list[tuple[int, int]]] = [[] for _ in range(plan.n_procs)]
+        for a, b in plan.pairs:
+            frm, to = (a, b) if direction == 0 else (b, a)
+            per[owner[frm]].append((frm, to))
+        replies = ctx.pool.call(
+            "prime",
+            [
+                {"pairs": per[p], "phase": phase, "run": plan.run_id, "timeout": 30.0}
+                for p in range(plan.n_procs)
+            ],
+        )
+        statuses = Counter()
+        for r in replies:
+            statuses.update(r["statuses"])
+    ctx.log(
+        f"accepted {len(plan.pairs)} conversations over the sockets in "
+        f"{time.monotonic() - t0:.1f}s ({dict(statuses)})"
+    )
+
+
+# ---- trial -----------------------------------------------------------------------
+
+
+@dataclass
+class Driven:
+    """What the workers report of one trial before the merge."""
+
+    sends: list[dict[str, Any]]
+    parts: list[dict[str, Any]]
+    window: tuple[float, float]
+    cpu: tuple[procstat.Sample, procstat.Sample] | None
+
+
+def drive(ctx: Context, trial: int, rate: float, duration: float) -> Driven:
+    """Every worker sends its share of ``rate`` for ``duration``; wait for the deliveries."""
+    args, pool, k = ctx.args, ctx.pool, ctx.plan.n_procs
+    start_at = time.monotonic() + 0.3
+    run_args = {
+        "trial": trial,
+        "rate": rate / k,
+        "duration": duration,
+        "start_at": start_at,
+        "ack_grace": args.grace,
+        "seed": trial,
+        "run": ctx.plan.run_id,
+    }
+    for conn in pool.conns:
+        conn.send(("run", run_args))
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    before = procstat.sample(ctx.server_pid, ctx.pg_database) if not args.no_cpu else None
+    t_begin = time.monotonic()
+    sends = []
+    for conn, proc in zip(pool.conns, pool.procs, strict=True):
+        limit = time.monotonic() + duration + args.grace + 60
+        while not conn.poll(0.2):
+            if not proc.is_alive() or time.monotonic() > limit:
+                raise RuntimeError(f"worker {proc.name} did not finish the trial")
+        _, reply = conn.recv()
+        if "fatal" in reply:
+            raise RuntimeError(reply["fatal"])
+        sends.append(reply)
+    expected_total = sum(s["expected"] for s in sends)
+    deadline = time.monotonic() + args.grace
+    while True:  # bounded by the grace period
+        rx = sum(s["rx"] for s in pool.call("stats", {}))
+        if rx >= expected_total or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    t_end = time.monotonic()
+    after = procstat.sample(ctx.server_pid, ctx.pg_database) if not args.no_cpu else None
+    parts = pool.call("collect", {})
+    cpu = (before, after) if before is not None and after is not None else None
+    return Driven(sends, parts, (t_begin, t_end), cpu)
+
+
+def run_trial(ctx: Context, rate: float, duration: float, measured: bool = True) -> dict[str, Any]:
+    """One trial through the stages: drive, merge, report."""
+    ctx.trial_no += 1
+    driven = drive(ctx, ctx.trial_no, rate, duration)
+    merged = merge(driven.parts)
+    result = trial_result(
+        trial=ctx.trial_no,
+        measured=measured,
+        rate=rate,
+        duration=duration,
+        sends=driven.sends,
+        merged=merged,
+        window=driven.window,
+        cpu=driven.cpu,
+        p99_target=ctx.args.p99_target,
+    )
+    ctx.all_errors.update(merged.errors)
+    ctx.unanswered += result["unanswered"]
+    if measured:
+        ctx.trials.append(result)
+    return result
+
+
+def ramp(ctx: Context) -> dict[str, Any]:
+    args = ctx.args
+    rate = args.rate
+    good: dict[str, Any] | None = None
+    bad: dict[str, Any] | None = None
+    for _ in range(args.ramp_max_steps):
+        r = run_trial(ctx, rate, args.duration)
+        ctx.log(f"  ramp {'pass' if r['passed'] else 'FAIL'}  " + describe(r))
+        if r["passed"]:
+            good = r
+            rate = rate * args.ramp_factor
+        else:
+            bad = r
+            break
+    if good is not None and bad is not None:
+        lo, hi = good["offered_rate"], bad["offered_rate"]
+        for _ in range(args.ramp_bisect):
+            mid = round((lo + hi) / 2.0)
+            if mid <= lo or mid >= hi:
+                break
+            r = run_trial(ctx, mid, args.duration)
+            ctx.log(f"  ramp {'pass' if r['passed'] else 'FAIL'}  " + describe(r))
+            if r["passed"]:
+                good, lo = r, mid
+            else:
+                hi = mid
+    return {
+        "best_rate": good["offered_rate"] if good else None,
+        "best": good,
+        "first_failure_rate": bad["offered_rate"] if bad else None,
+        "p99_target_ms": args.p99_target,
+    }
+
+
+def trials(ctx: Context) -> dict[str, Any]:
+    """Warm-up, then one trial at --rate or a --ramp; the report's trial entries."""
+    args, log = ctx.args, ctx.log
+    out: dict[str, Any] = {}
+    if args.warmup > 0:
+        w = run_trial(ctx, args.rate, args.warmup, measured=False)
+        log("warm-up   " + describe(w))
+    if args.ramp:
+        out["ramp"] = ramp(ctx)
+        best = out["ramp"]["best_rate"]
+        log(
+            f"highest rate with p99 < {args.p99_target:g} ms and no loss: "
+            f"{best if best is not None else 'none (the starting rate failed)'}"
+        )
+    else:
+        r = run_trial(ctx, args.rate, args.duration)
+        log("result    " + describe(r))
+    out["trials"] = ctx.trials
+    out["generator_bound"] = any(t["generator_bound"] for t in ctx.trials)
+    if out["generator_bound"]:
+        log(
+            "NOTE: the load generator was the bottleneck in some trial "
+            f"({ctx.plan.n_procs} process(es)); rerun with more --procs"
+        )
+    return out
+
+
+# ---- main ------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.allow_remote and not _is_loopback(args.url):
@@ -496,185 +568,42 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(msg, file=out_stream, flush=True)
 
-    sockets = args.sockets
-    n = args.users or sockets
-    if n < 2 or sockets < n:
+    plan = make_plan(args)
+    if plan is None:
         print("need at least 2 users and sockets >= users", file=sys.stderr)
         return 2
-    n_procs = _auto_procs(args.rate, sockets) if args.procs == "auto" else int(args.procs)
-    n_procs = max(1, min(n_procs, sockets))
-    run_id = secrets.token_hex(4)
-    pairs = seed.ring_pairs(n, args.partners)
-    partners: list[list[int]] = [[] for _ in range(n)]
-    for a, b in pairs:
-        partners[a].append(b)
-        partners[b].append(a)
-    users, accepted = _load_users(args, n, run_id, pairs, log)
-
-    server_pid = args.server_pid
-    if server_pid is None and not args.no_cpu and _is_loopback(args.url):
-        port = urlsplit(args.url).port or 80
-        server_pid = procstat.listener_pid(port)
-    if server_pid is None and not args.no_cpu:
-        log("server pid not found: no CPU/RSS figures (pass --server-pid)")
-
-    sockets_of_user = [0] * n
-    for g in range(sockets):
-        sockets_of_user[g % n] += 1
-    slices = [list(range(sockets))[i::n_procs] for i in range(n_procs)]
-    user_json = [{"id": u.id, "token": u.token} for u in users]
-    ctxmp = mp.get_context("spawn")
-    conns, procs = [], []
-    for i, sl in enumerate(slices):
-        parent, child = ctxmp.Pipe()
-        cfg = {
-            "proc": i,
-            "url": args.url,
-            "transport": args.transport,
-            "users": user_json,
-            "sockets": sl,
-            "partners": partners,
-            "sockets_of_user": sockets_of_user,
-            "ready_event": args.ready_event,
-            "record_acks": bool(args.verify_db),
-        }
-        proc = ctxmp.Process(
-            target=worker.main, args=(child, cfg), name=f"loadtest-{i}", daemon=True
-        )
-        proc.start()
-        conns.append(parent)
-        procs.append(proc)
-    pool = Pool(conns, procs, timeout=args.connect_timeout + 120)
-    pg_database = args.pg_database
-    if pg_database is None:
-        dsn = args.seed_sql or os.environ.get("DATABASE_URL") or ""
-        pg_database = urlsplit(dsn).path.lstrip("/") or None
-    ctx = Context(args, pool, run_id, n_procs, server_pid, pg_database, log)
+    ctx, accepted = setup(args, plan, log)
     report: dict[str, Any] = {
         "label": args.label,
         "url": args.url,
         "transport": args.transport,
-        "sockets": sockets,
-        "users": n,
+        "sockets": plan.sockets,
+        "users": plan.users,
         "partners": args.partners,
-        "procs": n_procs,
-        "server_pid": server_pid,
-        "run_id": run_id,
+        "procs": plan.n_procs,
+        "server_pid": ctx.server_pid,
+        "run_id": plan.run_id,
     }
     log(
-        f"{n_procs} load process(es), {sockets} {args.transport} sockets, {n} users, "
-        f"{len(pairs)} conversations"
+        f"{plan.n_procs} load process(es), {plan.sockets} {args.transport} sockets, "
+        f"{plan.users} users, {len(plan.pairs)} conversations"
     )
     try:
-        idle = procstat.sample(server_pid) if server_pid else None
-        t0 = time.monotonic()
-        conn_parts = pool.call(
-            "connect",
-            {"concurrency": args.connect_concurrency, "timeout": args.connect_timeout},
-        )
-        connect_wall = time.monotonic() - t0
-        times: list[float] = []
-        cerr: Counter[str] = Counter()
-        for part in conn_parts:
-            a = array("d")
-            a.frombytes(part["times"])
-            times.extend(a)
-            cerr.update(part["errors"])
-        times.sort()
-        connected = len(times)
-        report["connect"] = {
-            "connected": connected,
-            "failed": sockets - connected,
-            "wall_s": round(connect_wall, 3),
-            "per_socket_ms": {
-                "p50": _ms(pct(times, 0.5)),
-                "p99": _ms(pct(times, 0.99)),
-                "max": _ms(times[-1] if times else None),
-            },
-            "errors": dict(cerr),
-        }
-        log(
-            f"connected {connected}/{sockets} in {connect_wall:.2f}s "
-            f"(per socket p50 {_ms(pct(times, 0.5))} ms, p99 {_ms(pct(times, 0.99))} ms)"
-            + (f"; errors: {dict(cerr)}" if cerr else "")
-        )
-        if connected < 2:
-            raise RuntimeError("fewer than 2 sockets connected")
-        time.sleep(1.0)
-        if idle is not None:
-            after = procstat.sample(server_pid)
-            delta = after.server_rss_bytes - idle.server_rss_bytes
-            report["memory"] = {
-                "server_rss_idle_mb": round(idle.server_rss_bytes / 2**20, 1),
-                "server_rss_connected_mb": round(after.server_rss_bytes / 2**20, 1),
-                "rss_per_socket_kb": round(delta / connected / 1024, 1),
-            }
-            log(
-                f"server RSS {idle.server_rss_bytes / 2**20:.0f} MB idle → "
-                f"{after.server_rss_bytes / 2**20:.0f} MB connected "
-                f"({report['memory']['rss_per_socket_kb']} KB/socket)"
-            )
+        report.update(connect(ctx))
         if not accepted and not args.no_prime:
-            t0 = time.monotonic()
-            owner = {}
-            for p, sl in enumerate(slices):
-                for g in sl:
-                    owner.setdefault(g % n, p)
-            for phase, direction in ((1, 0), (2, 1)):
-                per: list[list[tuple[int, int]]] = [[] for _ in range(n_procs)]
-                for a, b in pairs:
-                    frm, to = (a, b) if direction == 0 else (b, a)
-                    per[owner[frm]].append((frm, to))
-                replies = pool.call(
-                    "prime",
-                    [
-                        {"pairs": per[p], "phase": phase, "run": run_id, "timeout": 30.0}
-                        for p in range(n_procs)
-                    ],
-                )
-                statuses: Counter[str] = Counter()
-                for r in replies:
-                    statuses.update(r["statuses"])
-            log(
-                f"accepted {len(pairs)} conversations over the sockets in "
-                f"{time.monotonic() - t0:.1f}s ({dict(statuses)})"
-            )
-        if args.warmup > 0:
-            w = run_trial(ctx, args.rate, args.warmup, measured=False)
-            log("warm-up   " + _describe(w))
-        if args.ramp:
-            report["ramp"] = ramp(ctx)
-            best = report["ramp"]["best_rate"]
-            log(
-                f"highest rate with p99 < {args.p99_target:g} ms and no loss: "
-                f"{best if best is not None else 'none (the starting rate failed)'}"
-            )
-        else:
-            r = run_trial(ctx, args.rate, args.duration)
-            log("result    " + _describe(r))
-        report["trials"] = ctx.trials
-        report["generator_bound"] = any(t["generator_bound"] for t in ctx.trials)
-        if report["generator_bound"]:
-            log(
-                "NOTE: the load generator was the bottleneck in some trial "
-                f"({n_procs} process(es)); rerun with more --procs"
-            )
+            prime(ctx)
+        report.update(trials(ctx))
         if args.verify_db:
-            report["verify"] = _verify(ctx)
-            v = report["verify"]
+            report["verify"] = v = _verify(ctx)
             log(
                 f"verify    acked {v['acked']}, acked_missing {v['acked_missing']}, "
                 f"error events {sum(v['error_events'].values())}, disconnects "
                 f"{v['disconnects']}, unanswered {v['unanswered']}"
             )
     finally:
-        pool.shutdown()
+        ctx.pool.shutdown()
     if args.json:
-        data = orjson.dumps(report, option=orjson.OPT_INDENT_2)
-        if args.json == "-":
-            sys.stdout.write(data.decode() + "\n")
-        else:
-            Path(args.json).write_bytes(data)
+        write_json(report, args.json)
     return 1 if report.get("verify", {}).get("acked_missing") else 0
 
 
