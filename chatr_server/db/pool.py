@@ -83,12 +83,4 @@ async def create_pool(dsn: str, size: int, connect_timeout: float) -> asyncpg.Po
         acquire_timeout=connect_timeout,
     )
     await pool
-    # min_size=0 opens nothing: connect once here, so an unreachable database fails
-    # the start-up where the caller names it, and the connection stays idle in the pool.
-    try:
-        async with pool.acquire():
-            pass
-    except BaseException:
-        pool.terminate()
-        raise
     return pool
