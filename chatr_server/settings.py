@@ -274,6 +274,16 @@ class Settings:
 
     socket_ping_interval: float = setting("SOCKET_PING_INTERVAL", 25.0, "heartbeat, seconds")
     socket_ping_timeout: float = setting("SOCKET_PING_TIMEOUT", 20.0, "heartbeat, seconds")
+    # Connection-state recovery (docs/realtime.md): on by default; 0 s window = off.
+    connection_recovery: bool = setting(
+        "CONNECTION_RECOVERY", True, "Socket.IO connection-state recovery"
+    )
+    recovery_window_s: float = setting(
+        "RECOVERY_WINDOW_SECONDS",
+        120.0,
+        "how long a dropped connection stays recoverable",
+        rule=between(1, 86400),
+    )
     socket_max_payload: int = setting(
         "SOCKET_MAX_PAYLOAD", 1_000_000, "largest Engine.IO payload in bytes"
     )

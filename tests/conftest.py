@@ -23,7 +23,6 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from chatr_server.app import create_app
-from chatr_server.appkeys import SERVICES
 from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
 from tests.helpers import RecordingBus, database_dsn
@@ -153,10 +152,22 @@ def _no_server_errors(server_errors: list[str]) -> Any:
 
 
 @pytest.fixture
+def recording_bus() -> RecordingBus:
+    """Every event the services of this test's apps emitted (see ``bus``)."""
+    return RecordingBus()
+
+
+@pytest.fixture
 def make_client(
-    aiohttp_client: Any, base_settings: Settings, server_errors: list[str]
+    aiohttp_client: Any,
+    base_settings: Settings,
+    server_errors: list[str],
+    recording_bus: RecordingBus,
 ) -> Callable[..., Any]:
-    """Start the real app (via the factory) with settings overrides; returns a test client."""
+    """Start the real app (via the factory) with settings overrides; returns a test client.
+
+    The app's one event bus is wrapped by ``recording_bus`` before any service gets it.
+    """
 
     async def record_5xx(request: Any, response: Any) -> None:
         if response.status >= 500:
@@ -164,7 +175,7 @@ def make_client(
 
     async def factory(**overrides: Any) -> Any:
         settings = replace(base_settings, **overrides)
-        app = create_app(settings)
+        app = create_app(settings, wrap_bus=recording_bus.wrap)
         app.on_response_prepare.append(record_5xx)
         return await aiohttp_client(app)
 
@@ -177,8 +188,6 @@ async def client(make_client: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def bus(client: Any) -> RecordingBus:
-    """Replace the app's event bus with one that records what services emit."""
-    recording = RecordingBus()
-    client.server.app[SERVICES].bus = recording
-    return recording
+def bus(client: Any, recording_bus: RecordingBus) -> RecordingBus:
+    """What the services of ``client``'s app emitted (they are delivered to sockets too)."""
+    return recording_bus

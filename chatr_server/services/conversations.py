@@ -53,11 +53,10 @@ class ConversationService:
         self,
         pool: asyncpg.Pool,
         conversations: ConversationsRepo,
-        bus: Callable[[], EventBus],
+        bus: EventBus,
     ) -> None:
         self._pool = pool
         self._repo = conversations
-        # A getter: the realtime layer replaces the container's bus after start-up.
         self._bus = bus
         self._listeners: list[ConversationsListener] = []
 
@@ -124,7 +123,7 @@ class ConversationService:
             row = await self._repo.accept(conn, row["id"])
             assert row is not None
         cid = str(row["id"])
-        self._bus().to_user(
+        self._bus.to_user(
             str(row["initiator_id"]),
             "conversation:accepted",
             {"conversationId": cid, "acceptedBy": caller_id},
@@ -138,7 +137,7 @@ class ConversationService:
             if str(row["initiator_id"]) == caller_id:
                 raise _denied()
             await self._wipe(conn, row)
-        self._bus().to_user(
+        self._bus.to_user(
             str(row["initiator_id"]),
             "conversation:declined",
             {"conversationId": str(row["id"]), "declinedBy": caller_id, "otherUserId": caller_id},
@@ -188,7 +187,7 @@ class ConversationService:
     async def _after_nuke(
         self, caller_id: str, a: str, b: str, cid: str | None, delete_guests: bool
     ) -> None:
-        bus = self._bus()
+        bus = self._bus
         # Each side is told who "the other person" is from its own point of view.
         for me, other in ((a, b), (b, a)):
             bus.to_user(

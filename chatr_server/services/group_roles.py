@@ -12,7 +12,6 @@ target.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -35,10 +34,9 @@ from chatr_server.util.ids import parse_uuid
 
 
 class GroupRoleService:
-    def __init__(self, pool: asyncpg.Pool, repo: GroupsRepo, bus: Callable[[], EventBus]) -> None:
+    def __init__(self, pool: asyncpg.Pool, repo: GroupsRepo, bus: EventBus) -> None:
         self._pool = pool
         self._repo = repo
-        # Looked up on every use: the realtime layer attaches its bus after start-up.
         self._bus = bus
 
     async def _target(self, conn: Executor, gid: UUID, target_id: UUID | None) -> Record:
@@ -63,7 +61,7 @@ class GroupRoleService:
             tid = str(target["user_id"])
             await self._repo.set_member_role(conn, gid, tid, "admin")
             audience = await self._repo.audience_ids(conn, gid)
-        self._bus().to_users(
+        self._bus.to_users(
             audience,
             "group:memberPromoted",
             {"groupId": str(gid), "memberId": tid, "promotedBy": user_id},
@@ -85,7 +83,7 @@ class GroupRoleService:
             tid = str(target["user_id"])
             await self._repo.set_member_role(conn, gid, tid, "member")
             audience = await self._repo.audience_ids(conn, gid)
-        self._bus().to_users(
+        self._bus.to_users(
             audience,
             "group:memberDemoted",
             {"groupId": str(gid), "memberId": tid, "demotedBy": user_id},
@@ -110,7 +108,7 @@ class GroupRoleService:
             tid = str(target["user_id"])
             await self._repo.set_member_role(conn, gid, tid, "owner")
             audience = await self._repo.audience_ids(conn, gid)
-        self._bus().to_users(
+        self._bus.to_users(
             audience, "group:ownershipTransferred", {"groupId": str(gid), "newOwnerId": tid}
         )
         return {"success": True}
@@ -127,7 +125,7 @@ class GroupRoleService:
             await self._repo.set_member_role(conn, gid, user_id, "admin")
             await hand_over_owner_id(self._repo, conn, group, user_id)
             audience = await self._repo.audience_ids(conn, gid)
-        self._bus().to_users(
+        self._bus.to_users(
             audience, "group:ownerSteppedDown", {"groupId": str(gid), "userId": user_id}
         )
         return {"success": True}
