@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
@@ -28,6 +29,7 @@ from chatr_server.appkeys import SERVICES
 from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
 from tests.helpers import RecordingBus
+from tests.oracle import response_mismatches
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -164,14 +166,41 @@ def _no_server_errors(server_errors: list[str]) -> Any:
 
 
 @pytest.fixture
+def schema_violations() -> list[str]:
+    """Every departure of a JSON response or an emitted event from its declared schema."""
+    return []
+
+
+@pytest.fixture(autouse=True)
+def _responses_fit_schemas(schema_violations: list[str]) -> Any:
+    """The declared schemas are the oracle: any response or event off its schema fails the test."""
+    yield
+    assert not schema_violations, "\n".join(schema_violations)
+
+
+@pytest.fixture
 def make_client(
-    aiohttp_client: Any, base_settings: Settings, server_errors: list[str]
+    aiohttp_client: Any,
+    base_settings: Settings,
+    server_errors: list[str],
+    schema_violations: list[str],
 ) -> Callable[..., Any]:
-    """Start the real app (via the factory) with settings overrides; returns a test client."""
+    """Start the real app (via the factory) with settings overrides; returns a test client.
+
+    Every JSON response is checked against the schema its route declares for
+    the status (``schema_violations``).
+    """
 
     async def record_5xx(request: Any, response: Any) -> None:
         if response.status >= 500:
             server_errors.append(f"{request.method} {request.path} -> {response.status}")
+        body = getattr(response, "body", None)
+        if response.content_type != "application/json" or not isinstance(body, bytes):
+            return
+        problems = response_mismatches(request, response.status, orjson.loads(body))
+        schema_violations.extend(
+            f"{request.method} {request.path} -> {response.status}: {p}" for p in problems
+        )
 
     async def factory(**overrides: Any) -> Any:
         settings = replace(base_settings, **overrides)
@@ -188,8 +217,11 @@ async def client(make_client: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def bus(client: Any) -> RecordingBus:
-    """Replace the app's event bus with one that records what services emit."""
-    recording = RecordingBus()
+def bus(client: Any, schema_violations: list[str]) -> RecordingBus:
+    """Replace the app's event bus with one that records what services emit.
+
+    Each emission is checked against the event's registered payload schema.
+    """
+    recording = RecordingBus(violations=schema_violations)
     client.server.app[SERVICES].bus = recording
     return recording

@@ -6,12 +6,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from marshmallow import EXCLUDE, Schema, ValidationError
 
+from chatr_server.api.openapi import DECLARED, Declared
 from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.errors import ServiceError, bad_request
 from chatr_server.services.auth import GUEST_REFUSED, AuthenticatedUser
 from chatr_server.services.dependencies import INVALID_INPUT, has_nul
+from chatr_server.validation import load
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -40,18 +41,27 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def validate(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
-    """Check types with a marshmallow schema; unknown keys are dropped."""
-    try:
-        return schema.load(data, unknown=EXCLUDE)
-    except ValidationError as exc:
-        field, messages = next(iter(exc.normalized_messages().items()))
-        message = messages[0] if isinstance(messages, list) and messages else str(messages)
-        raise bad_request(f"{field}: {message}") from None
+def _declared(request: web.Request, part: str) -> Declared:
+    declared: Declared | None = request.get(DECLARED)
+    if declared is None or getattr(declared, part) is None:
+        raise RuntimeError(f"{request.path}: the route reads a {part} it does not declare")
+    declared.read.add(part)
+    return declared
 
 
-async def json_body(request: web.Request, schema: Schema) -> dict[str, Any]:
-    return validate(schema, await read_json(request))
+async def read_body(request: web.Request) -> dict[str, Any]:
+    """The JSON body loaded by the route's declared ``body`` schema (400 when it does not fit)."""
+    schema = _declared(request, "body").body
+    assert schema is not None
+    return load(schema, await read_json(request))
+
+
+def read_query(request: web.Request) -> dict[str, Any]:
+    """The query string loaded by the route's declared ``query`` schema."""
+    schema = _declared(request, "query").query
+    assert schema is not None
+    # A repeated parameter counts once (its first value), as ``request.query.get`` did.
+    return load(schema, {key: request.query.getone(key) for key in request.query})
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -11,6 +11,7 @@ import pytest_asyncio
 import socketio
 
 from tests.helpers import TestUser
+from tests.oracle import event_mismatches
 
 
 class LiveClient:
@@ -20,6 +21,8 @@ class LiveClient:
         self.user = user
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: dict[str, list[Any]] = defaultdict(list)
+        #: received payloads off their event schema (the fixture fails the test on any)
+        self.violations: list[str] = []
         self._cursor: dict[str, int] = defaultdict(int)
 
         @self.sio.on("connect_error")
@@ -29,6 +32,7 @@ class LiveClient:
         @self.sio.on("*")
         async def catch_all(event: str, *args: Any) -> None:
             payload = args[0] if len(args) == 1 else list(args)
+            self.violations.extend(event_mismatches(event, payload))
             self.events[event].append(payload)
 
     async def wait(self, event: str, timeout: float = 5.0, index: int | None = None) -> Any:
@@ -59,7 +63,7 @@ class LiveClient:
 
 
 @pytest_asyncio.fixture
-async def connect(client: Any) -> AsyncIterator[Any]:
+async def connect(client: Any, schema_violations: list[str]) -> AsyncIterator[Any]:
     """``await connect(user, transports=[...], auth=...)`` → a ready LiveClient."""
     opened: list[LiveClient] = []
     url = str(client.make_url("")).rstrip("/")
@@ -90,3 +94,4 @@ async def connect(client: Any) -> AsyncIterator[Any]:
     yield factory
     for live in opened:
         await live.close()
+        schema_violations.extend(live.violations)

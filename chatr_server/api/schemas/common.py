@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from chatr_server.validation import Verbatim, required
+
+WAVEFORM_REQUIRED = "waveform array required"
 
 
 def Str(**kwargs: object) -> fields.String:
     """A string field that accepts null and is optional (the client often sends undefined)."""
     return fields.String(allow_none=True, load_default=None, **kwargs)  # type: ignore[arg-type]
+
+
+def Waveform(max_bars: int | None = None) -> fields.List:
+    """A voice message's bars; any fault is the contract's one ``waveform array required``."""
+    text = Verbatim(WAVEFORM_REQUIRED)
+    bar = fields.Float(error_messages={"invalid": text, "special": text, "too_large": text})
+    extra: dict[str, Any] = {}
+    if max_bars is not None:
+        extra["validate"] = validate.Length(max=max_bars, error=text)
+    return fields.List(
+        bar, required=True, error_messages={**required(WAVEFORM_REQUIRED), "invalid": text}, **extra
+    )
 
 
 class MessageSchema(Schema):

@@ -7,6 +7,12 @@ from marshmallow import Schema, fields
 from chatr_server.api.schemas.common import FriendshipRefSchema
 
 
+class SearchQuerySchema(Schema):
+    q = fields.String(
+        metadata={"description": "text contained in username, display name or visible names"}
+    )
+
+
 class ListedUserSchema(Schema):
     id = fields.UUID()
     username = fields.String()

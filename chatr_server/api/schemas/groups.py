@@ -1,31 +1,78 @@
-"""Request and response schemas of ``/api/groups`` (documentation; services validate)."""
+"""Request and response schemas of ``/api/groups``.
+
+Create and update bodies are checked here only (the socket RPC events load
+them with the same schemas); member ids stay strings, as an id that is no
+user is the service's 404, not a malformed request.
+"""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from chatr_server.api.schemas.common import Waveform
+from chatr_server.services.groups import MAX_WAVEFORM_BARS
+from chatr_server.validation import Trimmed, Verbatim, required
+
+MAX_NAME = 100
+MAX_DESCRIPTION = 500
+MAX_INVITEES = 100
+
+
+class GroupHistoryQuerySchema(Schema):
+    limit = fields.String(metadata={"description": "1..100, default 50"})
+    before = fields.String(metadata={"description": "ISO timestamp (exclusive)"})
+
+
+def _name(**kwargs: object) -> Trimmed:
+    too_long = Verbatim(f"Group name must be at most {MAX_NAME} characters")
+    return Trimmed(validate=validate.Length(max=MAX_NAME, error=too_long), **kwargs)  # type: ignore[arg-type]
+
+
+def _description() -> Trimmed:
+    return Trimmed(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION))
+
+
+def _member_id(key: str) -> Trimmed:
+    text = f"{key} is required"
+    return Trimmed(
+        required=True, blank=text, error_messages=required(text, f"{key} must be a string")
+    )
+
 
 class CreateGroupSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(max=100))
-    description = fields.String(allow_none=True, validate=validate.Length(max=500))
-    memberIds = fields.List(fields.UUID(), validate=validate.Length(max=100))
+    name = _name(
+        required=True,
+        blank="Group name is required",
+        error_messages=required("Group name is required", "name must be a string"),
+    )
+    description = _description()
+    memberIds = fields.List(
+        Trimmed(),
+        load_default=list,
+        validate=validate.Length(
+            max=MAX_INVITEES,
+            error=Verbatim(f"At most {MAX_INVITEES} members can be invited at once"),
+        ),
+    )
 
 
 class UpdateGroupSchema(Schema):
-    name = fields.String(validate=validate.Length(max=100))
-    description = fields.String(allow_none=True, validate=validate.Length(max=500))
+    # Absent keys stay unchanged; a null or blank name keeps the old one, a null
+    # or blank description clears it.
+    name = _name(allow_none=True)
+    description = _description()
 
 
 class AddMemberSchema(Schema):
-    memberId = fields.UUID(required=True)
+    memberId = _member_id("memberId")
 
 
 class TransferOwnershipSchema(Schema):
-    newOwnerId = fields.UUID(required=True)
+    newOwnerId = _member_id("newOwnerId")
 
 
 class GroupWaveformSchema(Schema):
-    waveform = fields.List(fields.Float(), required=True, validate=validate.Length(max=1000))
+    waveform = Waveform(MAX_WAVEFORM_BARS)
     duration = fields.Float(allow_none=True)
 
 

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from chatr_server.api.schemas.common import Waveform
+
+
+class HistoryQuerySchema(Schema):
+    limit = fields.String(metadata={"description": "page size, default 50, clamped to 1..100"})
+    before = fields.String(metadata={"description": "id of the oldest message already shown"})
+
+
+class DownloadQuerySchema(Schema):
+    token = fields.String(
+        metadata={"description": "signed link from /api/messages/download/{messageId}/link"}
+    )
+
 
 class ReactionSchema(Schema):
     userId = fields.UUID()
@@ -90,7 +103,7 @@ class ConversationListSchema(Schema):
 
 
 class WaveformSchema(Schema):
-    waveform = fields.List(fields.Float(), required=True)
+    waveform = Waveform()
     duration = fields.Float(allow_none=True)
 
 

@@ -1,7 +1,7 @@
 """Request and response schemas of ``/api/friends``, ``/api/conversations`` and privacy settings.
 
-Documentation only: handlers pass bodies to the service, which checks them
-(the same checks serve the socket RPC events).
+The routes enforce the request schemas; the services keep the checks the
+socket RPC events (which carry the same bodies) rely on.
 """
 
 from __future__ import annotations
@@ -9,6 +9,17 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from chatr_server.api.schemas.common import FriendshipRefSchema
+from chatr_server.validation import Trimmed, required
+
+
+class FriendSearchQuerySchema(Schema):
+    q = fields.String(
+        metadata={
+            "description": (
+                "at least 2 characters; matches username, display name and visible full names"
+            )
+        }
+    )
 
 
 class UserCardSchema(Schema):
@@ -71,7 +82,9 @@ class FriendSearchSchema(Schema):
 
 
 class FriendRequestBodySchema(Schema):
-    addresseeId = fields.UUID(required=True)
+    addresseeId = Trimmed(
+        required=True, blank="addresseeId required", error_messages=required("addresseeId required")
+    )
 
 
 class FriendshipResultSchema(Schema):
@@ -111,10 +124,15 @@ class ConversationResultSchema(Schema):
     conversation = fields.Nested(ConversationRowSchema)
 
 
+def _privacy() -> fields.Field:
+    # Raw: an invalid value is ignored by the service (the contract), not refused.
+    return fields.Raw(metadata={"enum": ["everyone", "friends", "nobody"]})
+
+
 class PrivacySettingsSchema(Schema):
-    privacyOnlineStatus = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyPhone = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyEmail = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyFullName = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyGender = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyJoinedDate = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
+    privacyOnlineStatus = _privacy()
+    privacyPhone = _privacy()
+    privacyEmail = _privacy()
+    privacyFullName = _privacy()
+    privacyGender = _privacy()
+    privacyJoinedDate = _privacy()

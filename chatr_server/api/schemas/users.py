@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from chatr_server.validation import required
+
 
 class UserMeSchema(Schema):
     id = fields.UUID()
@@ -47,6 +49,14 @@ class UpdatedProfileSchema(Schema):
     gender = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     phoneNumber = fields.String(allow_none=True)
+
+
+class UsernameQuerySchema(Schema):
+    username = fields.String(
+        required=True,
+        error_messages=required("Username is required"),
+        metadata={"description": "with or without @"},
+    )
 
 
 class AvailabilitySchema(Schema):
