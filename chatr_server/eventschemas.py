@@ -37,7 +37,8 @@ def _opt(field: type[fields.Field]) -> fields.Field:
 _SENDER_CARD = _schema("SenderCard", displayName=_opt(S), isGuest=B(), isSupport=B())
 _CALL_USER = _schema("CallUser", id=U(), username=S(), displayName=_opt(S), profileImage=_opt(S))
 _ONLINE = _schema("OnlineUser", userId=_req(U), status=_req(S))
-_PRESENCE = _schema("Presence", userId=U(), status=S(), lastSeen=_opt(S), hidden=B())
+# userId is echoed as the client asked for it, whatever it was.
+_PRESENCE = _schema("Presence", userId=fields.Raw(), status=S(), lastSeen=_opt(S), hidden=B())
 _JOINED_MEMBER = _schema(
     "JoinedMember", id=U(), userId=U(), role=S(), user=fields.Nested(MemberUserSchema)
 )
@@ -77,6 +78,7 @@ class GroupUpdatedSchema(GroupSchema):
 
 
 _GROUP_ID_USER = {"groupId": _req(U), "userId": _req(U)}
+_SIGNAL = {"callId": _req(U), "fromUserId": _req(U)}
 
 EVENTS: dict[str, type[Schema]] = {
     "socket:ready": _schema("SocketReady", userId=U()),
@@ -225,11 +227,10 @@ EVENTS: dict[str, type[Schema]] = {
     ),
     "call:accepted": _schema("CallAccepted", callId=_req(U)),
     "call:ended": _schema("CallEnded", callId=_req(U), reason=S(), duration=_opt(N)),
-    "call:offer": _schema("CallOffer", callId=_req(U), offer=fields.Raw(), **{"from": U()}),
-    "call:answer": _schema("CallAnswer", callId=_req(U), answer=fields.Raw(), **{"from": U()}),
-    "call:ice-candidate": _schema(
-        "CallIce", callId=_req(U), candidate=fields.Raw(), **{"from": U()}
-    ),
+    # WebRTC signals relayed as the peer sent them.
+    "call:offer": _schema("CallOffer", **_SIGNAL, sdp=fields.Raw(required=True)),
+    "call:answer": _schema("CallAnswer", **_SIGNAL, sdp=fields.Raw(required=True)),
+    "call:ice-candidate": _schema("CallIce", **_SIGNAL, candidate=fields.Raw(required=True)),
     "widget:offline-message": _schema(
         "WidgetOfflineMessage",
         guestId=_req(U),

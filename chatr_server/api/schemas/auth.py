@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from chatr_server.api.schemas.common import Str
+from chatr_server.api.schemas.common import Str, complete
 
 _SHORT = validate.Length(max=256)
 
@@ -85,6 +85,7 @@ class ResendVerificationSchema(Schema):
     type = Str(validate=validate.Length(max=16), metadata={"description": "email | login"})
 
 
+@complete()
 class TwoFactorSetupResponseSchema(Schema):
     secret = fields.String(metadata={"description": "Base32 TOTP secret"})
     qrCode = fields.String(metadata={"description": "PNG data URL of the otpauth URL"})
@@ -95,6 +96,7 @@ class TwoFactorVerifySchema(Schema):
     code = Str(validate=validate.Length(max=16), metadata={"description": "Current TOTP code"})
 
 
+@complete()
 class TwoFactorUserSchema(Schema):
     id = fields.UUID()
     email = fields.String(allow_none=True)

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from marshmallow import Schema, fields, validate
 
 from chatr_server.validation import Verbatim, required
 
 WAVEFORM_REQUIRED = "waveform array required"
+
+S = TypeVar("S", bound=type[Schema])
+
+
+def complete(*optional: str) -> Callable[[S], S]:
+    """Response schema decorator: every field is always sent, except those named.
+
+    The fields become ``required``, so the OpenAPI document says which keys
+    a client can count on and the tests' response check catches one missing.
+    """
+
+    def mark(cls: S) -> S:
+        unknown = set(optional) - set(cls._declared_fields)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: no fields {sorted(unknown)}")
+        for name, field in list(cls._declared_fields.items()):
+            own = copy.copy(field)  # a base class's field object stays as it was
+            own.required = name not in optional
+            cls._declared_fields[name] = own
+        return cls
+
+    return mark
 
 
 def Str(**kwargs: object) -> fields.String:

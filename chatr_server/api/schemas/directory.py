@@ -55,8 +55,12 @@ class ProfileSchema(Schema):
     coverImage = fields.String(allow_none=True)
     lastSeen = fields.String(allow_none=True)
     emailVerified = fields.Boolean()
-    firstName = fields.String(metadata={"description": "absent unless privacy allows"})
-    lastName = fields.String(metadata={"description": "absent unless privacy allows"})
+    firstName = fields.String(
+        allow_none=True, metadata={"description": "absent unless privacy allows"}
+    )
+    lastName = fields.String(
+        allow_none=True, metadata={"description": "absent unless privacy allows"}
+    )
     phoneNumber = fields.String(metadata={"description": "absent unless privacy allows"})
     email = fields.String(metadata={"description": "absent unless privacy allows"})
     gender = fields.String(metadata={"description": "absent unless privacy allows"})

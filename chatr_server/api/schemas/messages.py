@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from chatr_server.api.schemas.common import Waveform
+from chatr_server.api.schemas.common import Waveform, complete
 
 
 class HistoryQuerySchema(Schema):
@@ -33,6 +33,7 @@ class ReplyToSchema(Schema):
     duration = fields.Float(allow_none=True)
 
 
+@complete("replyTo")
 class DMMessageSchema(Schema):
     id = fields.UUID()
     senderId = fields.UUID()
@@ -75,6 +76,7 @@ class LastMessageSchema(Schema):
     fileType = fields.String(allow_none=True)
 
 
+@complete()
 class ConversationEntrySchema(Schema):
     id = fields.UUID()
     username = fields.String()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from chatr_server.api.schemas.common import FriendshipRefSchema
+from chatr_server.api.schemas.common import FriendshipRefSchema, complete
 from chatr_server.validation import Trimmed, required
 
 
@@ -22,6 +22,7 @@ class FriendSearchQuerySchema(Schema):
     )
 
 
+@complete()
 class UserCardSchema(Schema):
     id = fields.UUID()
     username = fields.String()
@@ -35,6 +36,7 @@ class UserCardSchema(Schema):
     privacyOnlineStatus = fields.String()
 
 
+@complete()
 class FriendshipRowSchema(Schema):
     id = fields.UUID()
     requesterId = fields.UUID()
@@ -49,6 +51,7 @@ class FriendshipFullSchema(FriendshipRowSchema):
     addressee = fields.Nested(UserCardSchema)
 
 
+@complete()
 class FriendEntrySchema(Schema):
     friendshipId = fields.UUID()
     since = fields.String()
@@ -107,6 +110,7 @@ class BlockStatusSchema(Schema):
     blockedByMe = fields.Boolean(metadata={"description": "present when blocked"})
 
 
+@complete()
 class ConversationRowSchema(Schema):
     id = fields.UUID()
     participantA = fields.UUID()
@@ -126,7 +130,7 @@ class ConversationResultSchema(Schema):
 
 def _privacy() -> fields.Field:
     # Raw: an invalid value is ignored by the service (the contract), not refused.
-    return fields.Raw(metadata={"enum": ["everyone", "friends", "nobody"]})
+    return fields.Raw(allow_none=True, metadata={"enum": ["everyone", "friends", "nobody"]})
 
 
 class PrivacySettingsSchema(Schema):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from chatr_server.api.schemas.common import complete
 from chatr_server.validation import required
 
 
+@complete()
 class UserMeSchema(Schema):
     id = fields.UUID()
     email = fields.String(allow_none=True)
@@ -38,6 +40,7 @@ class UpdateMeSchema(Schema):
     gender = fields.String(allow_none=True, validate=validate.Length(max=32))
 
 
+@complete()
 class UpdatedProfileSchema(Schema):
     id = fields.UUID()
     username = fields.String()
