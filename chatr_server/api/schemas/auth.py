@@ -33,6 +33,7 @@ class LoginSchema(Schema):
     twoFactorCode = fields.Raw(load_default=None, allow_none=True)
 
 
+@complete()
 class LoginUserSchema(Schema):
     id = fields.UUID()
     email = fields.String(allow_none=True)
@@ -61,6 +62,7 @@ class VerifyCodeSchema(Schema):
     code = Str(validate=validate.Length(max=16))
 
 
+@complete()
 class VerifiedUserSchema(Schema):
     id = fields.UUID()
     email = fields.String(allow_none=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from chatr_server.api.schemas.common import FriendshipRefSchema
+from chatr_server.api.schemas.common import FriendshipRefSchema, complete
 
 
 class SearchQuerySchema(Schema):
@@ -13,6 +13,7 @@ class SearchQuerySchema(Schema):
     )
 
 
+@complete()
 class ListedUserSchema(Schema):
     id = fields.UUID()
     username = fields.String()
@@ -29,6 +30,7 @@ class UserListSchema(Schema):
     users = fields.List(fields.Nested(ListedUserSchema))
 
 
+@complete()
 class SearchResultSchema(Schema):
     id = fields.UUID()
     username = fields.String()

@@ -109,6 +109,7 @@ class WaveformSchema(Schema):
     duration = fields.Float(allow_none=True)
 
 
+@complete("waveform", "duration")
 class UploadResultSchema(Schema):
     success = fields.Boolean()
     messageId = fields.UUID()
