@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import orjson
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
@@ -29,7 +28,7 @@ from chatr_server.appkeys import SERVICES
 from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
 from tests.helpers import RecordingBus
-from tests.oracle import response_mismatches
+from tests.oracle import watch_responses
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -194,18 +193,12 @@ def make_client(
     async def record_5xx(request: Any, response: Any) -> None:
         if response.status >= 500:
             server_errors.append(f"{request.method} {request.path} -> {response.status}")
-        body = getattr(response, "body", None)
-        if response.content_type != "application/json" or not isinstance(body, bytes):
-            return
-        problems = response_mismatches(request, response.status, orjson.loads(body))
-        schema_violations.extend(
-            f"{request.method} {request.path} -> {response.status}: {p}" for p in problems
-        )
 
     async def factory(**overrides: Any) -> Any:
         settings = replace(base_settings, **overrides)
         app = create_app(settings)
         app.on_response_prepare.append(record_5xx)
+        watch_responses(app, schema_violations)
         return await aiohttp_client(app)
 
     return factory

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
 from aiohttp import web
 from marshmallow import Schema, fields
 
@@ -95,6 +96,21 @@ def response_mismatches(request: web.Request, status: int, data: Any) -> list[st
         ):
             return [f"error body without an error text: {data!r}"]
     return []
+
+
+def watch_responses(app: web.Application, violations: list[str]) -> None:
+    """Check every JSON response ``app`` sends against its route's schema, into ``violations``."""
+
+    async def check(request: web.Request, response: web.StreamResponse) -> None:
+        body = getattr(response, "body", None)
+        if response.content_type != "application/json" or not isinstance(body, bytes):
+            return
+        problems = response_mismatches(request, response.status, orjson.loads(body))
+        violations.extend(
+            f"{request.method} {request.path} -> {response.status}: {p}" for p in problems
+        )
+
+    app.on_response_prepare.append(check)
 
 
 def event_mismatches(event: str, payload: Any) -> list[str]:
