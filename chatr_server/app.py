@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 from aiohttp import web
 
 from chatr_server.api.handlers.health import OPENAPI_CACHE
@@ -25,6 +27,7 @@ from chatr_server.db.queries import Queries
 from chatr_server.integrations.mail import create_mailer
 from chatr_server.integrations.sms import create_sms_sender
 from chatr_server.integrations.storage import create_storage
+from chatr_server.lifecycle import LIFECYCLE, Lifecycle, StartupError
 from chatr_server.repos.attachments import AttachmentsRepo
 from chatr_server.repos.codes import CodesRepo
 from chatr_server.repos.conversations import ConversationsRepo
@@ -76,6 +79,13 @@ async def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgre
     return await embedded.start(), embedded
 
 
+def _where(dsn: str) -> str:
+    """host:port/database of a DSN, without its credentials (for error messages)."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
+    return f"{host}:{parts.port or 5432}{parts.path or ''}"
+
+
 def create_store(settings: Settings, monitor: DependencyMonitor | None = None) -> KeyValueStore:
     if settings.redis_url:
         return RedisStore(settings.redis_url, settings.redis_prefix, monitor)
@@ -85,7 +95,13 @@ def create_store(settings: Settings, monitor: DependencyMonitor | None = None) -
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dsn, embedded = await resolve_database_url(settings)
-    pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+    try:
+        pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        if embedded is not None:
+            await embedded.stop()
+        reason = str(e).strip() or type(e).__name__
+        raise StartupError(f"cannot connect to PostgreSQL at {_where(dsn)}: {reason}") from None
     monitor = app[DEPENDENCIES]
     monitor.register(POSTGRES, lambda: probe_postgres(pool))
     store = create_store(settings, monitor)
@@ -100,7 +116,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 missing = await migrations.pending(conn)
                 if missing:
                     raise migrations.MigrationError(
-                        f"database needs migrations {missing}: run `migrate` first"
+                        f"the database needs migrations {', '.join(missing)}: "
+                        "run `python -m chatr_server migrate` first"
                     )
             else:
                 await migrations.migrate(conn)
@@ -222,6 +239,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[DEPENDENCIES] = DependencyMonitor()
+    app[LIFECYCLE] = Lifecycle()
     app[OPENAPI_CACHE] = {}
     app.cleanup_ctx.append(_resources)
     app.on_startup.append(prepare_assets)
