@@ -97,6 +97,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     dsn, embedded = await resolve_database_url(settings)
     try:
         pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+        # The pool keeps no idle floor, so this is the first real connection.
+        first = await pool.acquire()
     except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         if embedded is not None:
             await embedded.stop()
@@ -111,16 +113,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sms = create_sms_sender(settings)
     storage = create_storage(settings)
     try:
-        async with pool.acquire() as conn:
+        try:
             if settings.production:
-                missing = await migrations.pending(conn)
+                missing = await migrations.pending(first)
                 if missing:
                     raise migrations.MigrationError(
                         f"the database needs migrations {', '.join(missing)}: "
                         "run `python -m chatr_server migrate` first"
                     )
             else:
-                await migrations.migrate(conn)
+                await migrations.migrate(first)
+        finally:
+            await pool.release(first)
         if store.kind == "redis" and not await store.ping():
             monitor.failed(REDIS, "not answering at start-up", count=False)
         queries = Queries()
