@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -27,16 +26,15 @@ from chatr_server.app import create_app
 from chatr_server.appkeys import SERVICES
 from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
-from tests.helpers import RecordingBus
+from tests.helpers import RecordingBus, database_dsn
 from tests.oracle import watch_responses
+
+# Fixtures every test folder may use: live Socket.IO clients, and loopback SMTP,
+# Twilio and S3 peers.
+pytest_plugins = ["tests.live", "tests.peers"]
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-
-
-def _with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 async def _answers(dsn: str) -> bool:
@@ -46,15 +44,6 @@ async def _answers(dsn: str) -> bool:
         return False
     await conn.close()
     return True
-
-
-def database_dsn(server_dsn: str, name: str) -> str:
-    """The DSN of database ``name`` on the server of ``server_dsn``."""
-    if "?" in server_dsn and "host=" in server_dsn:
-        # Unix-socket URL (embedded server): the database name goes in the path.
-        base, query = server_dsn.split("?", 1)
-        return _with_database(base, name) + "?" + query
-    return _with_database(server_dsn, name)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -97,7 +86,7 @@ async def empty_db(pg_server_dsn: str) -> AsyncIterator[str]:
     name = f"chatr_mig_{secrets.token_hex(5)}"
     admin = await asyncpg.connect(pg_server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(pg_server_dsn, name)
+    yield database_dsn(pg_server_dsn, name)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from chatr_server.appkeys import SERVICES
 from tests.oracle import event_mismatches
@@ -120,6 +121,33 @@ class RecordingBus:
 
     def names(self) -> list[str]:
         return [event for _, event, _ in self.sent]
+
+
+async def until(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 20.0) -> None:
+    """Poll ``condition`` (sync or async) until true; TimeoutError after ``timeout`` seconds.
+
+    For state with no event to wait on (a process came up, a dependency came back);
+    never for "nothing happened", which needs a barrier (see ``tests.live.settle``)."""
+    import asyncio
+
+    async with asyncio.timeout(timeout):
+        while True:
+            result = condition()
+            if not isinstance(result, bool):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.01)
+
+
+def database_dsn(server_dsn: str, name: str) -> str:
+    """The DSN of database ``name`` on the server of ``server_dsn``."""
+    query = ""
+    if "?" in server_dsn and "host=" in server_dsn:
+        # Unix-socket URL (embedded server): the database name goes in the path.
+        server_dsn, query = server_dsn.split("?", 1)
+        query = "?" + query
+    return urlunsplit(urlsplit(server_dsn)._replace(path="/" + name)) + query
 
 
 def free_port() -> int:

@@ -17,6 +17,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from chatr_server.util.clock import Timer
+
 from . import sio_protocol as sio
 from .adapter import AdapterFactory, InProcessAdapter
 from .engine import EngineServer, EngineSession, Handshake
@@ -452,7 +454,7 @@ class _Client:
         self.engine = engine
         self.sockets: dict[str, Socket] = {}
         self.decoder = sio.Decoder(server.max_attachments)
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+        self._timer: Timer | None = server.engine.clock.call_later(
             server.connect_timeout, self._connect_timed_out
         )
 
@@ -604,6 +606,15 @@ class SocketServer:
         await self._settle(deadline)
         for ns in self.namespaces.values():
             await ns.adapter.close()
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until no socket has handler work left; False if ``timeout`` ran out first.
+
+        A barrier for tests: after a client disconnects, its disconnect hook has run (and
+        emitted what it emits) once this returns True."""
+        loop = asyncio.get_running_loop()
+        await self._settle(loop.time() + timeout)
+        return all(t.done() for t in self._tasks)
 
     async def _settle(self, deadline: float) -> None:
         """Wait until no socket has handler work left (or ``deadline``, loop time)."""

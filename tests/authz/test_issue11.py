@@ -13,10 +13,11 @@ import socketio
 
 from chatr_server.chat.gateway import SOCKET_SERVER
 from chatr_server.services.auth import GUEST_REFUSED
-from tests.authz.conftest import second_token, settle, wait_disconnected
+from tests.authz.world import second_token
 from tests.groups.helpers import create_group, group_with
 from tests.helpers import TestUser, make_user
-from tests.widget.conftest import bearer, pool, start_guest
+from tests.live import settle, wait_disconnected
+from tests.widget.helpers import bearer, pool, start_guest
 
 NOT_MEMBER = {"message": "Not a member of this group"}
 

@@ -26,9 +26,9 @@ from chatr_server.app import create_app
 from chatr_server.chat.gateway import SOCKET_SERVER
 from chatr_server.chat.rpc import RPC
 from tests.authz.world import World, build_world, make_current_agent, snapshot
-from tests.chat.conftest import LiveClient
+from tests.live import LiveClient
 from tests.oracle import watch_responses
-from tests.widget.conftest import start_guest
+from tests.widget.helpers import start_guest
 
 # ---------------------------------------------------------------------------- the table
 

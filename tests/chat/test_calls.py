@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from chatr_server.appkeys import SERVICES
 from tests.helpers import make_user
+from tests.live import settle
 
 
 async def test_call_flow_and_relays(client, connect):
@@ -51,7 +50,7 @@ async def test_call_flow_and_relays(client, connect):
     # A third party can neither inject nor be targeted.
     await e.emit("call:offer", {"callId": call_id, "targetUserId": bob.id, "sdp": {"evil": True}})
     await a.emit("call:offer", {"callId": call_id, "targetUserId": eve.id, "sdp": {"leak": True}})
-    await asyncio.sleep(0.1)
+    await settle(e, a, b)
     assert len(b.events["call:offer"]) == 1
     assert e.events["call:offer"] == []
     await a.emit("call:hangup", {"callId": call_id})

@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.dependencies import REDIS
-from tests.degradation.conftest import monitor_of, open_socket, server_lines, until
-from tests.helpers import PASSWORD, make_user, register, unique_username
+from tests.degradation.helpers import monitor_of, open_socket, server_lines
+from tests.helpers import PASSWORD, make_user, register, unique_username, until
 from tests.private_services import PrivateRedis
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from chatr_server.appkeys import SERVICES
 from tests.helpers import TestUser, make_user
-from tests.widget.conftest import bearer, clear_agents, make_agent, pool, start_guest
+from tests.widget.helpers import bearer, clear_agents, make_agent, pool, start_guest
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

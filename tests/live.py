@@ -1,4 +1,14 @@
-"""Real Socket.IO clients (python-socketio) against the real app over real sockets."""
+"""Real Socket.IO clients (python-socketio) against the real app over real sockets.
+
+A pytest plugin (registered in ``tests/conftest.py``): the ``connect`` fixture is
+available to every test folder, and ``LiveClient`` and the barriers below are
+imported from here.
+
+"Must not arrive" checks never sleep first: :func:`settle` is an acknowledged round
+trip per socket (each socket's events are handled in arrival order, and one
+connection delivers in order), and :func:`server_settled` waits until the server has
+run the disconnect handlers of the sockets a test closed.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +20,8 @@ from typing import Any
 import pytest_asyncio
 import socketio
 
-from tests.helpers import TestUser
+from chatr_server.chat.gateway import SOCKET_SERVER
+from tests.helpers import TestUser, until
 from tests.oracle import event_mismatches
 
 
@@ -24,16 +35,21 @@ class LiveClient:
         #: received payloads off their event schema (the fixture fails the test on any)
         self.violations: list[str] = []
         self._cursor: dict[str, int] = defaultdict(int)
+        self._arrived = asyncio.Event()  # set on every event; waiters clear it and recheck
 
         @self.sio.on("connect_error")
         async def connect_error(data: Any) -> None:
-            self.events["connect_error"].append(data)
+            self._record("connect_error", data)
 
         @self.sio.on("*")
         async def catch_all(event: str, *args: Any) -> None:
             payload = args[0] if len(args) == 1 else list(args)
             self.violations.extend(event_mismatches(event, payload))
-            self.events[event].append(payload)
+            self._record(event, payload)
+
+    def _record(self, event: str, payload: Any) -> None:
+        self.events[event].append(payload)
+        self._arrived.set()
 
     async def wait(self, event: str, timeout: float = 5.0, index: int | None = None) -> Any:
         """The next not yet consumed payload of ``event`` (or the ``index``-th one)."""
@@ -44,11 +60,13 @@ class LiveClient:
         return self.events[event][position]
 
     async def wait_count(self, event: str, count: int, timeout: float = 5.0) -> list[Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.events[event]) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{event}: {len(self.events[event])} of {count}")
-            await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.events[event]) < count:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            raise TimeoutError(f"{event}: {len(self.events[event])} of {count}") from None
         return self.events[event]
 
     async def emit(self, event: str, data: Any = None) -> None:
@@ -60,6 +78,30 @@ class LiveClient:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+async def settle(*lives: LiveClient) -> None:
+    """An acknowledged round trip on each socket: by then the server has handled what the
+    socket sent before, and the socket has received what the server queued to it before."""
+    for live in lives:
+        # An event nobody handles: answered at once, by every kind of socket.
+        assert await live.call("authz:ping") == {"error": "Not implemented"}
+
+
+async def wait_disconnected(live: LiveClient, timeout: float = 5.0) -> None:
+    await until(lambda: not live.sio.connected, timeout)
+
+
+async def server_settled(client: Any, *closed: LiveClient, timeout: float = 5.0) -> None:
+    """Close ``closed`` and return once ``client``'s server has seen them go and has run
+    every handler (disconnect hooks included) it had work for."""
+    server = client.server.app[SOCKET_SERVER]
+    sids = [live.sio.get_sid("/") for live in closed]
+    for live in closed:
+        await live.close()
+    namespace = server.of("/")
+    await until(lambda: all(namespace.get_socket(sid) is None for sid in sids), timeout)
+    assert await server.wait_idle(timeout), "socket handlers still running"
 
 
 @pytest_asyncio.fixture
