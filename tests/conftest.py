@@ -23,7 +23,6 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from chatr_server.app import create_app
-from chatr_server.appkeys import SERVICES
 from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
 from tests.helpers import RecordingBus, database_dsn
@@ -167,16 +166,25 @@ def _responses_fit_schemas(schema_violations: list[str]) -> Any:
 
 
 @pytest.fixture
+def recording_bus(schema_violations: list[str]) -> RecordingBus:
+    """Every event the services of this test's apps emitted (see ``bus``), each checked
+    against the event's registered payload schema."""
+    return RecordingBus(violations=schema_violations)
+
+
+@pytest.fixture
 def make_client(
     aiohttp_client: Any,
     base_settings: Settings,
     server_errors: list[str],
+    recording_bus: RecordingBus,
     schema_violations: list[str],
 ) -> Callable[..., Any]:
     """Start the real app (via the factory) with settings overrides; returns a test client.
 
-    Every JSON response is checked against the schema its route declares for
-    the status (``schema_violations``).
+    The app's one event bus is wrapped by ``recording_bus`` before any service gets it,
+    and every JSON response is checked against the schema its route declares for the
+    status (``schema_violations``).
     """
 
     async def record_5xx(request: Any, response: Any) -> None:
@@ -185,7 +193,7 @@ def make_client(
 
     async def factory(**overrides: Any) -> Any:
         settings = replace(base_settings, **overrides)
-        app = create_app(settings)
+        app = create_app(settings, wrap_bus=recording_bus.wrap)
         app.on_response_prepare.append(record_5xx)
         watch_responses(app, schema_violations)
         return await aiohttp_client(app)
@@ -199,11 +207,6 @@ async def client(make_client: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def bus(client: Any, schema_violations: list[str]) -> RecordingBus:
-    """Replace the app's event bus with one that records what services emit.
-
-    Each emission is checked against the event's registered payload schema.
-    """
-    recording = RecordingBus(violations=schema_violations)
-    client.server.app[SERVICES].bus = recording
-    return recording
+def bus(client: Any, recording_bus: RecordingBus) -> RecordingBus:
+    """What the services of ``client``'s app emitted (they are delivered to sockets too)."""
+    return recording_bus

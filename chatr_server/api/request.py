@@ -12,7 +12,8 @@ from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.errors import ServiceError, bad_request
 from chatr_server.services.auth import GUEST_REFUSED, AuthenticatedUser
 from chatr_server.services.dependencies import INVALID_INPUT, has_nul
-from chatr_server.validation import load
+from chatr_server.services.tokens import bearer_token
+from chatr_server.util.validation import validate
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -53,7 +54,7 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     """The JSON body loaded by the route's declared ``body`` schema (400 when it does not fit)."""
     schema = _declared(request, "body").body
     assert schema is not None
-    return load(schema, await read_json(request))
+    return validate(schema, await read_json(request))
 
 
 def read_query(request: web.Request) -> dict[str, Any]:
@@ -61,17 +62,7 @@ def read_query(request: web.Request) -> dict[str, Any]:
     schema = _declared(request, "query").query
     assert schema is not None
     # A repeated parameter counts once (its first value), as ``request.query.get`` did.
-    return load(schema, {key: request.query.getone(key) for key in request.query})
-
-
-def bearer_token(header: str | None) -> str | None:
-    """The second word of ``Authorization`` (the scheme word is not checked, as in the original)."""
-    if not header:
-        return None
-    parts = header.split()
-    if len(parts) < 2 or not parts[1]:
-        return None
-    return parts[1]
+    return validate(schema, {key: request.query.getone(key) for key in request.query})
 
 
 async def require_user(request: web.Request, *, guests: bool = False) -> AuthenticatedUser:

@@ -14,14 +14,14 @@ from typing import Any
 
 from marshmallow import Schema
 
-from chatr_server.api.schemas.groups import CreateGroupSchema, UpdateGroupSchema
-from chatr_server.api.schemas.users import UpdateMeSchema
 from chatr_server.chat.context import ChatContext, profile
 from chatr_server.chat.guard import rpc
+from chatr_server.container import Services
 from chatr_server.realtime import Namespace, Socket
-from chatr_server.services.container import Services
+from chatr_server.schemas.groups import CreateGroupSchema, UpdateGroupSchema
+from chatr_server.schemas.users import UpdateMeSchema
 from chatr_server.services.message_input import InvalidPayload
-from chatr_server.validation import load
+from chatr_server.util.validation import validate
 
 NOT_IMPLEMENTED = {"error": "Not implemented"}
 
@@ -38,7 +38,7 @@ async def _users_me(s: Services, uid: str, d: dict[str, Any]) -> Any:
 
 
 async def _users_me_update(s: Services, uid: str, d: dict[str, Any]) -> Any:
-    return await s.users.update_me(uid, load(_update_me, d))
+    return await s.users.update_me(uid, validate(_update_me, d))
 
 
 async def _messages_history(s: Services, uid: str, d: dict[str, Any]) -> Any:
@@ -60,7 +60,7 @@ def _groups(name: str, *keys: str, body: bool = False, schema: Schema | None = N
     async def call(s: Services, uid: str, d: dict[str, Any]) -> Any:
         method = getattr(s.groups, name)
         if body:
-            return await method(uid, d.get("groupId"), d if schema is None else load(schema, d))
+            return await method(uid, d.get("groupId"), d if schema is None else validate(schema, d))
         return await method(uid, d.get("groupId"), *(d.get(k) for k in keys))
 
     return call
@@ -98,7 +98,7 @@ RPC: dict[str, Call] = {
     "groups:list": lambda s, uid, d: s.groups.list_for(uid),
     "groups:invites": lambda s, uid, d: s.groups.invites(uid),
     "groups:detail": _groups("detail"),
-    "groups:create": lambda s, uid, d: s.groups.create(uid, load(_create_group, d)),
+    "groups:create": lambda s, uid, d: s.groups.create(uid, validate(_create_group, d)),
     "groups:update": _groups("update", body=True, schema=_update_group),
     "groups:accept": _groups("accept"),
     "groups:decline": _groups("decline"),

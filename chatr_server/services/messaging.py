@@ -10,9 +10,12 @@ names a stored message.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
+from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
 from chatr_server.presenters.groups import live_message
@@ -241,6 +244,33 @@ class MessagingService:
 
     async def group_status(self, user_id: str, group_id: Any) -> str | None:
         return await self._repo.group_membership(self._pool, group_id, user_id)
+
+    # --- connection state (read by the socket layer) ----------------------------------------
+
+    async def connection_profile(self, user_id: str) -> tuple[SenderProfile, bool] | None:
+        """What a socket caches about its user, and whether they hide their status."""
+        row = await self._repo.socket_user(self._pool, user_id)
+        if row is None:
+            return None
+        me = SenderProfile(
+            id=str(row["id"]),
+            username=row["username"],
+            display_name=row["display_name"],
+            profile_image=row["profile_image"],
+            is_guest=row["is_guest"],
+        )
+        return me, row["privacy_online_status"] == "nobody"
+
+    async def set_last_seen(self, user_id: str, when: datetime) -> None:
+        await self._repo.set_last_seen(self._pool, user_id, when)
+
+    async def last_seen_many(self, user_ids: list[UUID]) -> list[Record]:
+        """Stored last-seen rows of users with no live presence record."""
+        return await self._repo.last_seen_many(self._pool, user_ids)
+
+    async def unsend_group_message(self, user_id: str, message_id: Any) -> UUID | None:
+        """Unsend the user's own group message; its group id, or None (not theirs, gone)."""
+        return await self._repo.unsend_group_message(self._pool, message_id, user_id)
 
     async def store_group(self, sender: SenderProfile, req: GroupSend) -> Any:
         """Store (or find, by temp id) a group message; the row carries the member ids."""

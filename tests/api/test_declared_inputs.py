@@ -96,13 +96,13 @@ async def test_each_route_loads_and_enforces_exactly_its_declared_schemas(
     client, caller, monkeypatch, server_errors
 ):
     loaded: list[type[Schema]] = []
-    real_load = api_request.load
+    real_validate = api_request.validate
 
     def spy(schema: Schema, data: Any) -> dict[str, Any]:
         loaded.append(type(schema))
-        return real_load(schema, data)
+        return real_validate(schema, data)
 
-    monkeypatch.setattr(api_request, "load", spy)
+    monkeypatch.setattr(api_request, "validate", spy)
     await client.post("/api/test/mode", json={"enabled": True})
     for method, path, _, meta in _routes(client.server.app):
         if not (meta["body"] or meta["query"]):

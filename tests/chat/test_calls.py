@@ -79,7 +79,7 @@ async def test_initiate_errors(client, connect):
 
 
 async def test_unanswered_call_rings_out_and_reject(client, connect):
-    client.app[SERVICES].extra["calls"].ring_timeout = 0.2
+    client.app[SERVICES].calls.ring_timeout = 0.2
     alice, bob = await make_user(client), await make_user(client)
     a, b = await connect(alice), await connect(bob)
     call_id = (await a.call("call:initiate", {"receiverId": bob.id}))["callId"]

@@ -32,7 +32,7 @@ async def test_kill_9_loses_no_acknowledged_message(client, base_settings, tmp_p
         sio.on("socket:ready", lambda *_: ready.set())
 
         @sio.on("message:sent")
-        def on_sent(payload):
+        def on_sent(payload, *_offset):
             acked[payload["tempId"]] = payload["id"]
             if len(acked) >= 20:
                 enough.set()
@@ -66,7 +66,7 @@ async def test_kill_9_loses_no_acknowledged_message(client, base_settings, tmp_p
         all_confirmed = asyncio.Event()
 
         @sio.on("message:sent")
-        def on_confirmed(payload):
+        def on_confirmed(payload, *_offset):
             confirmed[payload["tempId"]] = payload["id"]
             if len(confirmed) == MESSAGES:
                 all_confirmed.set()

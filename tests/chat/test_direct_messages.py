@@ -253,7 +253,7 @@ async def test_batched_sends_share_one_statement_correctly(client):
     reply = list(args("re: a", "t6"))
     reply[11] = rows[0]["id"]
     reply[8] = [0.1, 0.5, 0.9]  # a list inside the batch must stay one value
-    messaging = services.extra["messaging"]
+    messaging = services.messaging
     batch = [
         args("plain 1", "t4"),  # accepted pair: set-based
         args("to carol", "t5", alice, carol),  # blocked by carol
@@ -296,7 +296,7 @@ async def test_full_write_queue_sheds_sends_with_a_clear_error(client, connect):
 
     alice, bob = await make_user(client), await make_user(client)
     a = await connect(alice)
-    writes = client.app[SERVICES].extra["messaging"]._dm_writes
+    writes = client.app[SERVICES].messaging._dm_writes
     writes._max_pending = 0  # as if the queue were full
     await a.emit("message:send", {"recipientId": bob.id, "content": "x", "tempId": "busy-1"})
     assert await a.wait("error") == {"message": BUSY_MESSAGE}

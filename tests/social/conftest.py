@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chatr_server.appkeys import SERVICES
-from chatr_server.services.container import Services
+from chatr_server.container import Services
 
 
 @pytest.fixture

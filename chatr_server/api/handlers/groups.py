@@ -10,7 +10,6 @@ from chatr_server.api.request import read_body, read_query, require_user
 from chatr_server.api.schemas.common import ImageUrlSchema, SuccessSchema
 from chatr_server.api.schemas.groups import (
     AddMemberSchema,
-    CreateGroupSchema,
     GroupDetailSchema,
     GroupEnvelopeSchema,
     GroupHistoryQuerySchema,
@@ -20,10 +19,10 @@ from chatr_server.api.schemas.groups import (
     GroupWaveformSchema,
     LeaveResultSchema,
     TransferOwnershipSchema,
-    UpdateGroupSchema,
 )
 from chatr_server.api.schemas.messages import UploadResultSchema
 from chatr_server.appkeys import SERVICES
+from chatr_server.schemas.groups import CreateGroupSchema, UpdateGroupSchema
 from chatr_server.services.group_uploads import MAX_FILE_BYTES, MAX_IMAGE_BYTES, GroupUploads
 from chatr_server.services.groups import GroupService
 from chatr_server.util.jsonx import json_response

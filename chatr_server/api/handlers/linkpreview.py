@@ -27,5 +27,5 @@ async def link_preview(request: web.Request) -> web.Response:
     user = await require_user(request)
     # Each preview makes the server fetch a page: bounded per user.
     headers = await rate_limited(request, "link-preview", key=f"user:{user.id}")
-    result = await request.app[SERVICES].extra["linkpreview"].preview(read_query(request)["url"])
+    result = await request.app[SERVICES].linkpreview.preview(read_query(request)["url"])
     return json_response(result, headers=headers)

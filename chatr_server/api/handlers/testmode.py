@@ -18,7 +18,7 @@ from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.services.testdata import TestDataService
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.jsonx import json_response
-from chatr_server.validation import StrictBoolean, Trimmed, required
+from chatr_server.util.validation import StrictBoolean, Trimmed, required
 
 _ENABLED = required("enabled (boolean) required")
 
@@ -46,7 +46,10 @@ class TestModeResultSchema(Schema):
 
 
 def _data(request: web.Request) -> TestDataService:
-    return request.app[SERVICES].extra["testdata"]
+    data = request.app[SERVICES].testdata
+    if data is None:  # test mode not allowed on this server
+        raise not_found("Not found")
+    return data
 
 
 async def _require_on(request: web.Request) -> None:

@@ -9,7 +9,7 @@ from aiohttp import hdrs, web
 
 from chatr_server.api.multipart import FormRules, read_form
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import bearer_token, read_query, require_user
+from chatr_server.api.request import read_query, require_user
 from chatr_server.api.schemas.common import ImageUrlSchema
 from chatr_server.api.schemas.directory import ImageDeletedSchema
 from chatr_server.api.schemas.messages import (
@@ -20,6 +20,7 @@ from chatr_server.api.schemas.messages import (
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError
 from chatr_server.integrations.storage import content_disposition
+from chatr_server.services.tokens import bearer_token
 from chatr_server.services.uploads import (
     MAX_COVER_IMAGE,
     MAX_MESSAGE_FILE,

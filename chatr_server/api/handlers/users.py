@@ -10,11 +10,11 @@ from chatr_server.api.schemas.users import (
     AvailabilitySchema,
     SuggestionsSchema,
     UpdatedProfileSchema,
-    UpdateMeSchema,
     UserMeSchema,
     UsernameQuerySchema,
 )
 from chatr_server.appkeys import SERVICES
+from chatr_server.schemas.users import UpdateMeSchema
 from chatr_server.util.jsonx import json_response
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from marshmallow import Schema, fields, validate
 
-from chatr_server.validation import Verbatim, required
+from chatr_server.util.validation import Verbatim, required
 
 WAVEFORM_REQUIRED = "waveform array required"
 

@@ -1,21 +1,17 @@
 """Request and response schemas of ``/api/groups``.
 
-Create and update bodies are checked here only (the socket RPC events load
-them with the same schemas); member ids stay strings, as an id that is no
+The create and update bodies, shared with the socket RPC events, are in
+:mod:`chatr_server.schemas.groups`. Member ids stay strings: an id that is no
 user is the service's 404, not a malformed request.
 """
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from chatr_server.api.schemas.common import Waveform
 from chatr_server.services.groups import MAX_WAVEFORM_BARS
-from chatr_server.validation import Trimmed, Verbatim, required
-
-MAX_NAME = 100
-MAX_DESCRIPTION = 500
-MAX_INVITEES = 100
+from chatr_server.util.validation import Trimmed, required
 
 
 class GroupHistoryQuerySchema(Schema):
@@ -23,44 +19,11 @@ class GroupHistoryQuerySchema(Schema):
     before = fields.String(metadata={"description": "ISO timestamp (exclusive)"})
 
 
-def _name(**kwargs: object) -> Trimmed:
-    too_long = Verbatim(f"Group name must be at most {MAX_NAME} characters")
-    return Trimmed(validate=validate.Length(max=MAX_NAME, error=too_long), **kwargs)  # type: ignore[arg-type]
-
-
-def _description() -> Trimmed:
-    return Trimmed(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION))
-
-
 def _member_id(key: str) -> Trimmed:
     text = f"{key} is required"
     return Trimmed(
         required=True, blank=text, error_messages=required(text, f"{key} must be a string")
     )
-
-
-class CreateGroupSchema(Schema):
-    name = _name(
-        required=True,
-        blank="Group name is required",
-        error_messages=required("Group name is required", "name must be a string"),
-    )
-    description = _description()
-    memberIds = fields.List(
-        Trimmed(),
-        load_default=list,
-        validate=validate.Length(
-            max=MAX_INVITEES,
-            error=Verbatim(f"At most {MAX_INVITEES} members can be invited at once"),
-        ),
-    )
-
-
-class UpdateGroupSchema(Schema):
-    # Absent keys stay unchanged; a null or blank name keeps the old one, a null
-    # or blank description clears it.
-    name = _name(allow_none=True)
-    description = _description()
 
 
 class AddMemberSchema(Schema):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from chatr_server.api.schemas.common import FriendshipRefSchema, complete
-from chatr_server.validation import Trimmed, required
+from chatr_server.util.validation import Trimmed, required
 
 
 class FriendSearchQuerySchema(Schema):

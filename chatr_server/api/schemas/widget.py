@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from chatr_server.validation import required
+from chatr_server.util.validation import required
 
 
 class SupportAgentSchema(Schema):

@@ -1,9 +1,8 @@
-"""Loading client input with a marshmallow schema, in the contract's words.
+"""Schema validation shared by the REST handlers and the socket RPCs, in the contract's words.
 
-Neutral ground for the HTTP and socket layers: a route's declared schema and
-an RPC event's payload are loaded by the same :func:`load`. A failure becomes
-a 400 whose text is either the contract's own (a :class:`Verbatim` message on
-the field) or ``"<field>: <marshmallow message>"``.
+A route's declared schema and an RPC event's payload are loaded by the same
+:func:`validate`. A failure becomes a 400 whose text is either the contract's
+own (a :class:`Verbatim` message on the field) or ``"<field>: <marshmallow message>"``.
 """
 
 from __future__ import annotations
@@ -81,7 +80,7 @@ def _first_error(messages: Any) -> tuple[str | None, Any]:
     return None, messages
 
 
-def load(schema: Schema, data: Any) -> dict[str, Any]:
+def validate(schema: Schema, data: Any) -> dict[str, Any]:
     """``data`` loaded by ``schema`` (unknown keys dropped), or a 400 in the contract's words."""
     try:
         return schema.load(data, unknown=EXCLUDE)
