@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import client_address, json_body, require_user
+from chatr_server.api.request import client_address, read_body, require_user
 from chatr_server.api.schemas.auth import (
     ForgotPasswordSchema,
     LoginResponseSchema,
@@ -27,14 +27,6 @@ from chatr_server.api.schemas.common import MessageSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError
 from chatr_server.util.jsonx import json_response
-
-_register = RegisterSchema()
-_login = LoginSchema()
-_verify = VerifyCodeSchema()
-_resend = ResendVerificationSchema()
-_two_factor = TwoFactorVerifySchema()
-_forgot = ForgotPasswordSchema()
-_reset = ResetPasswordSchema()
 
 
 async def limit_headers(request: web.Request, limit: str) -> dict[str, str]:
@@ -72,7 +64,7 @@ async def _limited_json(
 )
 async def register(request: web.Request) -> web.Response:
     async def call() -> dict[str, Any]:
-        body = await json_body(request, _register)
+        body = await read_body(request)
         return await request.app[SERVICES].auth.register(body)
 
     return await _limited_json(request, "register", call, status=201)
@@ -91,7 +83,7 @@ async def register(request: web.Request) -> web.Response:
 )
 async def login(request: web.Request) -> web.Response:
     async def call() -> dict[str, Any]:
-        body = await json_body(request, _login)
+        body = await read_body(request)
         return await request.app[SERVICES].auth.login(body)
 
     return await _limited_json(request, "login", call)
@@ -111,7 +103,7 @@ async def login(request: web.Request) -> web.Response:
 )
 async def verify_email(request: web.Request) -> web.Response:
     async def call() -> dict[str, Any]:
-        body = await json_body(request, _verify)
+        body = await read_body(request)
         return await request.app[SERVICES].auth.verify_email(body)
 
     return await _limited_json(request, "verify", call)
@@ -131,7 +123,7 @@ async def verify_email(request: web.Request) -> web.Response:
 )
 async def verify_phone(request: web.Request) -> web.Response:
     async def call() -> dict[str, Any]:
-        body = await json_body(request, _verify)
+        body = await read_body(request)
         return await request.app[SERVICES].auth.verify_phone(body)
 
     return await _limited_json(request, "verify", call)
@@ -161,7 +153,7 @@ async def logout(request: web.Request) -> web.Response:
 )
 async def resend_verification(request: web.Request) -> web.Response:
     async def call() -> dict[str, Any]:
-        body = await json_body(request, _resend)
+        body = await read_body(request)
         return await request.app[SERVICES].auth.resend_verification(body)
 
     return await _limited_json(request, "resend", call)
@@ -199,7 +191,7 @@ async def two_factor_setup(request: web.Request) -> web.Response:
 )
 async def two_factor_verify(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = await json_body(request, _two_factor)
+    body = await read_body(request)
     return json_response(await request.app[SERVICES].two_factor.verify(user.id, body["code"]))
 
 
@@ -211,7 +203,7 @@ async def two_factor_verify(request: web.Request) -> web.Response:
 )
 async def forgot_password(request: web.Request) -> web.Response:
     async def call() -> dict[str, Any]:
-        body = await json_body(request, _forgot)
+        body = await read_body(request)
         return await request.app[SERVICES].auth.forgot_password(body)
 
     return await _limited_json(request, "forgot-pw", call)
@@ -235,7 +227,7 @@ async def forgot_password(request: web.Request) -> web.Response:
 )
 async def reset_password(request: web.Request) -> web.Response:
     async def call() -> dict[str, Any]:
-        body = await json_body(request, _reset)
+        body = await read_body(request)
         return await request.app[SERVICES].auth.reset_password(body)
 
     return await _limited_json(request, "verify", call)
