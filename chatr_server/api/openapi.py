@@ -8,6 +8,7 @@ generated from the router, so a route cannot exist without appearing here.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,10 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
 from chatr_server import __version__
+from chatr_server.appkeys import SETTINGS
 from chatr_server.services.dependencies import INVALID_INPUT, UNAVAILABLE
+
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__chatr_openapi__"
@@ -135,7 +139,12 @@ def _enforcing(
         response = await func(request)
         missed = expected - declared.read
         if missed:
-            raise RuntimeError(f"{func.__qualname__} answered without reading its {missed}")
+            # A bug the suite catches (tests/api/test_declared_inputs.py): loud in
+            # development and tests; in production the answer stands, with one line.
+            problem = f"{func.__qualname__} answered without reading its {sorted(missed)}"
+            if not request.app[SETTINGS].production:
+                raise RuntimeError(problem)
+            log.error(problem)
         return response
 
     return handler
