@@ -26,6 +26,7 @@ from chatr_server.api.schemas.auth import (
 from chatr_server.api.schemas.common import MessageSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError
+from chatr_server.services.auth import AuthService
 from chatr_server.util.jsonx import json_response
 
 
@@ -35,16 +36,21 @@ async def limit_headers(request: web.Request, limit: str) -> dict[str, str]:
     return {} if remaining is None else {"X-RateLimit-Remaining": str(remaining)}
 
 
-async def _limited_json(
-    request: web.Request,
-    limit: str,
-    call: Callable[[], Awaitable[dict[str, Any]]],
-    status: int = 200,
+AuthAction = Callable[[AuthService], Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]
+
+
+async def _limited(
+    request: web.Request, limit: str, action: AuthAction, status: int = 200
 ) -> web.Response:
-    """Count ``limit`` for the client, run ``call`` and answer JSON; errors keep the header."""
+    """Count ``limit`` for the client, then run ``action`` on the request's body.
+
+    A refusal (bad body included, so malformed requests count too) keeps the
+    ``X-RateLimit-Remaining`` header of the answer it would have had.
+    """
     headers = await limit_headers(request, limit)
     try:
-        result = await call()
+        body = await read_body(request)
+        result = await action(request.app[SERVICES].auth)(body)
     except ServiceError as exc:
         exc.headers = {**headers, **(exc.headers or {})}
         raise
@@ -63,11 +69,7 @@ async def _limited_json(
     },
 )
 async def register(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await read_body(request)
-        return await request.app[SERVICES].auth.register(body)
-
-    return await _limited_json(request, "register", call, status=201)
+    return await _limited(request, "register", lambda auth: auth.register, status=201)
 
 
 @doc(
@@ -82,11 +84,7 @@ async def register(request: web.Request) -> web.Response:
     },
 )
 async def login(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await read_body(request)
-        return await request.app[SERVICES].auth.login(body)
-
-    return await _limited_json(request, "login", call)
+    return await _limited(request, "login", lambda auth: auth.login)
 
 
 @doc(
@@ -102,11 +100,7 @@ async def login(request: web.Request) -> web.Response:
     },
 )
 async def verify_email(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await read_body(request)
-        return await request.app[SERVICES].auth.verify_email(body)
-
-    return await _limited_json(request, "verify", call)
+    return await _limited(request, "verify", lambda auth: auth.verify_email)
 
 
 @doc(
@@ -122,11 +116,7 @@ async def verify_email(request: web.Request) -> web.Response:
     },
 )
 async def verify_phone(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await read_body(request)
-        return await request.app[SERVICES].auth.verify_phone(body)
-
-    return await _limited_json(request, "verify", call)
+    return await _limited(request, "verify", lambda auth: auth.verify_phone)
 
 
 @doc(
@@ -152,11 +142,7 @@ async def logout(request: web.Request) -> web.Response:
     },
 )
 async def resend_verification(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await read_body(request)
-        return await request.app[SERVICES].auth.resend_verification(body)
-
-    return await _limited_json(request, "resend", call)
+    return await _limited(request, "resend", lambda auth: auth.resend_verification)
 
 
 @doc(
@@ -202,11 +188,7 @@ async def two_factor_verify(request: web.Request) -> web.Response:
     responses={200: MessageSchema, 400: "Missing email", 429: "Rate limited"},
 )
 async def forgot_password(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await read_body(request)
-        return await request.app[SERVICES].auth.forgot_password(body)
-
-    return await _limited_json(request, "forgot-pw", call)
+    return await _limited(request, "forgot-pw", lambda auth: auth.forgot_password)
 
 
 @doc(
@@ -226,8 +208,4 @@ async def forgot_password(request: web.Request) -> web.Response:
     },
 )
 async def reset_password(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await read_body(request)
-        return await request.app[SERVICES].auth.reset_password(body)
-
-    return await _limited_json(request, "verify", call)
+    return await _limited(request, "verify", lambda auth: auth.reset_password)
