@@ -19,17 +19,10 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-try:
-    import asyncpg  # noqa: F401
-except ImportError:  # re-run with the project's virtual environment
-    for venv in (os.environ.get("CHATR_VENV"), ROOT / ".venv"):
-        if venv and (Path(venv) / "bin" / "python").exists() and not os.environ.get("_FO_REEXEC"):
-            os.environ["_FO_REEXEC"] = "1"
-            python = str(Path(venv) / "bin" / "python")
-            os.execv(python, [python, __file__, *sys.argv[1:]])
-    sys.exit("scripts/fanout_check.py needs the project's venv (or set CHATR_VENV)")
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python
+
+ROOT = use_project_python(__file__, "asyncpg", "orjson", "redis")
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -46,8 +39,8 @@ import orjson  # noqa: E402
 from redis import Redis  # noqa: E402
 from redis.cluster import RedisCluster  # noqa: E402
 
-from chatr_server.loadtest.client import SioClient  # noqa: E402
-from chatr_server.loadtest.seed import seed_sql  # noqa: E402
+from loadtest.client import SioClient  # noqa: E402
+from loadtest.seed import seed_sql  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
 from tests.private_services import PrivateRedis, PrivateRedisCluster  # noqa: E402
 

@@ -4,7 +4,7 @@
 Everything is private and on loopback: a PostgreSQL cluster and a redis-server of its
 own (tests/private_services.py, never the machine's shared servers), one
 ``python -m chatr_server serve`` subprocess pointed at them, and a steady load from
-the project's load client (chatr_server/loadtest/steady.py: raw Socket.IO sockets of
+the project's load client (loadtest/steady.py: raw Socket.IO sockets of
 users seeded in SQL, reconnecting like the official client). The drills, in order:
 
   pg-restart    PostgreSQL restarted (fast stop, start)             40 msg/s
@@ -29,19 +29,11 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-try:
-    import aiohttp
-    import asyncpg
-except ImportError:  # re-run with the project's virtual environment (as scripts/loadtest)
-    for venv in (os.environ.get("CHATR_VENV"), ROOT / ".venv"):
-        if venv and (Path(venv) / "bin" / "python").exists() and not os.environ.get("_FD_REEXEC"):
-            os.environ["_FD_REEXEC"] = "1"
-            python = str(Path(venv) / "bin" / "python")
-            os.execv(python, [python, __file__, *sys.argv[1:]])
-    sys.exit("scripts/fault_drills.py needs the project's venv (run scripts/test once)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python
 
-sys.path.insert(0, str(ROOT))
+ROOT = use_project_python(__file__, "aiohttp", "asyncpg")
+
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -61,8 +53,8 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 
 from chatr_server.db.migrate import migrate  # noqa: E402
-from chatr_server.loadtest import seed, steady, verify  # noqa: E402
-from chatr_server.loadtest.client import SioClient  # noqa: E402
+from loadtest import seed, steady, verify  # noqa: E402
+from loadtest.client import SioClient  # noqa: E402
 from tests.private_services import PrivatePostgres, PrivateRedis, free_port  # noqa: E402
 
 DRILLS = ("pg-restart", "pg-outage", "redis-outage", "sigterm", "kill9")

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from marshmallow import Schema
+
 from chatr_server.chat.context import ChatContext, profile
 from chatr_server.chat.guard import rpc
 from chatr_server.container import Services
 from chatr_server.realtime import Namespace, Socket
+from chatr_server.schemas.groups import CreateGroupSchema, UpdateGroupSchema
 from chatr_server.schemas.users import UpdateMeSchema
 from chatr_server.services.message_input import InvalidPayload
 from chatr_server.util.validation import validate
@@ -24,6 +27,8 @@ NOT_IMPLEMENTED = {"error": "Not implemented"}
 
 Call = Callable[[Services, str, dict[str, Any]], Awaitable[Any]]
 _update_me = UpdateMeSchema()
+_create_group = CreateGroupSchema()
+_update_group = UpdateGroupSchema()
 
 
 async def _users_me(s: Services, uid: str, d: dict[str, Any]) -> Any:
@@ -49,13 +54,13 @@ async def _profile_request(s: Services, uid: str, d: dict[str, Any]) -> Any:
     return await s.directory.by_id(uid, target)
 
 
-def _groups(name: str, *keys: str, body: bool = False) -> Call:
-    """A group RPC: ``groupId`` first, then the named keys (or the whole payload)."""
+def _groups(name: str, *keys: str, body: bool = False, schema: Schema | None = None) -> Call:
+    """A group RPC: ``groupId``, then the named keys (or the payload, loaded by ``schema``)."""
 
     async def call(s: Services, uid: str, d: dict[str, Any]) -> Any:
         method = getattr(s.groups, name)
         if body:
-            return await method(uid, d.get("groupId"), d)
+            return await method(uid, d.get("groupId"), d if schema is None else validate(schema, d))
         return await method(uid, d.get("groupId"), *(d.get(k) for k in keys))
 
     return call
@@ -93,22 +98,30 @@ RPC: dict[str, Call] = {
     "groups:list": lambda s, uid, d: s.groups.list_for(uid),
     "groups:invites": lambda s, uid, d: s.groups.invites(uid),
     "groups:detail": _groups("detail"),
-    "groups:create": lambda s, uid, d: s.groups.create(uid, d),
-    "groups:update": _groups("update", body=True),
+    "groups:create": lambda s, uid, d: s.groups.create(uid, validate(_create_group, d)),
+    "groups:update": _groups("update", body=True, schema=_update_group),
     "groups:accept": _groups("accept"),
     "groups:decline": _groups("decline"),
     "groups:members:add": _groups("add_member", body=True),
     "groups:members:remove": _groups("remove_member", "memberId"),
-    "groups:members:promote": _groups("promote", "memberId"),
-    "groups:members:demote": _groups("demote", "memberId"),
+    "groups:members:promote": lambda s, uid, d: s.group_roles.promote(
+        uid, d.get("groupId"), d.get("memberId")
+    ),
+    "groups:members:demote": lambda s, uid, d: s.group_roles.demote(
+        uid, d.get("groupId"), d.get("memberId")
+    ),
     "groups:leave": _groups("leave"),
     "groups:delete": _groups("delete"),
-    "groups:transfer-ownership": _groups("transfer_ownership", body=True),
-    "groups:step-down": _groups("step_down"),
-    "conversation:accept": _social("accept_conversation", "conversationId"),
-    "conversation:decline": _social("decline_conversation", "conversationId"),
-    "conversation:nuke": _social("nuke_conversation", "conversationId"),
-    "conversation:nuke-by-user": _social("nuke_by_user", "recipientId"),
+    "groups:transfer-ownership": lambda s, uid, d: s.group_roles.transfer_ownership(
+        uid, d.get("groupId"), d
+    ),
+    "groups:step-down": lambda s, uid, d: s.group_roles.step_down(uid, d.get("groupId")),
+    "conversation:accept": lambda s, uid, d: s.conversations.accept(uid, d.get("conversationId")),
+    "conversation:decline": lambda s, uid, d: s.conversations.decline(uid, d.get("conversationId")),
+    "conversation:nuke": lambda s, uid, d: s.conversations.nuke(uid, d.get("conversationId")),
+    "conversation:nuke-by-user": lambda s, uid, d: s.conversations.nuke_by_user(
+        uid, d.get("recipientId")
+    ),
 }
 
 

