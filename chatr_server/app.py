@@ -16,8 +16,8 @@ from chatr_server.api.handlers.health import OPENAPI_CACHE
 from chatr_server.api.handlers.static import prepare_assets
 from chatr_server.api.middleware import docs_auth, error_boundary, request_context
 from chatr_server.api.routes import setup_routes
-from chatr_server.appkeys import DEPENDENCIES, SERVICES, SETTINGS
-from chatr_server.chat.gateway import setup_chat
+from chatr_server.appkeys import DEPENDENCIES, METRICS, SERVICES, SETTINGS
+from chatr_server.chat.gateway import REDIS_BROKER, SOCKET_SERVER, setup_chat
 from chatr_server.db import migrate as migrations
 from chatr_server.db.embedded import EmbeddedPostgres
 from chatr_server.db.pool import create_pool
@@ -25,6 +25,7 @@ from chatr_server.db.queries import Queries
 from chatr_server.integrations.mail import create_mailer
 from chatr_server.integrations.sms import create_sms_sender
 from chatr_server.integrations.storage import create_storage
+from chatr_server.metrics import Metrics, metrics_middleware, multiprocess_dir, refresh_forever
 from chatr_server.repos.attachments import AttachmentsRepo
 from chatr_server.repos.codes import CodesRepo
 from chatr_server.repos.conversations import ConversationsRepo
@@ -216,11 +217,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for ``settings`` (resources open on startup)."""
+    metrics = Metrics(multiprocess_dir())
     app = web.Application(
-        middlewares=[request_context, docs_auth, error_boundary],
+        # Metrics outermost: they see the status the client gets. Socket.IO requests
+        # (long polls, websockets) are counted by the socket series instead.
+        middlewares=[
+            metrics_middleware(metrics, skip_prefixes=("/socket.io/",)),
+            request_context,
+            docs_auth,
+            error_boundary,
+        ],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
     app[DEPENDENCIES] = DependencyMonitor()
     app[OPENAPI_CACHE] = {}
     app.cleanup_ctx.append(_resources)
@@ -228,7 +238,24 @@ def create_app(settings: Settings) -> web.Application:
     setup_routes(app)
     setup_chat(app)
     app.cleanup_ctx.append(_support_services)
+    app.cleanup_ctx.append(_metric_sources)
     return app
+
+
+async def _metric_sources(app: web.Application) -> AsyncIterator[None]:
+    """Point the metrics at the states they read at scrape time."""
+    metrics = app[METRICS]
+    monitor = app[DEPENDENCIES]
+    broker = app.get(REDIS_BROKER)
+    metrics.watch(
+        pool=app[SERVICES].pool,
+        monitor=monitor,
+        sockets=app[SOCKET_SERVER],
+        broker_lost=(lambda: broker.lost) if broker is not None else None,
+        ready=lambda: all(monitor.is_up(name) for name in monitor.names),
+    )
+    async with refresh_forever(metrics):
+        yield
 
 
 async def _support_services(app: web.Application) -> AsyncIterator[None]:

@@ -76,7 +76,6 @@ def _serve(args: argparse.Namespace) -> None:
         WORKER_INDEX_ENV,
         bind_internal,
         internal_url,
-        supervise,
     )
 
     settings = _load_settings()
@@ -104,7 +103,7 @@ def _serve(args: argparse.Namespace) -> None:
             settings.host,
             settings.port,
         )
-        raise SystemExit(supervise(lambda _index: argv, settings.workers))
+        raise SystemExit(_supervise_workers(argv, settings.workers))
     internal = None
     if settings.redis_url:
         # The listener other processes forward this process's sessions' requests to.
@@ -144,6 +143,22 @@ def _serve(args: argparse.Namespace) -> None:
             access_log=None if settings.production else logging.getLogger("aiohttp.access"),
             print=None,
         )
+
+
+def _supervise_workers(argv: list[str], workers: int) -> int:
+    """Run the workers with a private folder for their shared metrics (chatr_server/metrics.py)."""
+    import shutil
+
+    from chatr_server.metrics import prepare_multiprocess_dir, worker_exited
+    from chatr_server.workers import supervise
+
+    metrics_dir = prepare_multiprocess_dir()
+    try:
+        return supervise(
+            lambda _index: argv, workers, on_exit=lambda pid: worker_exited(metrics_dir, pid)
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _migrate(_: argparse.Namespace) -> None:

@@ -138,6 +138,8 @@ class Settings:
 
     swagger_user: str | None = None
     swagger_pass: str | None = None
+    # Bearer token of GET /metrics in production (without one, /metrics answers 404).
+    metrics_token: str | None = None
 
     test_mode_allowed: bool = False
     rate_limits_enabled: bool = True
@@ -208,6 +210,7 @@ class Settings:
             suppress_sms=_bool(env, "SUPPRESS_SMS", False),
             swagger_user=_str(env, "SWAGGER_USER"),
             swagger_pass=_str(env, "SWAGGER_PASS"),
+            metrics_token=_str(env, "METRICS_TOKEN"),
             test_mode_allowed=_bool(env, "CHATR_TEST_MODE", False) and not production,
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
             dev_phone_whitelist=_list(env, "DEV_PHONE_WHITELIST"),

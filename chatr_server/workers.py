@@ -78,10 +78,12 @@ def supervise(
     workers: int,
     ready: Callable[[], bool] | None = None,
     on_ready: Callable[[], None] | None = None,
+    on_exit: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``command(index)`` for each worker until stopped; returns the exit status.
 
     ``on_ready()`` runs once, as soon as ``ready()`` is true (e.g. every worker listens).
+    ``on_exit(pid)`` runs for a worker that exited on its own (before its restart).
     """
     stopping = False
     announced = ready is None
@@ -124,6 +126,8 @@ def supervise(
                 if code is None or stopping:
                     continue
                 log.error("worker %d (pid %d) exited with %s", index, proc.pid, code)
+                if on_exit is not None:
+                    on_exit(proc.pid)
                 fast = time.monotonic() - started < _FAST_FAILURE_S
                 fast_failures = fast_failures + 1 if fast else 0
                 if fast_failures >= MAX_FAST_FAILURES:

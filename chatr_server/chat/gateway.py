@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from chatr_server.appkeys import DEPENDENCIES, SERVICES, SETTINGS
+from chatr_server.appkeys import DEPENDENCIES, METRICS, SERVICES, SETTINGS
 from chatr_server.chat.bus import RealtimeBus
 from chatr_server.chat.calls import CallHandlers
 from chatr_server.chat.connection import ConnectionHandlers
@@ -57,14 +57,17 @@ def setup_chat(app: web.Application) -> SocketServer:
     app[SOCKET_SERVER] = sio
     ns = sio.of("/")
     ctx = ChatContext(app)
+    metrics = app[METRICS]
     ConnectionHandlers(ctx).register(ns)
-    MessageHandlers(ctx).register(ns)
+    MessageHandlers(ctx, metrics).register(ns)
     PresenceHandlers(ctx).register(ns)
-    GroupHandlers(ctx).register(ns)
+    GroupHandlers(ctx, metrics).register(ns)
     CallHandlers(ctx).register(ns)
     RpcHandlers(ctx).register(ns)
     # Last: it wraps every handler registered above (SEC-23).
     GuestGate(ctx).install(ns)
+    # Outermost, so refused guest events are counted too.
+    metrics.count_events(ns)
     if broker is not None:
         app[REDIS_BROKER] = broker
         if router is not None:
@@ -109,6 +112,7 @@ async def _live_services(app: web.Application) -> AsyncIterator[None]:
         services.attachments,
         write_window=settings.group_commit_window_ms / 1000,
         max_pending_writes=settings.max_pending_writes,
+        metrics=app[METRICS],
     )
     services.extra["message_actions"] = MessageActionsService(
         services.pool, MessageActionsRepo(services.queries), bus

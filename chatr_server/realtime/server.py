@@ -219,6 +219,7 @@ class Socket:
             elif ns._on_unknown is not None:
                 result = ns._on_unknown(self, event, *data[1:])
             else:
+                ns.unknown_events += 1
                 return
         try:
             if inspect.isawaitable(result):
@@ -351,6 +352,8 @@ class Namespace:
         self._on_connected: ConnectedHook | None = None
         self._on_disconnect: DisconnectHook | None = None
         self._on_unknown: EventHandler | None = None
+        #: Events received without a handler (and no ``on_unknown``): dropped, counted.
+        self.unknown_events = 0
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name} ({len(self.sockets)} sockets)>"

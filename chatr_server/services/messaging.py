@@ -10,7 +10,7 @@ names a stored message.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -30,6 +30,9 @@ from chatr_server.services.message_input import (
 )
 from chatr_server.services.presence import PresenceService
 from chatr_server.util.timefmt import iso_ms, utcnow
+
+if TYPE_CHECKING:
+    from chatr_server.metrics import Metrics
 
 BLOCKED_BY_ME = "You have blocked this user"
 BLOCKED_BY_THEM = "Could not deliver — you're blocked"
@@ -75,6 +78,10 @@ class SendRefused(Exception):
         self.payload = payload
 
 
+def _nothing() -> None:
+    pass
+
+
 def _dm_batch_retry_safe(rows: list[tuple[Any, ...]], exc: BaseException) -> bool:
     """Whether a DM batch that failed on a lost connection may run again.
 
@@ -96,6 +103,7 @@ class MessagingService:
         *,
         write_window: float = DEFAULT_WINDOW,
         max_pending_writes: int = DEFAULT_MAX_PENDING,
+        metrics: Metrics | None = None,
     ) -> None:
         self._pool = pool
         self._repo = repo
@@ -108,7 +116,10 @@ class MessagingService:
             window=write_window,
             max_pending=max_pending_writes,
             retry_safe=_dm_batch_retry_safe,
+            on_batch=metrics.batch_size.observe if metrics is not None else None,
         )
+        self._stored_direct = metrics.stored_direct.inc if metrics is not None else _nothing
+        self._stored_group = metrics.stored_group.inc if metrics is not None else _nothing
         # Batches run one at a time, so they keep one pooled connection between
         # them instead of an acquire/release (and its bookkeeping) per batch.
         self._writer: PoolConnectionProxy | None = None
@@ -188,6 +199,8 @@ class MessagingService:
             raise InvalidPayload("Recipient not found")
         if outcome == "not_found":
             raise InvalidPayload("Message not found")
+        if outcome == "created":
+            self._stored_direct()
         if row["accepted_now"]:
             self._bus.to_user(
                 str(row["initiator_id"]),
@@ -267,6 +280,8 @@ class MessagingService:
             raise InvalidPayload("Accept the group invite before sending messages")
         if outcome == "not_found":
             raise InvalidPayload("Message not found")
+        if outcome == "created":
+            self._stored_group()
         return row
 
     async def send_group(self, sender: SenderProfile, req: GroupSend) -> None:
