@@ -216,11 +216,11 @@ class Socket:
             handler = ns._handlers.get(event)
             if handler is not None:
                 result = handler(self, *data[1:])
-            elif ns._on_unknown is not None:
-                result = ns._on_unknown(self, event, *data[1:])
             else:
                 ns.unknown_events += 1
-                return
+                if ns._on_unknown is None:
+                    return
+                result = ns._on_unknown(self, event, *data[1:])
         try:
             if inspect.isawaitable(result):
                 result = await result
@@ -352,7 +352,7 @@ class Namespace:
         self._on_connected: ConnectedHook | None = None
         self._on_disconnect: DisconnectHook | None = None
         self._on_unknown: EventHandler | None = None
-        #: Events received without a handler (and no ``on_unknown``): dropped, counted.
+        #: Events received without a handler (given to ``on_unknown`` or dropped).
         self.unknown_events = 0
 
     def __repr__(self) -> str:
