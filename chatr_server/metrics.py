@@ -29,7 +29,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -222,6 +222,15 @@ class Metrics:
 
     def send_failed(self, exc: BaseException) -> None:
         self._refused[refusal_reason(exc)].inc()
+
+    @contextlib.contextmanager
+    def counting_refusals(self) -> Iterator[None]:
+        """Count a send that fails inside the block (and let the failure go on)."""
+        try:
+            yield
+        except Exception as exc:
+            self.send_failed(exc)
+            raise
 
     def count_events(self, ns: Namespace) -> None:
         """Wrap every handler registered on ``ns`` so its event is counted (call last)."""

@@ -46,14 +46,11 @@ class GroupHandlers:
 
     @event("Failed to send group message", bare_error=True)
     async def message(self, sock: Socket, data: Any = None, *_: Any) -> None:
-        try:
+        with self._metrics.counting_refusals():
             request = parse_group_send(data)
             if request is None:
                 return
             await self._messaging.send_group(profile(sock), request)
-        except Exception as exc:
-            self._metrics.send_failed(exc)
-            raise
 
     @rpc("Failed to load group messages")
     async def history(self, sock: Socket, data: Any = None, *_: Any) -> Any:
@@ -149,11 +146,8 @@ class GroupHandlers:
     @event("Failed to send group message")
     async def legacy_send(self, sock: Socket, data: Any = None, *_: Any) -> None:
         """The legacy room-based send: stored like ``group:message``, announced to the room."""
-        try:
+        with self._metrics.counting_refusals():
             await self._legacy_send(sock, data)
-        except Exception as exc:
-            self._metrics.send_failed(exc)
-            raise
 
     async def _legacy_send(self, sock: Socket, data: Any) -> None:
         if not isinstance(data, dict):

@@ -38,8 +38,17 @@ async def node(base_settings, tmp_path) -> AsyncIterator[str]:
     for name in ("WEB_WORKERS", "NODE_ENV", "CHATR_ENV", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chatr_server", "serve", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "2", env=env,
+        sys.executable,
+        "-m",
+        "chatr_server",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        env=env,
     )
     try:
         await wait_until_serving(proc, port)
@@ -64,8 +73,9 @@ async def _scrape(url: str) -> list[Sample]:
 
 async def _live(url: str, user: Any) -> LiveClient:
     live = LiveClient(user)
-    await live.sio.connect(url, transports=["websocket"], auth={"token": user.token},
-                           wait_timeout=5)
+    await live.sio.connect(
+        url, transports=["websocket"], auth={"token": user.token}, wait_timeout=5
+    )
     await live.wait("socket:ready", index=0)
     return live
 
@@ -83,10 +93,12 @@ async def test_any_worker_reports_the_node_sum(client, node) -> None:
     assert a.sio.eio.sid[:TAG_LENGTH] != b.sio.eio.sid[:TAG_LENGTH]
     try:
         for i in range(15):
-            await a.emit("message:send", {"recipientId": bob.id, "content": f"a{i}",
-                                          "tempId": f"a{i}"})
-            await b.emit("message:send", {"recipientId": alice.id, "content": f"b{i}",
-                                          "tempId": f"b{i}"})
+            await a.emit(
+                "message:send", {"recipientId": bob.id, "content": f"a{i}", "tempId": f"a{i}"}
+            )
+            await b.emit(
+                "message:send", {"recipientId": alice.id, "content": f"b{i}", "tempId": f"b{i}"}
+            )
         await a.wait_count("message:sent", 15)
         await b.wait_count("message:sent", 15)
         # Counters reach the shared files before message:sent leaves: exact at once.
