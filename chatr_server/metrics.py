@@ -4,12 +4,14 @@ One :class:`Metrics` per app, made in the app factory and handed to whoever
 records something. Label values come only from fixed sets (event names of the
 registered handlers, route templates, the reasons below): never an id.
 
-The hot path pays a pre-bound counter ``inc()`` or histogram ``observe()``
-(the children are resolved once, here). Everything that is a state rather
+The message hot path pays one histogram ``observe()`` (the ack latency, a
+pre-bound metric) and a few plain integer increments: events received are
+counted by the realtime server (``Namespace.received``) and stored messages in
+:class:`StoredCounts`. Those integers, and everything that is a state rather
 than an event (connections by transport, the database pool, dependencies,
-broadcasts the Redis adapter lost, events without a handler) is read from its
-owner by :meth:`Metrics.refresh`: at scrape time, and with ``--workers`` also
-once a second, so every worker's share is current in the shared files.
+broadcasts the Redis adapter lost), are copied into the metrics by
+:meth:`Metrics.refresh`: at scrape time, and with ``--workers`` also once a
+second, so every worker's share is current in the shared files.
 
 ``serve --workers N``: prometheus-client's multiprocess mode. The supervisor
 points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh private folder before it starts
@@ -29,7 +31,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -51,7 +53,7 @@ from chatr_server.services.message_input import InvalidPayload
 if TYPE_CHECKING:
     import asyncpg
 
-    from chatr_server.realtime import Namespace, SocketServer
+    from chatr_server.realtime import SocketServer
     from chatr_server.services.dependencies import DependencyMonitor
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
@@ -87,6 +89,16 @@ def worker_exited(path: str, pid: int) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(pid, path)
+
+
+class StoredCounts:
+    """Messages stored, as plain integers: the send path bumps them for free."""
+
+    __slots__ = ("direct", "group")
+
+    def __init__(self) -> None:
+        self.direct = 0
+        self.group = 0
 
 
 def refusal_reason(exc: BaseException) -> str:
@@ -128,8 +140,10 @@ class Metrics:
             ["kind"],
             registry=reg,
         )
-        self.stored_direct = stored.labels("direct")
-        self.stored_group = stored.labels("group")
+        self.stored = StoredCounts()
+        self._stored_direct = stored.labels("direct")
+        self._stored_group = stored.labels("group")
+        self._seen_stored = (0, 0)
         self.ack_seconds = Histogram(
             "chatr_message_ack_seconds",
             "message:send handler start to message:sent written",
@@ -209,7 +223,7 @@ class Metrics:
         self._broker_lost: Callable[[], int] | None = None
         self._ready_source: Callable[[], bool] | None = None
         self._seen_lost = 0
-        self._seen_unknown: dict[str, int] = {}
+        self._seen_events: dict[tuple[str, str], int] = {}
 
     @property
     def multiprocess(self) -> bool:
@@ -231,12 +245,6 @@ class Metrics:
         except Exception as exc:
             self.send_failed(exc)
             raise
-
-    def count_events(self, ns: Namespace) -> None:
-        """Wrap every handler registered on ``ns`` so its event is counted (call last)."""
-        for name, handler in ns.handlers.items():
-            ns.on(name, _counted(self._events.labels(name).inc, handler))
-        self._events.labels(OTHER)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         if method not in HTTP_METHODS:
@@ -280,10 +288,16 @@ class Metrics:
             for transport, count in counts.items():
                 self._socket_connections.labels(transport).set(count)
             for ns in sockets.namespaces.values():
-                seen = self._seen_unknown.get(ns.name, 0)
-                if ns.unknown_events > seen:
-                    self._events.labels(OTHER).inc(ns.unknown_events - seen)
-                    self._seen_unknown[ns.name] = ns.unknown_events
+                self._count_events(ns.name, OTHER, ns.unknown_events)
+                for event, count in list(ns.received.items()):
+                    self._count_events(ns.name, event, count)
+        direct, group = self.stored.direct, self.stored.group
+        seen_direct, seen_group = self._seen_stored
+        if direct > seen_direct:
+            self._stored_direct.inc(direct - seen_direct)
+        if group > seen_group:
+            self._stored_group.inc(group - seen_group)
+        self._seen_stored = (direct, group)
         pool = self._pool_source
         if pool is not None:
             size, idle = pool.get_size(), pool.get_idle_size()
@@ -302,6 +316,13 @@ class Metrics:
         if self._ready_source is not None:
             self._ready.set(1 if self._ready_source() else 0)
 
+    def _count_events(self, namespace: str, event: str, count: int) -> None:
+        key = (namespace, event)
+        seen = self._seen_events.get(key)
+        if seen is None or count > seen:
+            self._events.labels(event).inc(count - (seen or 0))
+            self._seen_events[key] = count
+
     async def probe(self) -> None:
         """Ask the monitor to probe every dependency now (an idle node notices outages)."""
         monitor = self._monitor
@@ -312,15 +333,6 @@ class Metrics:
         """(body, content type) of a scrape, in the format ``accept`` asks for."""
         encoder, content_type = choose_encoder(accept)
         return encoder(self._scrape), content_type
-
-
-def _counted(inc: Callable[[], None], handler: Callable[..., Any]) -> Callable[..., Any]:
-    # A plain function, like the handlers it wraps: no task for a synchronous handler.
-    def counted(sock: Any, *args: Any) -> Awaitable[Any] | Any:
-        inc()
-        return handler(sock, *args)
-
-    return counted
 
 
 def route_label(request: web.Request) -> str:

@@ -66,8 +66,6 @@ def setup_chat(app: web.Application) -> SocketServer:
     RpcHandlers(ctx).register(ns)
     # Last: it wraps every handler registered above (SEC-23).
     GuestGate(ctx).install(ns)
-    # Outermost, so refused guest events are counted too.
-    metrics.count_events(ns)
     if broker is not None:
         app[REDIS_BROKER] = broker
         if router is not None:

@@ -191,6 +191,12 @@ class Socket:
     def _on_event(self, data: list[Any], ack_id: int | None) -> None:
         if self._state == _DISCONNECTED:
             return
+        ns = self.namespace
+        received = ns.received
+        if data[0] in received:
+            received[data[0]] += 1
+        else:
+            ns.unknown_events += 1
         if self._runner is None and self._state == _CONNECTED:
             # Idle socket and a plain-function handler: run inline, no task needed.
             handler = self.namespace._sync_handlers.get(data[0])
@@ -216,11 +222,10 @@ class Socket:
             handler = ns._handlers.get(event)
             if handler is not None:
                 result = handler(self, *data[1:])
-            else:
-                ns.unknown_events += 1
-                if ns._on_unknown is None:
-                    return
+            elif ns._on_unknown is not None:
                 result = ns._on_unknown(self, event, *data[1:])
+            else:
+                return
         try:
             if inspect.isawaitable(result):
                 result = await result
@@ -352,7 +357,9 @@ class Namespace:
         self._on_connected: ConnectedHook | None = None
         self._on_disconnect: DisconnectHook | None = None
         self._on_unknown: EventHandler | None = None
-        #: Events received without a handler (given to ``on_unknown`` or dropped).
+        #: Events received, by name of a registered handler, and the others (for
+        #: metrics: plain integers, so counting costs the hot path next to nothing).
+        self.received: dict[str, int] = {}
         self.unknown_events = 0
 
     def __repr__(self) -> str:
@@ -367,6 +374,7 @@ class Namespace:
 
         def register(fn: EventHandler) -> EventHandler:
             self._handlers[event] = fn
+            self.received.setdefault(event, 0)
             if inspect.iscoroutinefunction(fn):
                 self._sync_handlers.pop(event, None)
             else:

@@ -10,11 +10,12 @@ names a stored message.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from chatr_server.metrics import Metrics, StoredCounts
 from chatr_server.presenters.groups import live_message
 from chatr_server.presenters.messages_live import live_payloads
 from chatr_server.repos.messaging import MessagingRepo, all_have_temp_ids
@@ -30,9 +31,6 @@ from chatr_server.services.message_input import (
 )
 from chatr_server.services.presence import PresenceService
 from chatr_server.util.timefmt import iso_ms, utcnow
-
-if TYPE_CHECKING:
-    from chatr_server.metrics import Metrics
 
 BLOCKED_BY_ME = "You have blocked this user"
 BLOCKED_BY_THEM = "Could not deliver — you're blocked"
@@ -78,10 +76,6 @@ class SendRefused(Exception):
         self.payload = payload
 
 
-def _nothing() -> None:
-    pass
-
-
 def _dm_batch_retry_safe(rows: list[tuple[Any, ...]], exc: BaseException) -> bool:
     """Whether a DM batch that failed on a lost connection may run again.
 
@@ -118,8 +112,7 @@ class MessagingService:
             retry_safe=_dm_batch_retry_safe,
             on_batch=metrics.batch_size.observe if metrics is not None else None,
         )
-        self._stored_direct = metrics.stored_direct.inc if metrics is not None else _nothing
-        self._stored_group = metrics.stored_group.inc if metrics is not None else _nothing
+        self._stored = metrics.stored if metrics is not None else StoredCounts()
         # Batches run one at a time, so they keep one pooled connection between
         # them instead of an acquire/release (and its bookkeeping) per batch.
         self._writer: PoolConnectionProxy | None = None
@@ -200,7 +193,7 @@ class MessagingService:
         if outcome == "not_found":
             raise InvalidPayload("Message not found")
         if outcome == "created":
-            self._stored_direct()
+            self._stored.direct += 1
         if row["accepted_now"]:
             self._bus.to_user(
                 str(row["initiator_id"]),
@@ -281,7 +274,7 @@ class MessagingService:
         if outcome == "not_found":
             raise InvalidPayload("Message not found")
         if outcome == "created":
-            self._stored_group()
+            self._stored.group += 1
         return row
 
     async def send_group(self, sender: SenderProfile, req: GroupSend) -> None:
