@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 from aiohttp import web
 
 from chatr_server.api.handlers.health import OPENAPI_CACHE
@@ -25,6 +27,7 @@ from chatr_server.db.queries import Queries
 from chatr_server.integrations.mail import create_mailer
 from chatr_server.integrations.sms import create_sms_sender
 from chatr_server.integrations.storage import create_storage
+from chatr_server.lifecycle import LIFECYCLE, Lifecycle, StartupError
 from chatr_server.metrics import Metrics, metrics_middleware, multiprocess_dir, refresh_forever
 from chatr_server.repos.attachments import AttachmentsRepo
 from chatr_server.repos.codes import CodesRepo
@@ -77,6 +80,13 @@ async def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgre
     return await embedded.start(), embedded
 
 
+def _where(dsn: str) -> str:
+    """host:port/database of a DSN, without its credentials (for error messages)."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
+    return f"{host}:{parts.port or 5432}{parts.path or ''}"
+
+
 def create_store(settings: Settings, monitor: DependencyMonitor | None = None) -> KeyValueStore:
     if settings.redis_url:
         return RedisStore(settings.redis_url, settings.redis_prefix, monitor)
@@ -86,7 +96,15 @@ def create_store(settings: Settings, monitor: DependencyMonitor | None = None) -
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dsn, embedded = await resolve_database_url(settings)
-    pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+    try:
+        pool = await create_pool(dsn, settings.database_pool_size, settings.database_pool_timeout)
+        # The pool keeps no idle floor, so this is the first real connection.
+        first = await pool.acquire()
+    except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        if embedded is not None:
+            await embedded.stop()
+        reason = str(e).strip() or type(e).__name__
+        raise StartupError(f"cannot connect to PostgreSQL at {_where(dsn)}: {reason}") from None
     monitor = app[DEPENDENCIES]
     monitor.register(POSTGRES, lambda: probe_postgres(pool))
     store = create_store(settings, monitor)
@@ -96,15 +114,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sms = create_sms_sender(settings)
     storage = create_storage(settings)
     try:
-        async with pool.acquire() as conn:
+        try:
             if settings.production:
-                missing = await migrations.pending(conn)
+                missing = await migrations.pending(first)
                 if missing:
                     raise migrations.MigrationError(
-                        f"database needs migrations {missing}: run `migrate` first"
+                        f"the database needs migrations {', '.join(missing)}: "
+                        "run `python -m chatr_server migrate` first"
                     )
             else:
-                await migrations.migrate(conn)
+                await migrations.migrate(first)
+        finally:
+            await pool.release(first)
         if store.kind == "redis" and not await store.ping():
             monitor.failed(REDIS, "not answering at start-up", count=False)
         queries = Queries()
@@ -232,6 +253,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[DEPENDENCIES] = DependencyMonitor()
+    app[LIFECYCLE] = Lifecycle()
     app[OPENAPI_CACHE] = {}
     app.cleanup_ctx.append(_resources)
     app.on_startup.append(prepare_assets)
@@ -246,13 +268,14 @@ async def _metric_sources(app: web.Application) -> AsyncIterator[None]:
     """Point the metrics at the states they read at scrape time."""
     metrics = app[METRICS]
     monitor = app[DEPENDENCIES]
+    lifecycle = app[LIFECYCLE]
     broker = app.get(REDIS_BROKER)
     metrics.watch(
         pool=app[SERVICES].pool,
         monitor=monitor,
         sockets=app[SOCKET_SERVER],
         broker_lost=(lambda: broker.lost) if broker is not None else None,
-        ready=lambda: all(monitor.is_up(name) for name in monitor.names),
+        ready=lambda: not lifecycle.draining and all(monitor.is_up(n) for n in monitor.names),
     )
     async with refresh_forever(metrics):
         yield

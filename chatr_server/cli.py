@@ -50,26 +50,22 @@ def tune_gc() -> None:
 
 @contextmanager
 def _startup_errors_exit() -> Iterator[None]:
-    """A database the server cannot use stops the command with one line, not a traceback."""
+    """A database the command cannot use stops it with one line, not a traceback."""
+    from chatr_server import serving
     from chatr_server.db.embedded import EmbeddedPostgresError
     from chatr_server.db.migrate import MigrationError
 
     try:
         yield
-    except MigrationError as exc:
-        print(f"migration error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except EmbeddedPostgresError as exc:
-        print(f"database error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    except (MigrationError, EmbeddedPostgresError) as exc:
+        serving.fail(serving.describe_failure(exc))
 
 
 def _serve(args: argparse.Namespace) -> None:
     import os
     from dataclasses import replace
 
-    from aiohttp import web
-
+    from chatr_server import serving
     from chatr_server.app import create_app
     from chatr_server.workers import (
         HANDOFF_DIR_ENV,
@@ -103,13 +99,22 @@ def _serve(args: argparse.Namespace) -> None:
             settings.host,
             settings.port,
         )
-        raise SystemExit(_supervise_workers(argv, settings.workers))
+        # A worker drains for up to SHUTDOWN_TIMEOUT_SECONDS; the supervisor waits a bit more.
+        raise SystemExit(
+            _supervise_workers(
+                argv, settings.workers, stop_grace=settings.shutdown_timeout_seconds + 5.0
+            )
+        )
     internal = None
     if settings.redis_url:
         # The listener other processes forward this process's sessions' requests to.
         index = int(worker or 0)
         port = settings.node_port + index if settings.node_port else 0
-        internal = bind_internal(settings.node_host, port)
+        try:
+            internal = bind_internal(settings.node_host, port)
+        except OSError as exc:
+            where = f"{settings.node_host}:{port} (NODE_HOST/NODE_PORT)"
+            serving.fail(f"cannot listen on {where}: {exc.strerror or exc}")
         if not settings.node_url:
             settings = replace(settings, node_url=internal_url(internal))
         if worker is not None:
@@ -121,31 +126,15 @@ def _serve(args: argparse.Namespace) -> None:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is a hard dependency on Linux
         loop = asyncio.new_event_loop()
-    log.info(
-        "starting chatr_server on http://%s:%s%s",
-        settings.host,
-        settings.port,
-        f" (worker {worker}, node address {settings.node_url})" if worker else "",
-    )
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except Exception as exc:
+        serving.fail(serving.describe_failure(exc))
     tune_gc()
-    # run_app handles SIGINT and SIGTERM: stop accepting, finish in-flight
-    # requests for up to shutdown_timeout, then run the cleanup contexts.
-    with _startup_errors_exit():
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            sock=internal,
-            reuse_port=settings.workers > 1 or None,
-            loop=loop,
-            shutdown_timeout=10.0,
-            access_log=None if settings.production else logging.getLogger("aiohttp.access"),
-            print=None,
-        )
+    raise SystemExit(serving.run(app, settings, loop, internal=internal, worker=worker))
 
 
-def _supervise_workers(argv: list[str], workers: int) -> int:
+def _supervise_workers(argv: list[str], workers: int, *, stop_grace: float) -> int:
     """Run the workers with a private folder for their shared metrics (chatr_server/metrics.py)."""
     import shutil
 
@@ -155,7 +144,10 @@ def _supervise_workers(argv: list[str], workers: int) -> int:
     metrics_dir = prepare_multiprocess_dir()
     try:
         return supervise(
-            lambda _index: argv, workers, on_exit=lambda pid: worker_exited(metrics_dir, pid)
+            lambda _index: argv,
+            workers,
+            stop_grace=stop_grace,
+            on_exit=lambda pid: worker_exited(metrics_dir, pid),
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

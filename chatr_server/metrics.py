@@ -203,7 +203,7 @@ class Metrics:
         )
         self._ready = Gauge(
             "chatr_ready",
-            "1 when the node may take traffic (dependencies up), else 0",
+            "1 when the node may take traffic (dependencies up, not draining), else 0",
             registry=reg,
             multiprocess_mode="livemin",
         )

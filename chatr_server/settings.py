@@ -17,6 +17,7 @@ from pathlib import Path
 
 # A shorter HS256 key is brute-forceable offline from any issued token.
 MIN_JWT_SECRET_LENGTH = 32
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
@@ -151,6 +152,12 @@ class Settings:
     socket_ping_timeout: float = 20.0
     socket_max_payload: int = 1_000_000
 
+    # Graceful drain on SIGTERM/SIGINT (chatr_server/serving.py): how long readiness
+    # answers 503 while the node still serves, so a load balancer can take it out of
+    # rotation; and the bound on the whole shutdown, grace included.
+    shutdown_grace_seconds: float = 5.0
+    shutdown_timeout_seconds: float = 15.0
+
     log_level: str = "INFO"
     log_json: bool = False
     cors_origins: tuple[str, ...] = field(default=())
@@ -219,6 +226,8 @@ class Settings:
             socket_ping_interval=_float(env, "SOCKET_PING_INTERVAL", 25.0),
             socket_ping_timeout=_float(env, "SOCKET_PING_TIMEOUT", 20.0),
             socket_max_payload=_int(env, "SOCKET_MAX_PAYLOAD", 1_000_000),
+            shutdown_grace_seconds=_float(env, "SHUTDOWN_GRACE_SECONDS", 5.0),
+            shutdown_timeout_seconds=_float(env, "SHUTDOWN_TIMEOUT_SECONDS", 15.0),
             log_level=(_str(env, "LOG_LEVEL", "INFO") or "INFO").upper(),
             log_json=_bool(env, "LOG_JSON", production),
             cors_origins=_list(env, "CORS_ORIGINS"),
@@ -250,6 +259,14 @@ class Settings:
             raise ConfigError("MAX_PENDING_WRITES must be at least 1")
         if not 60 <= self.attachment_link_ttl_s <= 7 * 86400:
             raise ConfigError("ATTACHMENT_LINK_TTL must be between 60 and 604800 seconds")
+        if not 0 < self.shutdown_timeout_seconds <= 3600:
+            raise ConfigError("SHUTDOWN_TIMEOUT_SECONDS must be between 0 and 3600")
+        if not 0 <= self.shutdown_grace_seconds < self.shutdown_timeout_seconds:
+            raise ConfigError(
+                "SHUTDOWN_GRACE_SECONDS must be at least 0 and below SHUTDOWN_TIMEOUT_SECONDS"
+            )
+        if self.log_level not in _LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
 
     def with_dev_secret(self) -> Settings:
         """Outside production, generate a JWT secret once and keep it in the data folder.

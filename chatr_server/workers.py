@@ -39,8 +39,8 @@ _FAST_FAILURE_S: Final = 5.0
 MAX_FAST_FAILURES: Final = 5
 # Pause between restarts of a crashed worker (also spaces out crash loops).
 _RESTART_DELAY_S: Final = 1.0
-# How long the parent waits for workers to finish after forwarding a stop signal; the
-# workers' own graceful shutdown is bounded by 10 s (``shutdown_timeout``).
+# How long the parent waits for workers to finish after forwarding a stop signal, by
+# default; ``serve`` passes SHUTDOWN_TIMEOUT_SECONDS plus a margin (the workers' drain).
 _STOP_GRACE_S: Final = 20.0
 _POLL_S: Final = 0.2
 
@@ -78,18 +78,29 @@ def supervise(
     workers: int,
     ready: Callable[[], bool] | None = None,
     on_ready: Callable[[], None] | None = None,
+    stop_grace: float = _STOP_GRACE_S,
     on_exit: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``command(index)`` for each worker until stopped; returns the exit status.
 
     ``on_ready()`` runs once, as soon as ``ready()`` is true (e.g. every worker listens).
+    On SIGTERM/SIGINT every worker gets SIGTERM and drains; the status is 0 when all of
+    them exit 0 within ``stop_grace`` seconds. A second signal is forwarded too (a
+    worker then ends its grace period early).
     ``on_exit(pid)`` runs for a worker that exited on its own (before its restart).
     """
     stopping = False
+    forwarded = False
     announced = ready is None
+    procs: list[tuple[subprocess.Popen[bytes], float]] = []
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
+        if forwarded:
+            for proc, _ in procs:
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.send_signal(signal.SIGTERM)
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
@@ -111,7 +122,7 @@ def supervise(
     # other through unix sockets in it (see realtime/cluster.py).
     handoff_dir = tempfile.mkdtemp(prefix="chatr-workers-")
     os.environ[HANDOFF_DIR_ENV] = handoff_dir
-    procs = [spawn(i) for i in range(workers)]
+    procs.extend(spawn(i) for i in range(workers))
     fast_failures = 0
     status = 0
     try:
@@ -142,12 +153,19 @@ def supervise(
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_GRACE_S
-        for proc, _ in procs:
+        forwarded = True
+        deadline = time.monotonic() + stop_grace
+        for index, (proc, _) in enumerate(procs):
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                code = proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                log.error("worker %d (pid %d) did not drain in time: killed", index, proc.pid)
                 proc.kill()
                 proc.wait()
+                status = 1
+            else:
+                if code != 0:
+                    log.error("worker %d (pid %d) exited with %s", index, proc.pid, code)
+                    status = 1
         shutil.rmtree(handoff_dir, ignore_errors=True)
     return status

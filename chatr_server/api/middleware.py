@@ -34,6 +34,9 @@ _PUBLIC_CORS_PREFIXES = (
     "/api/messages/download/",
 )
 _CORS_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS"
+# Status recorded for a request whose client disconnected first (nginx's convention;
+# never actually sent, the connection is gone).
+CLIENT_CLOSED_REQUEST = 499
 
 
 def _cors_headers(request: web.Request) -> dict[str, str]:
@@ -142,12 +145,22 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
             k: v for k, v in exc.headers.items() if k.lower() in {"allow", "www-authenticate"}
         }
         return json_response({"error": message}, status=exc.status, headers=headers)
-    except ConnectionResetError:
-        raise
     except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and _client_gone(request):
+            # The client left mid-request (an aborted upload, a closed tab): nothing to
+            # answer and nothing wrong here. The access log shows nginx's "client closed
+            # request".
+            log.info("client went away during %s %s", request.method, request.rel_url.path)
+            return web.Response(status=CLIENT_CLOSED_REQUEST)
         if request.app[DEPENDENCIES].refuse(exc) is not None:
             return error_response(UNAVAILABLE, 503, headers={"Retry-After": str(RETRY_AFTER_S)})
         if is_unstorable_text(exc):
             return error_response(INVALID_INPUT, 400)
         log.exception("unhandled error on %s %s", request.method, request.rel_url.path)
         return error_response("Internal server error", 500)
+
+
+def _client_gone(request: web.Request) -> bool:
+    """A reset on the client's own connection (not a dependency's)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()

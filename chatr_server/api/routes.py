@@ -36,6 +36,7 @@ from chatr_server.api.handlers import (
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/health", health.health)
+    r.add_get("/api/health/ready", health.ready)
     r.add_get("/api/openapi.json", health.openapi_json)
     r.add_get("/metrics", metrics.metrics)
 

@@ -70,17 +70,17 @@ class SioClient:
         self._send("42" + orjson.dumps([event, data]).decode())
 
     async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.connected = False
-        with contextlib.suppress(Exception):
-            if self._ws is not None:
-                await self._ws.close()
-            elif self._sid is not None:
-                async with asyncio.timeout(2):
-                    async with self._session.post(self._poll_url, data="1") as resp:
-                        await resp.read()
+        if not self.closed:
+            self.closed = True
+            self.connected = False
+            with contextlib.suppress(Exception):
+                if self._ws is not None:
+                    await self._ws.close()
+                elif self._sid is not None:
+                    async with asyncio.timeout(2):
+                        async with self._session.post(self._poll_url, data="1") as resp:
+                            await resp.read()
+        # Also after the server closed first (_lost): the reader and writer must end.
         for task in (self._reader, self._writer):
             if task is not None and not task.done():
                 task.cancel()
@@ -171,8 +171,12 @@ class SioClient:
             await flush.wait()
             flush.clear()
             batch, self._outbox = self._outbox, []
-            for packet in batch:
-                await ws.send_str(packet)
+            try:
+                for packet in batch:
+                    await ws.send_str(packet)
+            except ConnectionError:
+                self._lost("websocket closed")
+                return
 
     # ---- polling ------------------------------------------------------
 

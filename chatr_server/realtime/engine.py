@@ -44,6 +44,8 @@ BAD_HANDSHAKE_METHOD: Final = (2, "Bad handshake method")
 BAD_REQUEST: Final = (3, "Bad request")
 FORBIDDEN: Final = (4, "Forbidden")
 UNSUPPORTED_PROTOCOL_VERSION: Final = (5, "Unsupported protocol version")
+# Not a protocol error: the answer to a handshake while the server drains (HTTP 503).
+SHUTTING_DOWN: Final = (4, "Server is shutting down")
 
 # Session states. CLOSING only exists for a graceful server-side close on long-polling:
 # the final frames (ending with CLOSE) wait for the client's next GET.
@@ -109,6 +111,7 @@ class EngineSession:
     __slots__ = (
         "_awaiting_pong",
         "_poll_waiter",
+        "_polled",
         "_post_busy",
         "_queue",
         "_queued_bytes",
@@ -135,6 +138,7 @@ class EngineSession:
         self._queue: deque[bytes] | None = None  # created lazily: an empty deque is ~600 B
         self._queued_bytes = 0
         self._poll_waiter: asyncio.Future[None] | None = None
+        self._polled = False  # a GET came: this client polls, so it will collect a close
         self._post_busy = False
         self._ws: WsConnection | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -401,6 +405,7 @@ class EngineSession:
 
     async def _handle_get(self, request: web.Request) -> web.StreamResponse:
         server = self.server
+        self._polled = True
         if self._poll_waiter is not None:
             # A second concurrent GET is a client bug (or an attack): fail both, close.
             self.close("transport error", graceful=False)
@@ -568,7 +573,8 @@ class EngineServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._websockets = WsCounter()
         self._loop_: asyncio.AbstractEventLoop | None = None
-        self._shutting_down = False
+        self._accepting = True
+        self._no_sessions: asyncio.Future[None] | None = None
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop:
@@ -597,6 +603,13 @@ class EngineServer:
     def _forget(self, session: EngineSession) -> None:
         if self.sessions.get(session.sid) is session:
             del self.sessions[session.sid]
+        waiter = self._no_sessions
+        if not self.sessions and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def stop_accepting(self) -> None:
+        """Refuse new sessions and upgrades (503); open sessions carry on."""
+        self._accepting = False
 
     # -------------------------------------------------------------- responses
 
@@ -659,8 +672,10 @@ class EngineServer:
             if node is not None:
                 response = await router.forward(request, node, self)
                 return response if response is not None else self._error(request, UNKNOWN_SID)
-        if self._shutting_down:
-            return self._error(request, FORBIDDEN, status=403)
+        if not self._accepting and (sid is None or transport == WEBSOCKET):
+            # Draining: no new session and no upgrade, but the sessions still open keep
+            # polling until they collect their last frames (see ``shutdown``).
+            return self._error(request, SHUTTING_DOWN, status=503)
         if self.allow_request is not None:
             allowed = self.allow_request(request)
             if not isinstance(allowed, bool):
@@ -686,8 +701,11 @@ class EngineServer:
                 # Like the reference server: complete the websocket handshake, then close
                 # it. The established session is left untouched.
                 ws = self._websocket()
-                await ws.prepare(request)
-                await ws.close()
+                try:
+                    await ws.prepare(request)
+                    await ws.close()
+                except ConnectionResetError:
+                    return _client_gone()
                 return ws
             return await self._upgrade(request, session)
         if session.transport is not POLLING:
@@ -762,11 +780,22 @@ class EngineServer:
             counter=self._websockets,
         )
 
-    async def _open_websocket(self, request: web.Request) -> web.StreamResponse:
+    async def _accept_websocket(self, request: web.Request) -> WsConnection | None:
+        """Answer the upgrade and take the connection over; None if the client left."""
         ws = self._websocket()
-        await ws.prepare(request)
-        # No await from here on: the connection leaves aiohttp before any frame arrives.
-        conn = self._detach(request)
+        try:
+            await ws.prepare(request)
+            # No await from here on: the connection leaves aiohttp before any frame arrives.
+            return self._detach(request)
+        except ConnectionResetError:
+            # A page closed while its upgrade was answered: the client's choice, not an error.
+            log.info("websocket upgrade from %s: the client went away", request.remote)
+            return None
+
+    async def _open_websocket(self, request: web.Request) -> web.StreamResponse:
+        conn = await self._accept_websocket(request)
+        if conn is None:
+            return _client_gone()
         session = self._new_session(request, WEBSOCKET)
         session._ws = conn
         conn.handler = session
@@ -775,9 +804,9 @@ class EngineServer:
         return detached_response()
 
     async def _upgrade(self, request: web.Request, session: EngineSession) -> web.StreamResponse:
-        ws = self._websocket()
-        await ws.prepare(request)
-        conn = self._detach(request)
+        conn = await self._accept_websocket(request)
+        if conn is None:
+            return _client_gone()
         if session.transport is not POLLING or session.upgrading or session.state != _OPEN:
             conn.close()  # the session changed during the handshake
             return detached_response()
@@ -788,19 +817,39 @@ class EngineServer:
         return detached_response()
 
     async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Close every session gracefully and wait (bounded) for the sockets to close."""
-        self._shutting_down = True
+        """Close every session gracefully and wait (bounded) for the clients to see it.
+
+        A session's queued frames leave before its close: on a websocket they are
+        written ahead of the close frame; a polling session keeps them, with the CLOSE
+        packet, for the client's next GET, and is dropped when ``timeout`` ends first.
+        """
+        loop = self._loop
+        deadline = loop.time() + timeout
+        self._accepting = False
         for session in list(self.sessions.values()):
             session.close("server shutting down", graceful=True)
-        # Polling sessions do not wait for a GET that may never come during shutdown.
+            if not session._polled:  # never polled: nobody will come for the last frames
+                session._wake_poll()
+                session._finalize()
+        if self.sessions:
+            self._no_sessions = loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_sessions, max(0.0, deadline - loop.time()))
+            self._no_sessions = None
         for session in list(self.sessions.values()):
             session._wake_poll()
             session._finalize()
         tasks = [t for t in self._tasks if not t.done()]
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            await asyncio.wait(tasks, timeout=max(0.01, deadline - loop.time()))
         # Websockets close without tasks: wait for their close handshakes instead.
-        await self._websockets.wait_closed(timeout)
+        await self._websockets.wait_closed(max(0.01, deadline - loop.time()))
+
+
+def _client_gone() -> web.Response:
+    """What a handler returns when its client disconnected: never sent, but the access
+    log records nginx's "client closed request" (499) rather than a server error."""
+    return web.Response(status=499)
 
 
 def _is_ws_upgrade(request: web.Request) -> bool:

@@ -488,6 +488,10 @@ class _Client:
 
     def on_packet(self, packet: sio.Packet) -> None:
         ptype = packet.type
+        if self.server._draining and (
+            ptype == sio.EVENT or ptype == sio.BINARY_EVENT or ptype == sio.CONNECT
+        ):
+            return  # draining: never answered, so the client re-sends after reconnecting
         if ptype == sio.EVENT or ptype == sio.BINARY_EVENT:
             sock = self.sockets.get(packet.namespace)
             if sock is not None:
@@ -568,6 +572,7 @@ class SocketServer:
         self.namespaces: dict[str, Namespace] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._draining = False
 
     def of(self, name: str = "/") -> Namespace:
         """Get or create a namespace; clients can only connect to created namespaces."""
@@ -587,16 +592,39 @@ class SocketServer:
         await self.shutdown()
 
     async def shutdown(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Disconnect everyone ("server shutting down") and let pending handlers finish."""
+        """Drain, then close every connection so that clients reconnect (elsewhere).
+
+        1. No new session or upgrade; events that arrive from now on are dropped, not
+           run (their sender gets no answer, so it sends them again after reconnecting).
+        2. Each socket finishes the events it already received, so their answers
+           (acks and whatever the handlers emit) are written to the still-open
+           connection.
+        3. Engine.IO sessions close: queued frames first, then the transport close. No
+           Socket.IO DISCONNECT packet, which would stop official clients reconnecting.
+        4. Disconnect hooks run; the adapters close. All of it within ``timeout``.
+        """
         if self._closed:
             return
         self._closed = True
-        await self.engine.shutdown()
-        tasks = [t for t in self._tasks if not t.done()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+        self._draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.engine.stop_accepting()
+        await self._settle(deadline)
+        await self.engine.shutdown(max(0.0, deadline - loop.time()) * 0.8)
+        await self._settle(deadline)
         for ns in self.namespaces.values():
             await ns.adapter.close()
+
+    async def _settle(self, deadline: float) -> None:
+        """Wait until no socket has handler work left (or ``deadline``, loop time)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            tasks = [t for t in self._tasks if not t.done()]
+            left = deadline - loop.time()
+            if not tasks or left <= 0:
+                return
+            await asyncio.wait(tasks, timeout=left)
 
     # ---------------------------------------------------------------- internals
 

@@ -218,9 +218,25 @@ def _account(base_url: str) -> Account:
     return Account(user["user"]["id"], user["user"]["username"], user["token"])
 
 
+async def _make_support_agent(dsn: str, user_id: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "UPDATE users SET is_support = true, email_verified = true WHERE id = $1", user_id
+        )
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="module")
 def fuzzer(fuzz_server: FuzzServer) -> Account:
-    """The user every generated request is made as."""
+    """The user every generated request is made as.
+
+    A support agent exists beside it, so the widget's routes reach their real work
+    instead of the contract's 503 "Support is currently unavailable".
+    """
+    agent = _account(fuzz_server.base_url)
+    asyncio.run(_make_support_agent(fuzz_server.settings.database_url or "", agent.id))
     return _account(fuzz_server.base_url)
 
 

@@ -113,7 +113,7 @@ def _one_line_naming(stderr: str, name: str) -> str:
     assert "Traceback" not in stderr, stderr
     lines = [line for line in stderr.splitlines() if name in line]
     assert len(lines) == 1, stderr
-    assert lines[0].startswith("migration error: "), stderr
+    assert "migration error: " in lines[0], stderr
     return lines[0]
 
 

@@ -95,5 +95,5 @@ def test_cli_prints_one_line_instead_of_a_traceback(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
-    assert lines[-1].startswith("database error: the embedded PostgreSQL cannot run as root")
+    assert "database error: the embedded PostgreSQL cannot run as root" in lines[-1]
     assert [line for line in lines if "pgserver" in line] == [lines[-1]]

@@ -1,4 +1,4 @@
-"""``GET /api/health`` and the OpenAPI document."""
+"""``GET /api/health`` (liveness), ``GET /api/health/ready`` and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from marshmallow import Schema, fields
 
 from chatr_server.api.openapi import build_spec, doc
 from chatr_server.appkeys import SERVICES
+from chatr_server.lifecycle import LIFECYCLE
+from chatr_server.services.readiness import readiness
 from chatr_server.util.jsonx import json_response
 from chatr_server.util.timefmt import iso_ms, utcnow
 
@@ -43,6 +45,33 @@ async def health(request: web.Request) -> web.Response:
             "database": database,
         }
     )
+
+
+class ReadinessChecksSchema(Schema):
+    database = fields.String(metadata={"description": "ok | down"})
+    migrations = fields.String(metadata={"description": "ok | pending | unknown"})
+    redis = fields.String(metadata={"description": "ok | down | not configured"})
+    draining = fields.Boolean(metadata={"description": "true once SIGTERM/SIGINT arrived"})
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(metadata={"description": "ready | not ready"})
+    checks = fields.Nested(ReadinessChecksSchema)
+
+
+@doc(
+    "Readiness: may a load balancer send traffic here",
+    tags=["health"],
+    responses={200: ReadinessSchema, 503: ReadinessSchema},
+    description=(
+        "200 only when PostgreSQL answers, every migration is applied, Redis answers "
+        "(when configured) and the node is not draining; otherwise 503 naming the failed "
+        "checks. Each check is bounded (2 s). `/api/health` stays the liveness answer."
+    ),
+)
+async def ready(request: web.Request) -> web.Response:
+    ok, body = await readiness(request.app[SERVICES], request.app[LIFECYCLE].draining)
+    return json_response(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
 
 async def openapi_json(request: web.Request) -> web.Response:
