@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from chatr_server.container import Services
 from chatr_server.metrics import Metrics
-from chatr_server.services.container import Services
 from chatr_server.services.dependencies import DependencyMonitor
 from chatr_server.settings import Settings
 

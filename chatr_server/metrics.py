@@ -49,6 +49,7 @@ from chatr_server.errors import ServiceError
 from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.services.group_commit import Overloaded
 from chatr_server.services.message_input import InvalidPayload
+from chatr_server.services.messaging import StoredCounts
 
 if TYPE_CHECKING:
     import asyncpg
@@ -89,16 +90,6 @@ def worker_exited(path: str, pid: int) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(pid, path)
-
-
-class StoredCounts:
-    """Messages stored, as plain integers: the send path bumps them for free."""
-
-    __slots__ = ("direct", "group")
-
-    def __init__(self) -> None:
-        self.direct = 0
-        self.group = 0
 
 
 def refusal_reason(exc: BaseException) -> str:

@@ -33,7 +33,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from chatr_server.chat.gateway import SOCKET_SERVER
+from chatr_server.appkeys import SERVICES
 from chatr_server.db.embedded import EmbeddedPostgresError
 from chatr_server.db.migrate import MigrationError
 from chatr_server.lifecycle import LIFECYCLE, StartupError
@@ -201,11 +201,11 @@ async def _drain(
     try:
         async with asyncio.timeout(max(0.0, deadline - loop.time())):
             await public.stop()
-            sio = app.get(SOCKET_SERVER)
-            if sio is not None:
+            services = app.get(SERVICES)
+            if services is not None:
                 # Leave a little of the budget for HTTP requests and closing resources.
                 left = deadline - loop.time()
-                await sio.shutdown(max(0.0, left - min(2.0, left * 0.2)))
+                await services.sockets.shutdown(max(0.0, left - min(2.0, left * 0.2)))
             await runner.cleanup()
     except TimeoutError:
         log.error(

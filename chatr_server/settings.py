@@ -150,6 +150,9 @@ class Settings:
 
     socket_ping_interval: float = 25.0
     socket_ping_timeout: float = 20.0
+    # Connection-state recovery (docs/realtime.md): on by default; 0 s window = off.
+    connection_recovery: bool = True
+    recovery_window_s: float = 120.0
     socket_max_payload: int = 1_000_000
 
     # Graceful drain on SIGTERM/SIGINT (chatr_server/serving.py): how long readiness
@@ -225,6 +228,8 @@ class Settings:
             max_json_body=_int(env, "MAX_JSON_BODY", 100 * 1024),
             socket_ping_interval=_float(env, "SOCKET_PING_INTERVAL", 25.0),
             socket_ping_timeout=_float(env, "SOCKET_PING_TIMEOUT", 20.0),
+            connection_recovery=_bool(env, "CONNECTION_RECOVERY", True),
+            recovery_window_s=_float(env, "RECOVERY_WINDOW_SECONDS", 120.0),
             socket_max_payload=_int(env, "SOCKET_MAX_PAYLOAD", 1_000_000),
             shutdown_grace_seconds=_float(env, "SHUTDOWN_GRACE_SECONDS", 5.0),
             shutdown_timeout_seconds=_float(env, "SHUTDOWN_TIMEOUT_SECONDS", 15.0),
@@ -257,6 +262,8 @@ class Settings:
             raise ConfigError("GROUP_COMMIT_WINDOW_MS must be between 0 and 100")
         if self.max_pending_writes < 1:
             raise ConfigError("MAX_PENDING_WRITES must be at least 1")
+        if not 1 <= self.recovery_window_s <= 86400:
+            raise ConfigError("RECOVERY_WINDOW_SECONDS must be between 1 and 86400")
         if not 60 <= self.attachment_link_ttl_s <= 7 * 86400:
             raise ConfigError("ATTACHMENT_LINK_TTL must be between 60 and 604800 seconds")
         if not 0 < self.shutdown_timeout_seconds <= 3600:

@@ -26,6 +26,8 @@ try {
   process.exit(2);
 }
 export const CLIENT_VERSION = require("socket.io-client/package.json").version;
+/** The official client's `io()` (scripts/e2e_recovery.mjs builds its own clients). */
+export const io = (...args) => ioFactory(...args);
 
 export const BASE = (process.env.E2E_URL || "http://127.0.0.1:3001").replace(/\/+$/, "");
 {
@@ -216,6 +218,11 @@ export class Client {
   }
 
   _push(event, args) {
+    // With connection-state recovery the server appends an offset to every event; the
+    // client keeps it (socket._lastOffset) but also passes it to handlers: drop it here.
+    if (this.socket._pid && args.length && typeof args[args.length - 1] === "string") {
+      args = args.slice(0, -1);
+    }
     const entry = { event, args, used: false };
     this.events.push(entry);
     for (const w of [...this.waiters]) {

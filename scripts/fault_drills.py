@@ -72,7 +72,7 @@ AFTER_S = 6.0  # load after the fault is over, to measure recovery
 SETTLE_S = 10.0  # wait for late answers once sending stopped
 START_LIMIT_S = 60.0
 TOTAL_LIMIT_S = 900.0
-PROBE_EVERY_S = 1.0
+PROBE_EVERY_S = 2.0
 
 
 @dataclass
@@ -95,6 +95,7 @@ class Result:
     client_events: dict[str, int] = field(default_factory=dict)
     rest: dict[str, int] = field(default_factory=dict)
     log_lines: int = 0
+    access_lines: int = 0
     tracebacks: int = 0
     log_sample: list[str] = field(default_factory=list)
 
@@ -212,6 +213,7 @@ def _summarise_log(text: str, result: Result) -> None:
     lines = [line for line in text.splitlines() if line.strip()]
     result.log_lines = len(lines)
     result.tracebacks = sum(1 for line in lines if line.startswith("Traceback"))
+    result.access_lines = sum(1 for line in lines if "aiohttp.access" in line)
     shapes: Counter[str] = Counter()
     for line in lines:
         if not re.match(r"\d{4}-\d\d-\d\d ", line) or "aiohttp.access" in line:
@@ -306,17 +308,24 @@ async def run_drill(
 def table(results: list[Result]) -> str:
     head = (
         "| drill | rate | sent | acked | stored | acked-missing | stored-twice "
-        "| stored-unacked | refused | unanswered | recover (s) | exit |"
+        "| stored-unacked | refused | unanswered | auth errors | log lines | recover (s) | exit |"
     )
-    rows = [head, "|" + "---|" * 12]
+    rows = [head, "|" + "---|" * 14]
     for r in results:
         exit_text = "" if r.exit_code is None else f"{r.exit_code} in {r.drain_s} s"
         rows.append(
             f"| {r.name} | {r.rate:g} | {r.sent} | {r.acked} | {r.stored} | {r.acked_missing} "
             f"| {r.stored_twice} | {r.stored_unacked} | {r.refused} | {r.unanswered} "
+            f"| {_auth_errors(r)} | {r.log_lines} "
             f"| {r.recover_s if r.recover_s is not None else 'never'} | {exit_text} |"
         )
     return "\n".join(rows)
+
+
+def _auth_errors(r: Result) -> int:
+    """Every "Authentication error" a client saw: on its sockets or its new connections."""
+    seen = {**r.client_events, **r.rest, **r.refusals}
+    return sum(n for text, n in seen.items() if "Authentication error" in text)
 
 
 def details(r: Result) -> str:
@@ -326,7 +335,10 @@ def details(r: Result) -> str:
     if r.unsent:
         out.append(f"- sends skipped while no socket was connected: {r.unsent}")
     out.append(f"- REST and new sockets during the fault: {r.rest or 'none'}")
-    out.append(f"- server log during the fault: {r.log_lines} lines, {r.tracebacks} tracebacks")
+    out.append(
+        f"- server log during the fault: {r.log_lines} lines ({r.access_lines} of them the"
+        f" access log of the drill's own REST probes), {r.tracebacks} tracebacks"
+    )
     out.extend(f"    - {line}" for line in r.log_sample)
     return "\n".join(out)
 

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -24,18 +23,16 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from chatr_server.app import create_app
-from chatr_server.appkeys import SERVICES
 from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
-from tests.helpers import RecordingBus
+from tests.helpers import RecordingBus, database_dsn
+
+# Fixtures every test folder may use: live Socket.IO clients, and loopback SMTP,
+# Twilio and S3 peers.
+pytest_plugins = ["tests.live", "tests.peers"]
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-
-
-def _with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 async def _answers(dsn: str) -> bool:
@@ -45,15 +42,6 @@ async def _answers(dsn: str) -> bool:
         return False
     await conn.close()
     return True
-
-
-def database_dsn(server_dsn: str, name: str) -> str:
-    """The DSN of database ``name`` on the server of ``server_dsn``."""
-    if "?" in server_dsn and "host=" in server_dsn:
-        # Unix-socket URL (embedded server): the database name goes in the path.
-        base, query = server_dsn.split("?", 1)
-        return _with_database(base, name) + "?" + query
-    return _with_database(server_dsn, name)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -96,7 +84,7 @@ async def empty_db(pg_server_dsn: str) -> AsyncIterator[str]:
     name = f"chatr_mig_{secrets.token_hex(5)}"
     admin = await asyncpg.connect(pg_server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(pg_server_dsn, name)
+    yield database_dsn(pg_server_dsn, name)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
 
@@ -164,10 +152,22 @@ def _no_server_errors(server_errors: list[str]) -> Any:
 
 
 @pytest.fixture
+def recording_bus() -> RecordingBus:
+    """Every event the services of this test's apps emitted (see ``bus``)."""
+    return RecordingBus()
+
+
+@pytest.fixture
 def make_client(
-    aiohttp_client: Any, base_settings: Settings, server_errors: list[str]
+    aiohttp_client: Any,
+    base_settings: Settings,
+    server_errors: list[str],
+    recording_bus: RecordingBus,
 ) -> Callable[..., Any]:
-    """Start the real app (via the factory) with settings overrides; returns a test client."""
+    """Start the real app (via the factory) with settings overrides; returns a test client.
+
+    The app's one event bus is wrapped by ``recording_bus`` before any service gets it.
+    """
 
     async def record_5xx(request: Any, response: Any) -> None:
         if response.status >= 500:
@@ -175,7 +175,7 @@ def make_client(
 
     async def factory(**overrides: Any) -> Any:
         settings = replace(base_settings, **overrides)
-        app = create_app(settings)
+        app = create_app(settings, wrap_bus=recording_bus.wrap)
         app.on_response_prepare.append(record_5xx)
         return await aiohttp_client(app)
 
@@ -188,8 +188,6 @@ async def client(make_client: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def bus(client: Any) -> RecordingBus:
-    """Replace the app's event bus with one that records what services emit."""
-    recording = RecordingBus()
-    client.server.app[SERVICES].bus = recording
-    return recording
+def bus(client: Any, recording_bus: RecordingBus) -> RecordingBus:
+    """What the services of ``client``'s app emitted (they are delivered to sockets too)."""
+    return recording_bus

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from chatr_server.appkeys import SERVICES
+from chatr_server.services.bus import EventBus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Secret!Pass1"
@@ -79,8 +81,9 @@ async def verified_user(client: Any, **overrides: Any) -> TestUser:
 class RecordingBus:
     """An EventBus that remembers every (user, event, payload) services emit.
 
-    It stands in for the realtime layer in REST and service tests (the ``bus``
-    fixture installs it).
+    Every test app wraps its one bus with it (``create_app(wrap_bus=...)`` in the
+    ``make_client`` fixture), before any service is built: it sees the events of
+    every service, and the real bus still delivers them to the sockets.
     """
 
     sent: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -103,6 +106,10 @@ class RecordingBus:
     def disconnect_token(self, token_hash: str) -> None:
         self.room_ops.append(("disconnect", token_hash, None))
 
+    def wrap(self, inner: EventBus) -> EventBus:
+        """A bus that records here, then hands everything on to ``inner``."""
+        return _TeeBus(self, inner)
+
     def clear(self) -> None:
         self.sent.clear()
         self.room_ops.clear()
@@ -116,6 +123,62 @@ class RecordingBus:
 
     def names(self) -> list[str]:
         return [event for _, event, _ in self.sent]
+
+
+class _TeeBus:
+    """The recording in front of an app's real bus."""
+
+    def __init__(self, recorder: RecordingBus, inner: EventBus) -> None:
+        self._recorder = recorder
+        self._inner = inner
+
+    def to_user(self, user_id: str, event: str, payload: Any) -> None:
+        self._recorder.to_user(user_id, event, payload)
+        self._inner.to_user(user_id, event, payload)
+
+    def to_users(self, user_ids: Iterable[str], event: str, payload: Any) -> None:
+        user_ids = list(user_ids)
+        self._recorder.to_users(user_ids, event, payload)
+        self._inner.to_users(user_ids, event, payload)
+
+    async def is_online(self, user_id: str) -> bool:
+        return await self._inner.is_online(user_id)
+
+    def leave_group_room(self, group_id: str, user_ids: Iterable[str] | None = None) -> None:
+        user_ids = None if user_ids is None else list(user_ids)
+        self._recorder.leave_group_room(group_id, user_ids)
+        self._inner.leave_group_room(group_id, user_ids)
+
+    def disconnect_token(self, token_hash: str) -> None:
+        self._recorder.disconnect_token(token_hash)
+        self._inner.disconnect_token(token_hash)
+
+
+async def until(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 20.0) -> None:
+    """Poll ``condition`` (sync or async) until true; TimeoutError after ``timeout`` seconds.
+
+    For state with no event to wait on (a process came up, a dependency came back);
+    never for "nothing happened", which needs a barrier (see ``tests.live.settle``)."""
+    import asyncio
+
+    async with asyncio.timeout(timeout):
+        while True:
+            result = condition()
+            if not isinstance(result, bool):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.01)
+
+
+def database_dsn(server_dsn: str, name: str) -> str:
+    """The DSN of database ``name`` on the server of ``server_dsn``."""
+    query = ""
+    if "?" in server_dsn and "host=" in server_dsn:
+        # Unix-socket URL (embedded server): the database name goes in the path.
+        server_dsn, query = server_dsn.split("?", 1)
+        query = "?" + query
+    return urlunsplit(urlsplit(server_dsn)._replace(path="/" + name)) + query
 
 
 def free_port() -> int:

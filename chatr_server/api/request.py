@@ -6,12 +6,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from marshmallow import EXCLUDE, Schema, ValidationError
+from marshmallow import Schema
 
 from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.errors import ServiceError, bad_request
 from chatr_server.services.auth import GUEST_REFUSED, AuthenticatedUser
 from chatr_server.services.dependencies import INVALID_INPUT, has_nul
+from chatr_server.services.tokens import bearer_token
+from chatr_server.util.validation import validate
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -40,28 +42,8 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def validate(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
-    """Check types with a marshmallow schema; unknown keys are dropped."""
-    try:
-        return schema.load(data, unknown=EXCLUDE)
-    except ValidationError as exc:
-        field, messages = next(iter(exc.normalized_messages().items()))
-        message = messages[0] if isinstance(messages, list) and messages else str(messages)
-        raise bad_request(f"{field}: {message}") from None
-
-
 async def json_body(request: web.Request, schema: Schema) -> dict[str, Any]:
     return validate(schema, await read_json(request))
-
-
-def bearer_token(header: str | None) -> str | None:
-    """The second word of ``Authorization`` (the scheme word is not checked, as in the original)."""
-    if not header:
-        return None
-    parts = header.split()
-    if len(parts) < 2 or not parts[1]:
-        return None
-    return parts[1]
 
 
 async def require_user(request: web.Request, *, guests: bool = False) -> AuthenticatedUser:

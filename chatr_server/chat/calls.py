@@ -28,7 +28,7 @@ class CallHandlers:
 
     @property
     def _calls(self) -> CallService:
-        return self._ctx.extra("calls")
+        return self._ctx.services.calls
 
     def register(self, ns: Namespace) -> None:
         ns.on("call:initiate", self.initiate)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chatr_server.api.request import bearer_token
 from chatr_server.chat.context import (
     HIDDEN,
     PROFILE,
     TOKEN,
+    TOKEN_ROOM_PREFIX,
     ChatContext,
     profile,
     token_room,
@@ -19,7 +19,7 @@ from chatr_server.errors import ServiceError
 from chatr_server.realtime import ConnectionRefused, Namespace, Socket
 from chatr_server.services.dependencies import UNAVAILABLE
 from chatr_server.services.messaging import SenderProfile
-from chatr_server.services.tokens import token_hash
+from chatr_server.services.tokens import bearer_token, token_hash
 from chatr_server.util.timefmt import iso_ms, utcnow
 
 log = logging.getLogger("chatr_server.chat")
@@ -54,30 +54,32 @@ class ConnectionHandlers:
         services = self._ctx.services
         try:
             user = await services.auth.authenticate(token)
-            row = await self._ctx.extra("messaging_repo").socket_user(services.pool, user.id)
+            found = await services.messaging.connection_profile(user.id)
         except Exception as exc:
             if self._ctx.dependencies.refuse(exc) is not None:
                 raise ConnectionRefused(UNAVAILABLE) from None
             if not isinstance(exc, ServiceError):  # ServiceError: the token is bad
                 log.exception("socket handshake failed")
             raise ConnectionRefused("Authentication error: Invalid token") from None
-        if row is None:
+        if found is None:
             raise ConnectionRefused("Authentication error: User not found")
-        sock.data[PROFILE] = SenderProfile(
-            id=str(row["id"]),
-            username=row["username"],
-            display_name=row["display_name"],
-            profile_image=row["profile_image"],
-            is_guest=row["is_guest"],
-        )
-        sock.data[HIDDEN] = row["privacy_online_status"] == "nobody"
+        sock.data[PROFILE], sock.data[HIDDEN] = found
         sock.data[TOKEN] = token_hash(token)
+        # Recovery: a session (pid) is only restored for the user it was opened for.
+        sock.owner = str(user.id)
 
     async def on_connected(self, sock: Socket) -> None:
         me = profile(sock)
         sock.join(user_room(me.id))
         # Logout closes the sockets of its token through this room (SEC-24).
-        sock.join(token_room(sock.data[TOKEN]))
+        mine = token_room(sock.data[TOKEN])
+        if sock.recovered:
+            # The restored rooms hold the token of the previous connection; the client
+            # may have reconnected with a refreshed one.
+            for room in sock.rooms:
+                if room != mine and room.startswith(TOKEN_ROOM_PREFIX):
+                    sock.leave(room)
+        sock.join(mine)
         try:
             await self._announce(sock, me)
         except Exception as exc:
@@ -87,7 +89,7 @@ class ConnectionHandlers:
         sock.emit("socket:ready", {"userId": me.id})
 
     async def _announce(self, sock: Socket, me: SenderProfile) -> None:
-        presence = self._ctx.extra("presence")
+        presence = self._ctx.services.presence
         hidden = sock.data[HIDDEN]
         await presence.connect(me.id, hidden)
         visible = await self._ctx.visible_peers(me.id)
@@ -126,20 +128,20 @@ class ConnectionHandlers:
                 raise  # the realtime layer logs it
 
     async def _leave(self, me: SenderProfile, sock: Socket) -> None:
-        presence = self._ctx.extra("presence")
+        presence = self._ctx.services.presence
         # The shared record knows about settings:update made on any process.
         record = await presence.record(me.id)
         hidden = record["hidden"] if record is not None else bool(sock.data.get(HIDDEN))
         if not await presence.disconnect(me.id):
             return  # other tabs or devices are still connected
         try:
-            await self._ctx.extra("calls").end_all_for(me.id)
+            await self._ctx.services.calls.end_all_for(me.id)
         except Exception as exc:
             if self._ctx.dependencies.refuse(exc) is None:
                 log.exception("call cleanup on disconnect failed")
         now = utcnow()
         # Stored before the broadcast, so whoever reacts to it reads the new value.
-        await self._ctx.extra("messaging_repo").set_last_seen(self._ctx.services.pool, me.id, now)
+        await self._ctx.services.messaging.set_last_seen(me.id, now)
         if not hidden:
             visible = await self._ctx.visible_peers(me.id)
             self._ctx.services.bus.to_users(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from chatr_server.appkeys import DEPENDENCIES, SERVICES
+from chatr_server.container import Services
 from chatr_server.realtime import Socket
-from chatr_server.services.container import Services
 from chatr_server.services.dependencies import DependencyMonitor
 from chatr_server.services.messaging import SenderProfile
 
@@ -30,9 +28,6 @@ class ChatContext:
     @property
     def dependencies(self) -> DependencyMonitor:
         return self._app[DEPENDENCIES]
-
-    def extra(self, name: str) -> Any:
-        return self._app[SERVICES].extra[name]
 
     async def connected(self, user_id: str) -> tuple[set[str], set[str]]:
         """C(u) and P(u) (behaviors.md §3)."""
@@ -58,6 +53,9 @@ def group_room(group_id: object) -> str:
     return f"group:{group_id}"
 
 
+TOKEN_ROOM_PREFIX = "token:"
+
+
 def token_room(token_hash: str) -> str:
     """Every socket that authenticated with one token, so logout can close them."""
-    return f"token:{token_hash}"
+    return f"{TOKEN_ROOM_PREFIX}{token_hash}"

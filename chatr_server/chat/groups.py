@@ -29,7 +29,7 @@ class GroupHandlers:
 
     @property
     def _messaging(self) -> MessagingService:
-        return self._ctx.extra("messaging")
+        return self._ctx.services.messaging
 
     @property
     def _groups(self) -> GroupService:
@@ -92,9 +92,7 @@ class GroupHandlers:
     async def unsend(self, sock: Socket, data: Any = None, *_: Any) -> None:
         me = profile(sock)
         message_id = bare_id(data)
-        group_id = await self._ctx.extra("messaging_repo").unsend_group_message(
-            self._ctx.services.pool, message_id, me.id
-        )
+        group_id = await self._messaging.unsend_group_message(me.id, message_id)
         if group_id is None:
             return  # not the sender, unknown, or already unsent: ignored
         members = await self._groups.accepted_member_ids(group_id)

@@ -57,7 +57,7 @@ class GuestGate:
         if needs_agent:
             data = args[0] if args else None
             recipient = parse_uuid(data.get("recipientId")) if isinstance(data, dict) else None
-            agent = await self._ctx.extra("widget").agent_id()
+            agent = await self._ctx.services.widget.agent_id()
             if agent is None or str(recipient) != agent:
                 return _refuse(sock)
         result = handler(sock, *args)

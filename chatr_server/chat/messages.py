@@ -21,7 +21,7 @@ class MessageHandlers:
 
     @property
     def _messaging(self) -> MessagingService:
-        return self._ctx.extra("messaging")
+        return self._ctx.services.messaging
 
     def register(self, ns: Namespace) -> None:
         ns.on("message:send", self.send)
@@ -62,7 +62,7 @@ class MessageHandlers:
         message_id = opt_uuid(data, "messageId")
         if message_id is None:
             raise InvalidPayload()
-        await self._ctx.extra("message_actions").react(
+        await self._ctx.services.message_actions.react(
             profile(sock).id, message_id, data.get("emoji")
         )
 
@@ -75,9 +75,9 @@ class MessageHandlers:
             return  # the contract ignores these silently
         message_id = opt_uuid(data, "messageId")
         assert message_id is not None
-        await self._ctx.extra("message_actions").edit(profile(sock).id, message_id, content)
+        await self._ctx.services.message_actions.edit(profile(sock).id, message_id, content)
 
     @event("Failed to unsend message")
     async def unsend(self, sock: Socket, data: Any = None, *_: Any) -> None:
         me = profile(sock)
-        await self._ctx.extra("message_actions").unsend(me.id, me.name, bare_id(data))
+        await self._ctx.services.message_actions.unsend(me.id, me.name, bare_id(data))

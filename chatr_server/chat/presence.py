@@ -40,7 +40,7 @@ class PresenceHandlers:
         if status not in ("online", "away", "offline"):
             raise InvalidPayload()
         me = profile(sock)
-        record = await self._ctx.extra("presence").set_status(me.id, status)
+        record = await self._ctx.services.presence.set_status(me.id, status)
         if record is None or record["hidden"]:
             return
         peers = await self._ctx.visible_peers(me.id)
@@ -62,14 +62,12 @@ class PresenceHandlers:
         me = profile(sock)
         everyone, pending_out = await self._ctx.connected(me.id)
         visible = [i for i in ids if isinstance(i, str) and i in everyone and i not in pending_out]
-        records = await self._ctx.extra("presence").records(visible)
+        records = await self._ctx.services.presence.records(visible)
         stored = {}
         missing = [parse_uuid(i) for i in visible if i not in records]
         if missing:
-            repo = self._ctx.extra("messaging_repo")
-            for row in await repo.last_seen_many(
-                self._ctx.services.pool, [m for m in missing if m]
-            ):
+            messaging = self._ctx.services.messaging
+            for row in await messaging.last_seen_many([m for m in missing if m]):
                 stored[str(row["id"])] = row
         reply = []
         for uid in ids:
@@ -122,7 +120,7 @@ class PresenceHandlers:
         recipient = opt_uuid(data, "recipientId")
         if recipient is None:
             raise InvalidPayload()
-        pending, initiator, blocked = await self._ctx.extra("messaging").pair_state(
+        pending, initiator, blocked = await self._ctx.services.messaging.pair_state(
             me.id, recipient
         )
         if blocked or (pending and initiator == me.id):
@@ -149,7 +147,7 @@ class PresenceHandlers:
         if recipient is None:
             raise InvalidPayload()
         me = profile(sock)
-        pending, _initiator, blocked = await self._ctx.extra("messaging").pair_state(
+        pending, _initiator, blocked = await self._ctx.services.messaging.pair_state(
             me.id, recipient
         )
         if pending or blocked:
@@ -174,7 +172,7 @@ class PresenceHandlers:
         if message_id is None or sender_id is None:
             raise InvalidPayload()
         me = profile(sock)
-        messaging = self._ctx.extra("messaging")
+        messaging = self._ctx.services.messaging
         # Only the recipient of that message may report listening to its sender.
         if await messaging.sender_of_received(me.id, message_id) != str(sender_id):
             return
@@ -205,10 +203,10 @@ class PresenceHandlers:
     async def image_updated(self, sock: Socket, data: Any = None, *_: Any) -> None:
         # The client's claim is only a hint: re-read the stored image.
         me = profile(sock)
-        row = await self._ctx.extra("messaging_repo").socket_user(self._ctx.services.pool, me.id)
-        if row is not None:
-            me.profile_image = row["profile_image"]
-            me.display_name = row["display_name"]
+        found = await self._ctx.services.messaging.connection_profile(me.id)
+        if found is not None:
+            me.profile_image = found[0].profile_image
+            me.display_name = found[0].display_name
 
     @event("Failed to update settings")
     async def settings_update(self, sock: Socket, data: Any = None, *_: Any) -> None:
@@ -221,7 +219,7 @@ class PresenceHandlers:
         hidden = level == "nobody"
         services = self._ctx.services
         await services.social.update_privacy(me.id, {"privacyOnlineStatus": level})
-        record = await self._ctx.extra("presence").set_hidden(me.id, hidden)
+        record = await self._ctx.services.presence.set_hidden(me.id, hidden)
         for sid in sock.namespace.sockets_in(user_room(me.id)):
             other = sock.namespace.get_socket(sid)
             if other is not None:

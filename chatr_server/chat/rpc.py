@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chatr_server.api.request import validate
-from chatr_server.api.schemas.users import UpdateMeSchema
 from chatr_server.chat.context import ChatContext, profile
 from chatr_server.chat.guard import rpc
+from chatr_server.container import Services
 from chatr_server.realtime import Namespace, Socket
-from chatr_server.services.container import Services
+from chatr_server.schemas.users import UpdateMeSchema
 from chatr_server.services.message_input import InvalidPayload
+from chatr_server.util.validation import validate
 
 NOT_IMPLEMENTED = {"error": "Not implemented"}
 

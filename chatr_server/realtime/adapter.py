@@ -42,9 +42,13 @@ class Adapter(ABC):
         rooms: Collection[str] = _EMPTY,
         except_rooms: Collection[str] = _EMPTY,
         except_sids: Collection[str] = _EMPTY,
+        origin: tuple[str, int] | None = None,
     ) -> None:
         """Send ``frames`` to members of any of ``rooms`` (everyone if empty), minus the
-        members of ``except_rooms`` and ``except_sids``. Must not block."""
+        members of ``except_rooms`` and ``except_sids``. Must not block.
+
+        ``origin`` (emitter, seq) marks a recoverable emit: each recipient gets the frames
+        with this process's recovery offset appended (computed once per broadcast)."""
 
     @abstractmethod
     def sockets(self, rooms: Collection[str] = _EMPTY) -> set[str]:
@@ -158,7 +162,12 @@ class InProcessAdapter(Adapter):
         rooms: Collection[str] = _EMPTY,
         except_rooms: Collection[str] = _EMPTY,
         except_sids: Collection[str] = _EMPTY,
+        origin: tuple[str, int] | None = None,
     ) -> None:
+        if origin is not None:
+            recovery = self.namespace.server.recovery
+            if recovery is not None:
+                frames = recovery.deliverable(origin, frames)
         excluded: Collection[str] = except_sids
         if except_rooms:
             excluded = set(except_sids)
@@ -171,7 +180,7 @@ class InProcessAdapter(Adapter):
                 continue
             sock = sockets.get(sid)
             if sock is not None:
-                sock._send(frames)
+                sock._send(frames, origin)
 
     def sockets(self, rooms: Collection[str] = _EMPTY) -> set[str]:
         return set(self._targets(rooms))

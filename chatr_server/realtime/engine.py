@@ -27,6 +27,8 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from chatr_server.util.clock import Clock, LoopClock, Timer
+
 from . import eio_protocol as eio
 from .eio_protocol import BinaryFrame
 from .errors import ProtocolError
@@ -141,7 +143,7 @@ class EngineSession:
         self._polled = False  # a GET came: this client polls, so it will collect a close
         self._post_busy = False
         self._ws: WsConnection | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._awaiting_pong = False
 
     def __repr__(self) -> str:
@@ -229,18 +231,17 @@ class EngineSession:
     # ---------------------------------------------------------------- heartbeat
 
     def _schedule_ping(self) -> None:
-        loop = self.server._loop
+        clock = self.server.clock
         self._awaiting_pong = False
-        due = loop.time() + self.server.ping_interval
-        self._timer = loop.call_at(due, self._on_ping_due, due)
+        due = clock.time() + self.server.ping_interval
+        self._timer = clock.call_at(due, self._on_ping_due, due)
 
     def _on_ping_due(self, due: float) -> None:
         # The deadline counts from when the ping was due, not from when the timer ran:
         # lateness must not accumulate, and _ping_overdue() relies on exact deadlines.
         self._awaiting_pong = True
-        self._timer = self.server._loop.call_at(
-            due + self.server.ping_timeout, self._on_ping_timeout
-        )
+        server = self.server
+        self._timer = server.clock.call_at(due + server.ping_timeout, self._on_ping_timeout)
         self.send_frames((eio.PING_FRAME,))
 
     def _ping_overdue(self) -> bool:
@@ -251,7 +252,7 @@ class EngineSession:
         """
         timer = self._timer
         return (
-            self._awaiting_pong and timer is not None and timer.when() <= self.server._loop.time()
+            self._awaiting_pong and timer is not None and timer.when() <= self.server.clock.time()
         )
 
     def _on_ping_timeout(self) -> None:
@@ -318,7 +319,7 @@ class EngineSession:
             self._enqueue_close()
             if graceful and self._poll_waiter is None:
                 self.state = _CLOSING  # keep the session until the client collects "1"
-                self._timer = self.server._loop.call_later(_CLOSE_GRACE_SECONDS, self._finalize)
+                self._timer = self.server.clock.call_later(_CLOSE_GRACE_SECONDS, self._finalize)
             else:
                 if self._poll_waiter is None:
                     self._drop_queue()
@@ -344,7 +345,7 @@ class EngineSession:
         if self.transport is POLLING and self._poll_waiter is None:
             # The client's GET may still be in flight (it usually sends it together with
             # the CLOSE): keep the session briefly so that GET ends with a NOOP, not 400.
-            self._timer = self.server._loop.call_later(_CLOSE_GRACE_SECONDS, self._finalize)
+            self._timer = self.server.clock.call_later(_CLOSE_GRACE_SECONDS, self._finalize)
             return
         self._wake_poll()  # a pending GET ends with a NOOP, as the reference server does
         self._finalize()
@@ -485,7 +486,7 @@ class _Probe:
     def __init__(self, session: EngineSession) -> None:
         self.session = session
         self.step = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Timer | None = None
 
     def _stop(self) -> None:
         if self.timer is not None:
@@ -551,6 +552,7 @@ class EngineServer:
         max_queued_packets: int = DEFAULT_MAX_QUEUED_PACKETS,
         max_queued_bytes: int | None = None,
         router: Router | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -569,6 +571,8 @@ class EngineServer:
         )
         #: Routes requests for sessions owned by other processes (None: single process).
         self.router = router
+        #: Heartbeat, close-grace and upgrade timers run on this clock (tests drive it).
+        self.clock: Clock = clock if clock is not None else LoopClock()
         self.sessions: dict[str, EngineSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._websockets = WsCounter()
@@ -813,7 +817,7 @@ class EngineServer:
         probe = _Probe(session)
         conn.handler = probe
         session.upgrading = True
-        probe.timer = self._loop.call_later(self.upgrade_timeout, probe.abort, conn)
+        probe.timer = self.clock.call_later(self.upgrade_timeout, probe.abort, conn)
         return detached_response()
 
     async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109

@@ -39,7 +39,7 @@ import random
 import secrets
 import struct
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -138,7 +138,8 @@ class RedisBroker:
         self._node_b = self.node_id.encode()
         self._response_channel = f"{prefix}sio-res#{self.node_id}"
         self._adapters: dict[str, RedisAdapter] = {}  # channel → adapter
-        self._outbox: deque[tuple[str, bytes]] = deque(maxlen=max_outbox)
+        # (channel, message) to publish, or (None, fn): fn(pipeline) queues commands.
+        self._outbox: deque[tuple[str | None, Any]] = deque(maxlen=max_outbox)
         self._dropped = 0
         #: Broadcasts that never reached Redis (failed publishes and outbox overflow).
         self.lost = 0
@@ -224,6 +225,13 @@ class RedisBroker:
         if self._wakeup is not None:
             self._wakeup.set()
 
+    def command(self, write: Callable[[Any], None]) -> None:
+        """Queue ``write(pipeline)`` for the publisher's next batch; never blocks.
+
+        Commands and publications leave in queue order, in the same pipelines.
+        """
+        self.publish(None, write)  # type: ignore[arg-type]
+
     async def _publish_loop(self) -> None:
         assert self._wakeup is not None
         delay = BACKOFF_MIN_S
@@ -238,7 +246,10 @@ class RedisBroker:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for channel, data in batch:
-                        pipe.publish(channel, data)
+                        if channel is None:
+                            data(pipe)
+                        else:
+                            pipe.publish(channel, data)
                     await pipe.execute()
                 delay = BACKOFF_MIN_S
                 if self._publish_failing:
@@ -325,8 +336,9 @@ class RedisBroker:
                 (head_size,) = _LEN.unpack_from(body, 0)
                 head = orjson.loads(body[4 : 4 + head_size])
                 frames = _decode_frames(body[4 + head_size :])
+                origin = (head[3][0], head[3][1]) if len(head) > 3 else None
                 adapter._deliver_remote(
-                    frames, frozenset(head[0]), frozenset(head[1]), frozenset(head[2])
+                    frames, frozenset(head[0]), frozenset(head[1]), frozenset(head[2]), origin
                 )
             elif kind == _COMMAND:
                 command = orjson.loads(body)
@@ -356,8 +368,12 @@ class RedisBroker:
         rooms: Collection[str],
         except_rooms: Collection[str],
         except_sids: Collection[str],
+        origin: tuple[str, int] | None = None,
     ) -> None:
-        head = orjson.dumps([list(rooms), list(except_rooms), list(except_sids)])
+        fields: list[Any] = [list(rooms), list(except_rooms), list(except_sids)]
+        if origin is not None:
+            fields.append(origin)  # recovery: emitter and seq (realtime/recovery.py)
+        head = orjson.dumps(fields)
         self.publish(
             channel,
             self._header(_BROADCAST) + _LEN.pack(len(head)) + head + _encode_frames(frames),
@@ -420,15 +436,18 @@ class RedisAdapter(InProcessAdapter):
         rooms: Collection[str] = _EMPTY,
         except_rooms: Collection[str] = _EMPTY,
         except_sids: Collection[str] = _EMPTY,
+        origin: tuple[str, int] | None = None,
     ) -> None:
-        super().broadcast(frames, rooms, except_rooms, except_sids)
+        super().broadcast(frames, rooms, except_rooms, except_sids, origin)
         if rooms:
             # Socket ids are unique cluster-wide and a socket's own room only exists on
             # its process: an emit to local sockets by id needs no publication.
             local = self.namespace.sockets
             if all(room in local for room in rooms):
                 return
-        self.broker.publish_broadcast(self.channel, frames, rooms, except_rooms, except_sids)
+        self.broker.publish_broadcast(
+            self.channel, frames, rooms, except_rooms, except_sids, origin
+        )
 
     def _deliver_remote(
         self,
@@ -436,8 +455,9 @@ class RedisAdapter(InProcessAdapter):
         rooms: Collection[str],
         except_rooms: Collection[str],
         except_sids: Collection[str],
+        origin: tuple[str, int] | None = None,
     ) -> None:
-        InProcessAdapter.broadcast(self, frames, rooms, except_rooms, except_sids)
+        InProcessAdapter.broadcast(self, frames, rooms, except_rooms, except_sids, origin)
 
     def sockets_leave(self, rooms: Collection[str], leave: Collection[str]) -> None:
         self.leave_local(rooms, leave)

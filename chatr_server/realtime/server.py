@@ -17,10 +17,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from chatr_server.util.clock import Timer
+
 from . import sio_protocol as sio
 from .adapter import AdapterFactory, InProcessAdapter
 from .engine import EngineServer, EngineSession, Handshake
 from .errors import ConnectionRefused, ProtocolError
+from .recovery import Recovery, SessionRecord, new_pid
 
 log = logging.getLogger("chatr_server.realtime")
 
@@ -53,12 +56,17 @@ class Socket:
         "_buffer",
         "_jobs",
         "_next_ack",
+        "_record",
         "_runner",
+        "_skip",
         "_state",
         "client",
         "data",
         "id",
         "namespace",
+        "owner",
+        "pid",
+        "recovered",
     )
 
     def __init__(self, namespace: Namespace, client: _Client, sid: str) -> None:
@@ -72,7 +80,19 @@ class Socket:
         self._runner: asyncio.Task[None] | None = None
         self._acks: dict[int, asyncio.Future[list[Any]]] | None = None
         self._next_ack = 0
-        self._buffer: list[Sequence[bytes]] | None = None  # emits made before CONNECT
+        # Frames sent before the CONNECT reply, with their recovery origin.
+        self._buffer: list[tuple[Sequence[bytes], tuple[str, int] | None]] | None = None
+        #: Recovery: who the session belongs to, set by the connect hook (e.g. the user
+        #: id). A session is only restored for the same owner; None = not recoverable.
+        self.owner: str | None = None
+        #: Recovery: the private session id sent in the CONNECT reply (None: recovery off).
+        self.pid: str | None = None
+        #: True when this connection restored an earlier session (sid, rooms, missed events).
+        self.recovered = False
+        self._record: SessionRecord | None = None
+        # After a restore: per emitter, the last replayed seq, so that the same events
+        # arriving live (this process lagging behind the store) are not sent twice.
+        self._skip: dict[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"<Socket {self.namespace.name} {self.id}>"
@@ -98,20 +118,45 @@ class Socket:
     def join(self, room: str) -> None:
         if self._state != _DISCONNECTED:
             self.namespace.adapter.add_all(self.id, (room,))
+            if self._record is not None:
+                self._rooms_changed()
 
     def leave(self, room: str) -> None:
         self.namespace.adapter.delete(self.id, room)
+        if self._record is not None:
+            self._rooms_changed()
+
+    def _rooms_changed(self) -> None:
+        recovery = self.namespace.server.recovery
+        if recovery is not None and self._record is not None:
+            recovery.rooms_changed(self._record, self.rooms)
 
     # ------------------------------------------------------------------ output
 
-    def _send(self, frames: Sequence[bytes]) -> None:
+    def _send(self, frames: Sequence[bytes], origin: tuple[str, int] | None = None) -> None:
         state = self._state
         if state == _CONNECTED:
+            if self._skip is not None and origin is not None and self._replayed(origin):
+                return
             self.client.engine.send_frames(frames)
         elif state == _CONNECTING:
             if self._buffer is None:
                 self._buffer = []
-            self._buffer.append(frames)
+            self._buffer.append((frames, origin))
+
+    def _replayed(self, origin: tuple[str, int]) -> bool:
+        """Whether a live event was already sent by the restore (see ``_skip``)."""
+        skip = self._skip
+        assert skip is not None
+        emitter, seq = origin
+        top = skip.get(emitter)
+        if top is None:
+            return False
+        if seq >= top:
+            del skip[emitter]  # this process has caught up with that emitter
+            if not skip:
+                self._skip = None
+        return seq <= top
 
     def emit(self, event: str, *args: Any) -> None:
         """Send an event to this client. Never blocks; bytes become binary attachments."""
@@ -119,7 +164,14 @@ class Socket:
             raise ValueError(f"{event!r} is a reserved event name")
         if self._state == _DISCONNECTED:
             return
-        self._send(sio.encode_event(self.namespace.name, event, args))
+        frames = sio.encode_event(self.namespace.name, event, args)
+        recovery = self.namespace.server.recovery
+        if recovery is not None and self.pid is not None:
+            # Logged in this socket's own room, as any emit, so it can be replayed.
+            origin = recovery.stamp(self.namespace.name, frames, (self.id,), _NO_NAMES)
+            self._send(recovery.deliverable(origin, frames), origin)
+            return
+        self._send(frames)
 
     async def call(
         self,
@@ -273,18 +325,40 @@ class Socket:
             return
         if self._state != _CONNECTING:
             return  # the transport closed while the hook ran
+        recovery = ns.server.recovery
+        replay: list[tuple[tuple[str, int], list[bytes]]] | None = None
+        if recovery is not None and self.owner is not None:
+            if type(auth) is dict:
+                pid, offset = auth.get("pid"), auth.get("offset")
+                if type(pid) is str and type(offset) is str:
+                    replay = await self._restore(recovery, pid, offset)
+                    if self._state != _CONNECTING:
+                        return
+            if replay is None:
+                self.pid = new_pid()
         self._state = _CONNECTED
         ns.sockets[self.id] = self
         ns.adapter.add_all(self.id, (self.id,))
         client = self.client
         client.connected()
         engine = client.engine
-        engine.send_frames(sio.encode(sio.CONNECT, ns.name, {"sid": self.id}))
+        if replay:
+            # As the reference server: missed events first; the client holds them until
+            # the CONNECT reply and delivers them with ``recovered`` already true.
+            for _origin, frames in replay:
+                engine.send_frames(frames)
+        reply = {"sid": self.id} if self.pid is None else {"sid": self.id, "pid": self.pid}
+        engine.send_frames(sio.encode(sio.CONNECT, ns.name, reply))
         buffered = self._buffer
         if buffered is not None:
             self._buffer = None
-            for frames in buffered:
+            for frames, origin in buffered:
+                if self._skip is not None and origin is not None and self._replayed(origin):
+                    continue
                 engine.send_frames(frames)
+        if recovery is not None and self.pid is not None and self.owner is not None:
+            self._record = SessionRecord(self.pid, self.id, ns.name, self.owner, sorted(self.rooms))
+            recovery.opened(self._record)
         if ns._on_connected is not None:
             # Let the CONNECT reply leave in its own write cycle before the hook emits
             # (the reference server's websocket transport also holds later packets until
@@ -296,6 +370,59 @@ class Socket:
                     await result
             except Exception:
                 log.exception("socket %s: connected handler failed", self.id)
+
+    async def _restore(
+        self, recovery: Recovery, pid: str, offset: str
+    ) -> list[tuple[tuple[str, int], list[bytes]]] | None:
+        """Take over session ``pid`` if its owner is this socket's; its missed events.
+
+        The old sid and rooms are taken before the missed events are read, so events
+        emitted meanwhile are buffered (and the ones also read from the store skipped).
+        None (and nothing taken) when the session is unknown, expired, someone else's,
+        or missed too many events: the socket then connects as a new session.
+        """
+        ns = self.namespace
+        assert self.owner is not None
+        try:
+            found = await recovery.find(ns.name, pid, offset, self.owner)
+        except Exception as exc:
+            log.warning("socket %s: session lookup failed (%r)", self.id, exc)
+            return None
+        if found is None or self._state != _CONNECTING:
+            return None
+        sid = found.record.sid
+        old = ns.sockets.get(sid)
+        if old is not None:
+            # The client came back before its old transport was noticed closed.
+            old._on_close("transport close")
+        if sid in ns.sockets:
+            return None
+        fresh_sid = self.id
+        self.id = sid
+        ns.sockets[sid] = self
+        ns.adapter.add_all(sid, (sid, *found.record.rooms))
+        try:
+            replay = await recovery.missed(found)
+        except Exception as exc:
+            log.warning("socket %s: reading missed events failed (%r)", sid, exc)
+            replay = None
+        if self._state != _CONNECTING:
+            return None  # closed meanwhile; _on_close left the rooms
+        if replay is None:
+            del ns.sockets[sid]
+            ns.adapter.delete_all(sid)
+            self.id = fresh_sid
+            self._buffer = None
+            return None
+        self.pid = pid
+        self.recovered = True
+        if replay:
+            skip: dict[str, int] = {}
+            for (emitter, seq), _frames in replay:
+                if skip.get(emitter, 0) < seq:
+                    skip[emitter] = seq
+            self._skip = skip
+        return replay
 
     def _refuse(self, payload: dict[str, Any]) -> None:
         if self._state != _CONNECTING:
@@ -329,6 +456,12 @@ class Socket:
             del ns.sockets[self.id]
         ns.adapter.delete_all(self.id)
         self.client.forget(self)
+        record = self._record
+        if record is not None:
+            self._record = None
+            recovery = ns.server.recovery
+            if recovery is not None:
+                recovery.closed(record, reason)
         acks = self._acks
         if acks:
             self._acks = None
@@ -422,7 +555,16 @@ class Namespace:
         if event in sio.RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
         frames = sio.encode_event(self.name, event, args)
-        self.adapter.broadcast(frames, _names(to), _names(except_rooms), _names(skip_sid))
+        rooms, except_names, except_sids = _names(to), _names(except_rooms), _names(skip_sid)
+        recovery = self.server.recovery
+        if recovery is None:
+            self.adapter.broadcast(frames, rooms, except_names, except_sids)
+            return
+        excluded = (
+            frozenset((*except_names, *except_sids)) if except_names or except_sids else _NO_NAMES
+        )
+        origin = recovery.stamp(self.name, frames, rooms, excluded)
+        self.adapter.broadcast(frames, rooms, except_names, except_sids, origin)
 
     def sockets_leave(self, to: str | Iterable[str], room: str | Iterable[str]) -> None:
         """Make every socket in ``to`` (room name(s)) leave ``room``, on every process."""
@@ -463,7 +605,7 @@ class _Client:
         self.engine = engine
         self.sockets: dict[str, Socket] = {}
         self.decoder = sio.Decoder(server.max_attachments)
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+        self._timer: Timer | None = server.engine.clock.call_later(
             server.connect_timeout, self._connect_timed_out
         )
 
@@ -545,6 +687,7 @@ class SocketServer:
         max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS,
         max_attachments: int = sio.DEFAULT_MAX_ATTACHMENTS,
         connect_reply_gap: float = 0.0,
+        recovery: Recovery | None = None,
         **engine_options: Any,
     ) -> None:
         """Create the server; ``engine_options`` go to :class:`EngineServer`.
@@ -553,6 +696,9 @@ class SocketServer:
         Real clients do not need it; the protocol test suite's raw-websocket helper drops
         a second frame that arrives in the same TCP read as the first, so the conformance
         server sets a couple of milliseconds.
+
+        ``recovery`` turns on connection-state recovery (:mod:`recovery`) for every
+        namespace; sockets whose connect hook sets ``sock.owner`` become recoverable.
         """
         self.engine = EngineServer(
             ping_interval=ping_interval,
@@ -569,6 +715,7 @@ class SocketServer:
         self.max_pending_events = max_pending_events
         self.max_attachments = max_attachments
         self.connect_reply_gap = connect_reply_gap
+        self.recovery = recovery
         self.namespaces: dict[str, Namespace] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -615,6 +762,17 @@ class SocketServer:
         await self._settle(deadline)
         for ns in self.namespaces.values():
             await ns.adapter.close()
+        if self.recovery is not None:
+            await self.recovery.close()
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until no socket has handler work left; False if ``timeout`` ran out first.
+
+        A barrier for tests: after a client disconnects, its disconnect hook has run (and
+        emitted what it emits) once this returns True."""
+        loop = asyncio.get_running_loop()
+        await self._settle(loop.time() + timeout)
+        return all(t.done() for t in self._tasks)
 
     async def _settle(self, deadline: float) -> None:
         """Wait until no socket has handler work left (or ``deadline``, loop time)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +19,7 @@ import asyncpg
 from chatr_server.errors import ServiceError, bad_request, conflict, not_found, unauthorized
 from chatr_server.presenters.users import login_user, verified_user
 from chatr_server.repos.users import UsersRepo
-from chatr_server.services.bus import EventBus, NullBus
+from chatr_server.services.bus import EventBus
 from chatr_server.services.codes import CODE_TTL, CodeCheck, CodeService
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import MAX_PASSWORD_BYTES, PasswordHasher
@@ -100,8 +99,9 @@ class AuthService:
         notifier: Notifier,
         test_mode: TestMode,
         phone_whitelist: tuple[str, ...] = (),
+        *,
+        bus: EventBus,
         rate_limiter: RateLimiter | None = None,
-        bus: Callable[[], EventBus] | None = None,
     ) -> None:
         self._pool = pool
         self._users = users
@@ -113,8 +113,7 @@ class AuthService:
         self._whitelist = {normalize_phone(p) or p for p in phone_whitelist}
         # Per-account throttles (SEC-9); the per-IP limits live in the handlers.
         self._limiter = rate_limiter
-        # Late-bound: the realtime layer installs the bus after start-up.
-        self._bus = bus or NullBus
+        self._bus = bus
 
     # ---- tokens -------------------------------------------------------
 
@@ -144,7 +143,7 @@ class AuthService:
         expires = datetime.fromtimestamp(user.claims.expires_at, UTC)
         digest = token_hash(user.token)
         await self._users.revoke_token(self._pool, digest, expires)
-        self._bus().disconnect_token(digest)
+        self._bus.disconnect_token(digest)
         return {"message": "Logged out successfully"}
 
     def _login_success(self, row: asyncpg.Record) -> dict[str, Any]:

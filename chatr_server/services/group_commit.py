@@ -37,6 +37,7 @@ from typing import Any, Generic, TypeVar
 
 from chatr_server.errors import ServiceError
 from chatr_server.services.dependencies import is_dependency_outage
+from chatr_server.util.clock import Clock, LoopClock, Timer
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,15 @@ class GroupCommit(Generic[T]):
         window: float = DEFAULT_WINDOW,
         max_pending: int = DEFAULT_MAX_PENDING,
         retry_safe: Callable[[list[tuple[Any, ...]], BaseException], bool] | None = None,
+        clock: Clock | None = None,
         on_batch: Callable[[int], object] | None = None,
     ) -> None:
         """``run_batch`` writes many argument tuples in one statement and returns one
         result per tuple, in order; ``run_one`` retries single rows of a failed batch.
         ``retry_safe(rows, error)``: whether a batch that failed with a database
-        outage may run again (idempotent rows, or nothing was sent).
-        ``on_batch(size)`` is told the size of every batch that leaves (metrics)."""
+        outage may run again (idempotent rows, or nothing was sent). ``clock`` times the
+        collection windows (the event loop's by default). ``on_batch(size)`` is told the
+        size of every batch that leaves (metrics)."""
         self._run_batch = run_batch
         self._on_batch = on_batch
         self._run_one = run_one
@@ -83,10 +86,11 @@ class GroupCommit(Generic[T]):
         self._max_batch = max_batch
         self._window = window
         self._max_pending = max_pending
+        self._clock: Clock = clock if clock is not None else LoopClock()
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[T]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._opened_at = 0.0  # loop time of the first write queued since the last batch left
+        self._timer: Timer | None = None
+        self._opened_at = 0.0  # clock time of the first write queued since the last batch left
         self._flushing: asyncio.Task[None] | None = None
 
     @property
@@ -111,13 +115,13 @@ class GroupCommit(Generic[T]):
             loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if not queue:
-            self._opened_at = loop.time()
+            self._opened_at = self._clock.time()
         queue.append((args, future))
         if self._flushing is None:
             if len(queue) >= self._max_batch or self._window <= 0:
                 self._start_flush()
             elif self._timer is None:
-                self._timer = loop.call_later(self._window, self._start_flush)
+                self._timer = self._clock.call_later(self._window, self._start_flush)
         return future
 
     def _start_flush(self) -> None:
@@ -135,10 +139,9 @@ class GroupCommit(Generic[T]):
                 del self._queue[: self._max_batch]
                 await self._flush(batch)
                 if 0 < len(self._queue) < self._max_batch:
-                    assert self._loop is not None
-                    rest = self._opened_at + self._window - self._loop.time()
+                    rest = self._opened_at + self._window - self._clock.time()
                     if rest > 0:
-                        await asyncio.sleep(rest)
+                        await self._clock.sleep(rest)
         finally:
             self._flushing = None
 

@@ -15,11 +15,16 @@ import time
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from chatr_server.errors import ServiceError, bad_request, forbidden, not_found
 from chatr_server.integrations import media
 from chatr_server.integrations.storage import Storage
 from chatr_server.presenters import groups as present
+from chatr_server.repos.groups import GroupsRepo
 from chatr_server.services import upload_policy as policy
+from chatr_server.services.attachments import Attachments
+from chatr_server.services.bus import EventBus
 from chatr_server.services.groups import (
     Emits,
     GroupService,
@@ -37,9 +42,23 @@ EMPTY_FILE = "Uploaded file is empty"
 
 
 class GroupUploads:
-    def __init__(self, groups: GroupService, storage: Storage) -> None:
+    """Given its own pool, repo, bus and signer; the group service only for its public checks."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        repo: GroupsRepo,
+        groups: GroupService,
+        storage: Storage,
+        bus: EventBus,
+        links: Attachments,
+    ) -> None:
+        self._pool = pool
+        self._repo = repo
         self._groups = groups
         self._storage = storage
+        self._bus = bus
+        self._links = links
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def drain(self) -> None:
@@ -52,7 +71,7 @@ class GroupUploads:
     async def require_sender(self, user_id: str, group_id: object) -> None:
         """Checked before the body is read, so non-members cannot make us buffer 50 MB."""
         await self._groups.require_accepted_member(
-            self._groups.repo_pool,
+            self._pool,
             user_id,
             group_id,
             pending="Accept the group invite before sending files",
@@ -80,10 +99,10 @@ class GroupUploads:
             log.exception("storing group upload failed")
             raise ServiceError(500, "File upload failed") from None
 
-        repo = self._groups.repo
+        repo = self._repo
         emits = Emits()
         try:
-            async with self._groups.repo_pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn, conn.transaction():
                 await self._groups.require_accepted_member(
                     conn, user_id, gid, pending="Accept the group invite before sending files"
                 )
@@ -106,12 +125,12 @@ class GroupUploads:
             await self._storage.delete(key)
             raise
         assert sender is not None
-        live = self._groups.links.sign(present.live_message(row, present.brief_user(sender)))
+        live = self._links.sign(present.live_message(row, present.brief_user(sender)))
         emits.add(recipients, "group:message", live)
-        emits.send(self._groups.bus())
+        emits.send(self._bus)
 
         body = policy.upload_result(str(row["id"]), url, file_name, upload, mime, message)
-        self._groups.links.sign(body)
+        self._links.sign(body)
         if message.needs_waveform:
             task = asyncio.create_task(self._fill_audio_metadata(gid, row["id"], upload.data, mime))
             self._tasks.add(task)
@@ -128,15 +147,15 @@ class GroupUploads:
         """
         try:
             duration = await media.audio_duration_async(data, mime)
-            repo = self._groups.repo
-            pool = self._groups.repo_pool
+            repo = self._repo
+            pool = self._pool
             if duration is not None:
                 await repo.fill_duration(pool, message_id, duration)
             stored = await repo.message_by_id(pool, message_id)
             if stored is None:
                 return
             recipients = await repo.accepted_member_ids(pool, gid)
-            self._groups.bus().to_users(
+            self._bus.to_users(
                 recipients,
                 "audio:waveform",
                 {
@@ -160,8 +179,8 @@ class GroupUploads:
     async def require_image_editor(self, user_id: str, group_id: object, kind: str) -> None:
         gid = group_uuid(group_id)
         _, _, denied = self._image_texts(kind)
-        repo = self._groups.repo
-        pool = self._groups.repo_pool
+        repo = self._repo
+        pool = self._pool
         if await repo.group_by_id(pool, gid) is None:
             raise not_found("Group not found")
         member = await repo.member(pool, gid, user_id)
@@ -198,9 +217,9 @@ class GroupUploads:
             raise ServiceError(500, "Upload failed", message=type(exc).__name__) from None
         url = urls[""]
 
-        repo = self._groups.repo
+        repo = self._repo
         try:
-            async with self._groups.repo_pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn, conn.transaction():
                 group = await repo.lock_group(conn, gid)
                 if group is None:
                     raise not_found("Group not found")
@@ -217,17 +236,15 @@ class GroupUploads:
             for key in stored:
                 await self._storage.delete(key)
             raise
-        self._groups.bus().to_users(
-            recipients, "group:updated", {"group": {"id": str(gid), attr: url}}
-        )
+        self._bus.to_users(recipients, "group:updated", {"group": {"id": str(gid), attr: url}})
         await self._groups.delete_files(image_variant_urls(old))
         return {"url": url}
 
     async def delete_image(self, user_id: str, group_id: object, kind: str) -> dict[str, Any]:
         gid = group_uuid(group_id)
         attr, _, denied = self._image_texts(kind)
-        repo = self._groups.repo
-        async with self._groups.repo_pool.acquire() as conn, conn.transaction():
+        repo = self._repo
+        async with self._pool.acquire() as conn, conn.transaction():
             group = await repo.lock_group(conn, gid)
             member = await repo.member(conn, gid, user_id) if group else None
             if member is None or member["status"] != "accepted" or member["role"] == "member":
@@ -241,8 +258,6 @@ class GroupUploads:
             else:
                 await repo.set_cover_image(conn, gid, None)
             recipients = await repo.accepted_member_ids(conn, gid)
-        self._groups.bus().to_users(
-            recipients, "group:updated", {"group": {"id": str(gid), attr: None}}
-        )
+        self._bus.to_users(recipients, "group:updated", {"group": {"id": str(gid), attr: None}})
         await self._groups.delete_files(image_variant_urls(old))
         return {"success": True}

@@ -22,7 +22,7 @@ Security fixes over the original (behaviors.md §16, SEC-11):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -150,7 +150,7 @@ class GroupService:
         pool: asyncpg.Pool,
         repo: GroupsRepo,
         storage: Storage,
-        bus: Callable[[], EventBus],
+        bus: EventBus,
         links: Attachments,
     ) -> None:
         self._pool = pool
@@ -158,19 +158,7 @@ class GroupService:
         self._storage = storage
         #: Signs the attachment URLs of the messages members are shown.
         self.links = links
-        # Looked up on every use: the realtime layer attaches its bus after start-up.
         self._bus = bus
-
-    @property
-    def repo(self) -> GroupsRepo:
-        return self._repo
-
-    @property
-    def repo_pool(self) -> asyncpg.Pool:
-        return self._pool
-
-    def bus(self) -> EventBus:
-        return self._bus()
 
     # --- helpers shared with the socket layer ----------------------------------------------
 
@@ -295,7 +283,7 @@ class GroupService:
                 "invitedBy": present.user_name(creator["display_name"], creator["username"]),
             },
         )
-        emits.send(self.bus())
+        emits.send(self._bus)
         return result
 
     async def list_for(self, user_id: str) -> dict[str, Any]:
@@ -400,7 +388,7 @@ class GroupService:
                 "group:inviteAccepted",
                 {"groupId": str(gid), "groupName": group["name"], "acceptedBy": name},
             )
-        bus = self.bus()
+        bus = self._bus
         first.send(bus)
         emits.send(bus)
         return result
@@ -427,7 +415,7 @@ class GroupService:
                         "declinedBy": present.user_name(me["display_name"], me["username"]),
                     },
                 )
-        emits.send(self.bus())
+        emits.send(self._bus)
         return {"success": True}
 
     async def add_member(
@@ -465,7 +453,7 @@ class GroupService:
                 "invitedBy": present.user_name(me["display_name"], me["username"]),
             },
         )
-        emits.send(self.bus())
+        emits.send(self._bus)
         return {"group": present.group_with_members(group, accepted)}
 
     # --- membership changes ----------------------------------------------------------------
@@ -501,7 +489,7 @@ class GroupService:
                 verb = "left the group" if self_removal else "was removed from the group"
                 text = f"{name} {verb}"
                 await self.add_system_message(conn, gid, text, emits)
-        emits.send(self.bus())
+        emits.send(self._bus)
         return {"success": True}
 
     async def join(self, user_id: str, group_id: object) -> dict[str, Any]:
@@ -523,7 +511,7 @@ class GroupService:
                     "group:memberJoined",
                     {"groupId": str(gid), "userId": user_id, "member": present.joined_member(me)},
                 )
-        emits.send(self.bus())
+        emits.send(self._bus)
         return {"success": True}
 
     async def leave(self, user_id: str, group_id: object) -> dict[str, Any]:
@@ -576,7 +564,7 @@ class GroupService:
                     name = present.user_name(me["display_name"], me["username"])
                     await self.add_system_message(conn, gid, f"{name} left the group", emits)
                 result = {"success": True, "deleted": False}
-        emits.send(self.bus())
+        emits.send(self._bus)
         await self.delete_files(deleted_urls)
         return result
 
@@ -600,7 +588,7 @@ class GroupService:
             await self._repo.delete_group(conn, gid)
         emits.leave_room(gid)
         emits.add(audience, "group:deleted", {"groupId": str(gid), "groupName": group["name"]})
-        emits.send(self.bus())
+        emits.send(self._bus)
         await self.delete_files(urls)
         return {"success": True}
 
@@ -619,7 +607,7 @@ class GroupService:
             members = await self._repo.members(conn, gid, False)
             audience = await self._repo.audience_ids(conn, gid)
         result = {"group": present.group_with_members(group, members)}
-        self.bus().to_users(audience, "group:updated", result)
+        self._bus.to_users(audience, "group:updated", result)
         return result
 
     # --- roles -----------------------------------------------------------------------------
@@ -641,7 +629,7 @@ class GroupService:
             tid = str(target["user_id"])
             await self._repo.set_member_role(conn, gid, tid, "admin")
             audience = await self._repo.audience_ids(conn, gid)
-        self.bus().to_users(
+        self._bus.to_users(
             audience,
             "group:memberPromoted",
             {"groupId": str(gid), "memberId": tid, "promotedBy": user_id},
@@ -665,7 +653,7 @@ class GroupService:
             tid = str(target["user_id"])
             await self._repo.set_member_role(conn, gid, tid, "member")
             audience = await self._repo.audience_ids(conn, gid)
-        self.bus().to_users(
+        self._bus.to_users(
             audience,
             "group:memberDemoted",
             {"groupId": str(gid), "memberId": tid, "demotedBy": user_id},
@@ -692,7 +680,7 @@ class GroupService:
             tid = str(target["user_id"])
             await self._repo.set_member_role(conn, gid, tid, "owner")
             audience = await self._repo.audience_ids(conn, gid)
-        self.bus().to_users(
+        self._bus.to_users(
             audience, "group:ownershipTransferred", {"groupId": str(gid), "newOwnerId": tid}
         )
         return {"success": True}
@@ -709,7 +697,7 @@ class GroupService:
             await self._repo.set_member_role(conn, gid, user_id, "admin")
             await self._hand_over_owner_id(conn, group, user_id)
             audience = await self._repo.audience_ids(conn, gid)
-        self.bus().to_users(
+        self._bus.to_users(
             audience, "group:ownerSteppedDown", {"groupId": str(gid), "userId": user_id}
         )
         return {"success": True}
@@ -740,7 +728,7 @@ class GroupService:
             stored = await self._repo.update_waveform(conn, mid, waveform, duration)
             recipients = await self._repo.accepted_member_ids(conn, gid)
         assert stored is not None
-        self.bus().to_users(
+        self._bus.to_users(
             recipients,
             "audio:waveform",
             {

@@ -9,13 +9,16 @@ names a stored message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
+from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
-from chatr_server.metrics import Metrics, StoredCounts
 from chatr_server.presenters.groups import live_message
 from chatr_server.presenters.messages_live import live_payloads
 from chatr_server.repos.messaging import MessagingRepo, all_have_temp_ids
@@ -67,6 +70,16 @@ class SenderProfile:
         return self.display_name or self.username
 
 
+class StoredCounts:
+    """Messages stored, as plain integers: the send path bumps them for free."""
+
+    __slots__ = ("direct", "group")
+
+    def __init__(self) -> None:
+        self.direct = 0
+        self.group = 0
+
+
 class SendRefused(Exception):
     """A send that must be answered with a specific event (not ``error``)."""
 
@@ -97,7 +110,8 @@ class MessagingService:
         *,
         write_window: float = DEFAULT_WINDOW,
         max_pending_writes: int = DEFAULT_MAX_PENDING,
-        metrics: Metrics | None = None,
+        stored: StoredCounts | None = None,
+        on_batch: Callable[[int], object] | None = None,
     ) -> None:
         self._pool = pool
         self._repo = repo
@@ -110,9 +124,10 @@ class MessagingService:
             window=write_window,
             max_pending=max_pending_writes,
             retry_safe=_dm_batch_retry_safe,
-            on_batch=metrics.batch_size.observe if metrics is not None else None,
+            on_batch=on_batch,
         )
-        self._stored = metrics.stored if metrics is not None else StoredCounts()
+        # Counted for the metrics (chatr_server/metrics.py), as plain integers.
+        self._stored = stored if stored is not None else StoredCounts()
         # Batches run one at a time, so they keep one pooled connection between
         # them instead of an acquire/release (and its bookkeeping) per batch.
         self._writer: PoolConnectionProxy | None = None
@@ -247,6 +262,33 @@ class MessagingService:
 
     async def group_status(self, user_id: str, group_id: Any) -> str | None:
         return await self._repo.group_membership(self._pool, group_id, user_id)
+
+    # --- connection state (read by the socket layer) ----------------------------------------
+
+    async def connection_profile(self, user_id: str) -> tuple[SenderProfile, bool] | None:
+        """What a socket caches about its user, and whether they hide their status."""
+        row = await self._repo.socket_user(self._pool, user_id)
+        if row is None:
+            return None
+        me = SenderProfile(
+            id=str(row["id"]),
+            username=row["username"],
+            display_name=row["display_name"],
+            profile_image=row["profile_image"],
+            is_guest=row["is_guest"],
+        )
+        return me, row["privacy_online_status"] == "nobody"
+
+    async def set_last_seen(self, user_id: str, when: datetime) -> None:
+        await self._repo.set_last_seen(self._pool, user_id, when)
+
+    async def last_seen_many(self, user_ids: list[UUID]) -> list[Record]:
+        """Stored last-seen rows of users with no live presence record."""
+        return await self._repo.last_seen_many(self._pool, user_ids)
+
+    async def unsend_group_message(self, user_id: str, message_id: Any) -> UUID | None:
+        """Unsend the user's own group message; its group id, or None (not theirs, gone)."""
+        return await self._repo.unsend_group_message(self._pool, message_id, user_id)
 
     async def store_group(self, sender: SenderProfile, req: GroupSend) -> Any:
         """Store (or find, by temp id) a group message; the row carries the member ids."""

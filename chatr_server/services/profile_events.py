@@ -7,7 +7,6 @@ test mode is on (behaviors.md §13).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -23,7 +22,7 @@ class ProfileEvents:
         pool: asyncpg.Pool,
         social: SocialService,
         test_mode: TestMode,
-        bus: Callable[[], EventBus],
+        bus: EventBus,
     ) -> None:
         self._pool = pool
         self._social = social
@@ -34,4 +33,4 @@ class ProfileEvents:
         if await self._test_mode.is_on():
             return
         connected, _pending = await self._social.connected_and_pending(self._pool, user_id)
-        self._bus().to_users(sorted(connected), "user:profileUpdate", payload)
+        self._bus.to_users(sorted(connected), "user:profileUpdate", payload)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
+
 from chatr_server.db import migrate
-from chatr_server.services.container import Services
+from chatr_server.store import KeyValueStore
 
 # Seconds each dependency gets to answer; the checks run concurrently.
 CHECK_TIMEOUT = 2.0
@@ -22,19 +24,18 @@ OK = "ok"
 DOWN = "down"
 
 
-async def _database(services: Services) -> tuple[str, str]:
+async def _database(pool: asyncpg.Pool) -> tuple[str, str]:
     """(database, migrations) states from one pooled connection."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            async with services.pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 missing = await migrate.pending(conn)
     except Exception:  # whatever the failure, the database did not answer in time
         return DOWN, "unknown"
     return OK, (OK if not missing else "pending")
 
 
-async def _redis(services: Services) -> str:
-    store = services.store
+async def _redis(store: KeyValueStore) -> str:
     if store.kind != "redis":
         return "not configured"
     try:
@@ -44,12 +45,12 @@ async def _redis(services: Services) -> str:
         return DOWN
 
 
-async def readiness(services: Services, draining: bool) -> tuple[bool, dict[str, Any]]:
+async def readiness(
+    pool: asyncpg.Pool, store: KeyValueStore, draining: bool
+) -> tuple[bool, dict[str, Any]]:
     """``(ready, body)``; the body names the state of every check."""
-    (database, migrations), redis = await asyncio.gather(_database(services), _redis(services))
-    ready = (
-        database == OK and migrations == OK and redis in (OK, "not configured") and not draining
-    )
+    (database, migrations), redis = await asyncio.gather(_database(pool), _redis(store))
+    ready = database == OK and migrations == OK and redis in (OK, "not configured") and not draining
     return ready, {
         "status": "ready" if ready else "not ready",
         "checks": {

@@ -89,13 +89,12 @@ class SocialService:
         friendships: FriendshipsRepo,
         conversations: ConversationsRepo,
         store: KeyValueStore,
-        bus: Callable[[], EventBus],
+        bus: EventBus,
     ) -> None:
         self._pool = pool
         self._friends = friendships
         self._convs = conversations
         self._store = store
-        # A getter: the realtime layer replaces the container's bus after start-up.
         self._bus = bus
         self._conversation_listeners: list[ConversationsListener] = []
 
@@ -469,7 +468,7 @@ class SocialService:
             row = await self._convs.accept(conn, cid)
             assert row is not None
         initiator = str(row["initiator_id"])
-        self._bus().to_user(
+        self._bus.to_user(
             initiator, "conversation:accepted", {"conversationId": cid, "acceptedBy": caller_id}
         )
         await self._conversations_changed((str(row["participant_a"]), str(row["participant_b"])))
@@ -490,7 +489,7 @@ class SocialService:
                 raise ServiceError(403, _CONVERSATION_DENIED)
             await self._convs.delete_pair_messages(conn, row["participant_a"], row["participant_b"])
             await self._convs.delete(conn, cid)
-        self._bus().to_user(
+        self._bus.to_user(
             str(row["initiator_id"]),
             "conversation:declined",
             {"conversationId": cid, "declinedBy": caller_id, "otherUserId": caller_id},
@@ -543,7 +542,7 @@ class SocialService:
     async def _after_nuke(
         self, caller_id: str, a: str, b: str, cid: str | None, delete_guests: bool
     ) -> None:
-        bus = self._bus()
+        bus = self._bus
         # Each side is told who "the other person" is from its own point of view.
         bus.to_user(
             a,

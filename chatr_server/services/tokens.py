@@ -72,3 +72,16 @@ class TokenService:
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
         )
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The second word of ``Authorization`` (the scheme word is not checked, as in the original).
+
+    Shared by the REST handlers and the socket handshake.
+    """
+    if not header:
+        return None
+    parts = header.split()
+    if len(parts) < 2 or not parts[1]:
+        return None
+    return parts[1]

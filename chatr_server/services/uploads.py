@@ -168,16 +168,16 @@ class UploadService:
         storage: Storage,
         test_mode: TestMode,
         secret: str,
-        bus: Callable[[], EventBus],
+        bus: EventBus,
         links: Attachments,
+        profile_events: ProfileEvents,
     ) -> None:
         self._pool = pool
         self._links = links
         self._messages = messages
         self._directory = directory
         self._friendships = friendships
-        #: Set by the app factory: announces profile-image changes.
-        self.profile_events: ProfileEvents | None = None
+        self._profile_events = profile_events
         self._storage = storage
         self._test_mode = test_mode
         self._bus = bus
@@ -259,7 +259,7 @@ class UploadService:
             "waveform": row["audio_waveform"],
             "duration": row["audio_duration"],
         }
-        self._bus().to_users(
+        self._bus.to_users(
             [str(row["sender_id"]), str(row["recipient_id"])], "audio:waveform", payload
         )
 
@@ -316,7 +316,7 @@ class UploadService:
             "waveform": waveform,
             "duration": updated["audio_duration"],
         }
-        self._bus().to_users(
+        self._bus.to_users(
             [str(updated["sender_id"]), str(updated["recipient_id"])], "audio:waveform", payload
         )
 
@@ -391,8 +391,7 @@ class UploadService:
 
     async def set_profile_image(self, user_id: str, file: UploadedFile | None) -> dict[str, Any]:
         url = await self._replace_image(_PROFILE, user_id, file)
-        if self.profile_events is not None:
-            await self.profile_events.announce(user_id, {"userId": user_id, "profileImage": url})
+        await self._profile_events.announce(user_id, {"userId": user_id, "profileImage": url})
         return {"url": url}
 
     async def set_cover_image(self, user_id: str, file: UploadedFile | None) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,12 +12,11 @@ from chatr_server.errors import bad_request, not_found
 from chatr_server.presenters.users import updated_profile, user_me
 from chatr_server.repos.users import UsersRepo
 from chatr_server.services.auth import GENDERS, MAX_NAME_LENGTH, normalize_username
+from chatr_server.services.profile_events import ProfileEvents
 
 SUGGESTION_ATTEMPTS = 20
 SUGGESTION_COUNT = 3
 MAX_USERNAME_QUERY = 64
-
-ProfileListener = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 def _candidate(base: str) -> str:
@@ -38,14 +36,10 @@ def _candidate(base: str) -> str:
 
 
 class UserService:
-    def __init__(self, pool: asyncpg.Pool, users: UsersRepo) -> None:
+    def __init__(self, pool: asyncpg.Pool, users: UsersRepo, profile_events: ProfileEvents) -> None:
         self._pool = pool
         self._users = users
-        self._profile_listeners: list[ProfileListener] = []
-
-    def on_profile_update(self, listener: ProfileListener) -> None:
-        """Register a callback run after a profile change (the socket layer broadcasts)."""
-        self._profile_listeners.append(listener)
+        self._profile_events = profile_events
 
     async def me(self, user_id: str) -> dict[str, Any]:
         row = await self._users.by_id(self._pool, user_id)
@@ -77,8 +71,7 @@ class UserService:
             "lastName": result["lastName"],
             "profileImage": result["profileImage"],
         }
-        for listener in self._profile_listeners:
-            await listener(user_id, event)
+        await self._profile_events.announce(user_id, event)
         return result
 
     async def check_username(self, username: str | None) -> dict[str, Any]:

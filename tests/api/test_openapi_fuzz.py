@@ -35,8 +35,7 @@ from chatr_server.api.openapi import build_spec
 from chatr_server.api.routes import setup_routes
 from chatr_server.app import create_app
 from chatr_server.settings import Settings
-from tests.conftest import database_dsn
-from tests.helpers import PASSWORD, unique_username
+from tests.helpers import PASSWORD, database_dsn, unique_username
 
 SEED = 20240612
 EXAMPLES_PER_OPERATION = 4

@@ -2,12 +2,67 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 
-from tests.auth.conftest import Peers
 from tests.helpers import PASSWORD, register
+from tests.peers import SmtpSink, TwilioFake
+
+CODE_RE = re.compile(r"\b(\d{6})\b")
+TWILIO_SID = "AC" + "a1" * 16
+TWILIO_TOKEN = "twilio-test-token"
+TWILIO_FROM = "+447700900001"
+FRONTEND = "https://app.chatr.test"
+
+
+@dataclass
+class Peers:
+    """The app's test client plus what its mail and SMS peers received."""
+
+    client: Any
+    smtp: SmtpSink
+    twilio: TwilioFake
+
+    @property
+    def emails(self) -> list[EmailMessage]:
+        return [message for _from, _to, message in self.smtp.messages]
+
+    def last_email(self, to: str | None = None) -> EmailMessage:
+        for _from, rcpts, message in reversed(self.smtp.messages):
+            if to is None or to in rcpts:
+                return message
+        raise AssertionError(f"no email to {to}")
+
+    def last_email_code(self, to: str | None = None) -> str:
+        text = email_text(self.last_email(to))
+        match = CODE_RE.search(text)
+        assert match, text
+        return match.group(1)
+
+    def sms_to(self, number: str) -> list[str]:
+        return [r["form"]["Body"] for r in self.twilio.requests if r["form"]["To"] == number]
+
+    def last_sms_code(self, number: str) -> str:
+        bodies = self.sms_to(number)
+        assert bodies, f"no SMS to {number}"
+        match = CODE_RE.search(bodies[-1])
+        assert match, bodies[-1]
+        return match.group(1)
+
+
+def email_text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def email_html(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return part.get_content()
 
 
 def unique_phone() -> str:
@@ -78,3 +133,13 @@ async def logged_in(peers: Peers, account: Account) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def expire_code(db: Any, user_id: str, purpose: str) -> None:
+    status = await db.execute(
+        "UPDATE verification_codes SET expires_at = now() - interval '1 minute' "
+        "WHERE user_id = $1 AND purpose = $2",
+        user_id,
+        purpose,
+    )
+    assert status == "UPDATE 1", status

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.codes import generate_code
-from tests.auth.conftest import (
+from tests.auth.flows import (
     FRONTEND,
     TWILIO_FROM,
     TWILIO_SID,
     TWILIO_TOKEN,
+    bearer,
     email_html,
     email_text,
     expire_code,
+    logged_in,
+    post,
+    registered,
+    verified,
 )
-from tests.auth.flows import bearer, logged_in, post, registered, verified
 
 
 async def test_registration_with_phone_end_to_end(peers):

@@ -6,8 +6,7 @@ import logging
 
 import pyotp
 
-from tests.auth.conftest import CODE_RE
-from tests.auth.flows import bearer, post, registered
+from tests.auth.flows import CODE_RE, bearer, post, registered
 from tests.helpers import PASSWORD
 
 NEW_PASSWORD = "Fresh!Pass77"

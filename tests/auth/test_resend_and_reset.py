@@ -7,8 +7,17 @@ from urllib.parse import quote
 import pytest
 
 from chatr_server.services.codes import generate_code
-from tests.auth.conftest import FRONTEND, email_html, email_text, expire_code
-from tests.auth.flows import bearer, logged_in, post, registered, verified
+from tests.auth.flows import (
+    FRONTEND,
+    bearer,
+    email_html,
+    email_text,
+    expire_code,
+    logged_in,
+    post,
+    registered,
+    verified,
+)
 
 NEW_PASSWORD = "Brand!New2pass"
 FORGOT_BODY = {

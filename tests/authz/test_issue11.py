@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 import socketio
 
-from chatr_server.chat.gateway import SOCKET_SERVER
+from chatr_server.appkeys import SERVICES
 from chatr_server.services.auth import GUEST_REFUSED
-from tests.authz.conftest import second_token, settle, wait_disconnected
+from tests.authz.world import second_token
 from tests.groups.helpers import create_group, group_with
 from tests.helpers import TestUser, make_user
-from tests.widget.conftest import bearer, pool, start_guest
+from tests.live import settle, wait_disconnected
+from tests.widget.helpers import bearer, pool, start_guest
 
 NOT_MEMBER = {"message": "Not a member of this group"}
 
@@ -111,7 +112,7 @@ async def test_group_deletion_empties_its_legacy_room(client, sockets):
     gid = await group_with(client, owner, accepted=[member])
     owner_s, member_s = await sockets(owner.token), await sockets(member.token)
     await _joined(gid, owner_s, member_s)
-    ns = client.server.app[SOCKET_SERVER].of("/")
+    ns = client.server.app[SERVICES].sockets.of("/")
     assert len(ns.sockets_in(f"group:{gid}")) == 2
     resp = await client.delete(f"/api/groups/{gid}", headers=owner.auth)
     assert resp.status == 200

@@ -23,11 +23,11 @@ import socketio
 from aiohttp.test_utils import TestClient, TestServer
 
 from chatr_server.app import create_app
-from chatr_server.chat.gateway import SOCKET_SERVER
+from chatr_server.appkeys import SERVICES
 from chatr_server.chat.rpc import RPC
 from tests.authz.world import World, build_world, make_current_agent, snapshot
-from tests.chat.conftest import LiveClient
-from tests.widget.conftest import start_guest
+from tests.live import LiveClient
+from tests.widget.helpers import start_guest
 
 # ---------------------------------------------------------------------------- the table
 
@@ -454,7 +454,7 @@ async def test_every_id_route_has_a_row(mclient: TestClient) -> None:
 
 
 async def test_every_socket_event_has_a_row(mclient: TestClient) -> None:
-    registered = set(mclient.app[SOCKET_SERVER].of("/").handlers)
+    registered = set(mclient.app[SERVICES].sockets.of("/").handlers)
     assert {r.key for r in SOCKET_ROWS} == registered - NO_ID_EVENTS
     assert NO_ID_EVENTS <= registered
     assert all(r.prevents for r in REST_ROWS + SOCKET_ROWS)

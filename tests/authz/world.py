@@ -10,16 +10,18 @@ is private. Every private text carries a marker that must never reach an attacke
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import jwt
 
 from chatr_server.appkeys import SERVICES
-from tests.chat_rest.conftest import png_bytes
+from tests.chat_rest.helpers import png_bytes
 from tests.groups.helpers import group_with
 from tests.helpers import TestUser, make_user
-from tests.widget.conftest import make_agent, start_guest
+from tests.widget.helpers import make_agent, start_guest
 
 
 @dataclass
@@ -160,3 +162,11 @@ async def snapshot(client: Any, world: World) -> list[list[tuple[Any, ...]]]:
     people = [world.ids[k] for k in ("a", "b", "r", "p", "agent", "guest")]
     pool = client.app[SERVICES].pool
     return [[tuple(row) for row in await pool.fetch(query, people)] for query in _STATE]
+
+
+def second_token(client: Any, user: TestUser) -> str:
+    """Another valid token of ``user`` (a different ``iat``, so a different string)."""
+    secret = client.server.app[SERVICES].settings.jwt_secret
+    now = int(time.time()) - 60
+    claims = {"userId": user.id, "username": user.username, "iat": now, "exp": now + 3600}
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from chatr_server.appkeys import SERVICES
 from tests.helpers import make_user
+from tests.live import settle
 
 
 async def test_call_flow_and_relays(client, connect):
@@ -51,7 +50,7 @@ async def test_call_flow_and_relays(client, connect):
     # A third party can neither inject nor be targeted.
     await e.emit("call:offer", {"callId": call_id, "targetUserId": bob.id, "sdp": {"evil": True}})
     await a.emit("call:offer", {"callId": call_id, "targetUserId": eve.id, "sdp": {"leak": True}})
-    await asyncio.sleep(0.1)
+    await settle(e, a, b)
     assert len(b.events["call:offer"]) == 1
     assert e.events["call:offer"] == []
     await a.emit("call:hangup", {"callId": call_id})
@@ -80,7 +79,7 @@ async def test_initiate_errors(client, connect):
 
 
 async def test_unanswered_call_rings_out_and_reject(client, connect):
-    client.app[SERVICES].extra["calls"].ring_timeout = 0.2
+    client.app[SERVICES].calls.ring_timeout = 0.2
     alice, bob = await make_user(client), await make_user(client)
     a, b = await connect(alice), await connect(bob)
     call_id = (await a.call("call:initiate", {"receiverId": bob.id}))["callId"]

@@ -32,7 +32,7 @@ async def test_kill_9_loses_no_acknowledged_message(client, base_settings, tmp_p
         sio.on("socket:ready", lambda *_: ready.set())
 
         @sio.on("message:sent")
-        def on_sent(payload):
+        def on_sent(payload, *_offset):
             acked[payload["tempId"]] = payload["id"]
             if len(acked) >= 20:
                 enough.set()
@@ -63,17 +63,21 @@ async def test_kill_9_loses_no_acknowledged_message(client, base_settings, tmp_p
         ready = asyncio.Event()
         sio.on("socket:ready", lambda *_: ready.set())
         confirmed: dict[str, str] = {}
-        sio.on("message:sent", lambda p: confirmed.__setitem__(p["tempId"], p["id"]))
+        all_confirmed = asyncio.Event()
+
+        @sio.on("message:sent")
+        def on_confirmed(payload, *_offset):
+            confirmed[payload["tempId"]] = payload["id"]
+            if len(confirmed) == MESSAGES:
+                all_confirmed.set()
+
         await sio.connect(url, transports=["websocket"], auth={"token": alice.token})
         await asyncio.wait_for(ready.wait(), 5)
         for i in range(MESSAGES):
             await sio.emit(
                 "message:send", {"recipientId": bob.id, "content": f"n{i}", "tempId": f"c{i}"}
             )
-        for _ in range(500):
-            if len(confirmed) == MESSAGES:
-                break
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(all_confirmed.wait(), 10)
         await sio.disconnect()
     finally:
         server.terminate()

@@ -7,6 +7,7 @@ import re
 
 from chatr_server.appkeys import SERVICES
 from tests.helpers import make_user
+from tests.live import settle
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -56,7 +57,7 @@ async def test_resend_with_same_temp_id_is_idempotent(client, connect):
     assert second["id"] == first["id"]
     assert second["timestamp"] == first["timestamp"]
     assert second["content"] == "once"
-    await asyncio.sleep(0.1)
+    await settle(a, b)
     assert len(b.events["message:received"]) == 1
     count = await _pool(client).fetchval(
         "SELECT count(*) FROM messages WHERE sender_id = $1", __import__("uuid").UUID(alice.id)
@@ -147,7 +148,7 @@ async def test_read_receipts_only_from_the_recipient(client, connect):
     await b.emit("message:send", {"recipientId": alice.id, "content": "accept"})  # accepts
     await a.wait("conversation:accepted")
     await e.emit("message:read", msg["id"])  # not eve's message
-    await asyncio.sleep(0.1)
+    await settle(e, a)
     assert a.events["message:status"] == []
     await b.emit("message:received", msg["id"])
     status = await a.wait("message:status")
@@ -162,7 +163,7 @@ async def test_read_receipts_only_from_the_recipient(client, connect):
     assert row["status"] == "read" and row["is_read"] and row["read_at"] is not None
     # Never backwards: a late "received" does not downgrade.
     await b.emit("message:received", msg["id"])
-    await asyncio.sleep(0.1)
+    await settle(b)  # its handler has run
     assert (
         await _pool(client).fetchval(
             "SELECT status FROM messages WHERE id = $1", __import__("uuid").UUID(msg["id"])
@@ -252,7 +253,7 @@ async def test_batched_sends_share_one_statement_correctly(client):
     reply = list(args("re: a", "t6"))
     reply[11] = rows[0]["id"]
     reply[8] = [0.1, 0.5, 0.9]  # a list inside the batch must stay one value
-    messaging = services.extra["messaging"]
+    messaging = services.messaging
     batch = [
         args("plain 1", "t4"),  # accepted pair: set-based
         args("to carol", "t5", alice, carol),  # blocked by carol
@@ -295,7 +296,7 @@ async def test_full_write_queue_sheds_sends_with_a_clear_error(client, connect):
 
     alice, bob = await make_user(client), await make_user(client)
     a = await connect(alice)
-    writes = client.app[SERVICES].extra["messaging"]._dm_writes
+    writes = client.app[SERVICES].messaging._dm_writes
     writes._max_pending = 0  # as if the queue were full
     await a.emit("message:send", {"recipientId": bob.id, "content": "x", "tempId": "busy-1"})
     assert await a.wait("error") == {"message": BUSY_MESSAGE}

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.helpers import make_user
+from tests.live import settle
 
 
 async def _group(client):
@@ -45,7 +44,7 @@ async def test_group_message_fans_out_to_accepted_members(client, connect):
     assert await i.wait("error") == "Accept the group invite before sending messages"
     await x.emit("group:message", {"groupId": "junk", "content": "x"})
     assert await x.wait("error") == "Invalid payload"
-    await asyncio.sleep(0.1)
+    await settle(o, i, x)
     assert i.events["group:message"] == [] and x.events["group:message"] == []
     history = await m.call("group:messages:history", {"groupId": gid})
     assert history["messages"][-1]["id"] == got["id"]
@@ -73,7 +72,7 @@ async def test_group_typing_and_unsend(client, connect):
     await o.emit("group:message", {"groupId": gid, "content": "oops"})
     msg = await m.wait("group:message")
     await m.emit("group:message:unsend", msg["id"])  # not the sender: ignored
-    await asyncio.sleep(0.1)
+    await settle(m, o)
     assert o.events["group:message:unsent"] == []
     await o.emit("group:message:unsend", msg["id"])
     unsent = await m.wait("group:message:unsent")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.helpers import make_user
+from tests.live import settle
 
 
 async def _conversation(client, connect):
@@ -57,7 +56,7 @@ async def test_edit_rules_and_history(client, connect):
 async def test_unsend_only_by_sender(client, connect):
     (_alice, a), (_bob, b), (_eve, _e), sent = await _conversation(client, connect)
     await b.emit("message:unsend", sent["id"])
-    await asyncio.sleep(0.1)
+    await settle(b, a)
     assert a.events["message:unsent"] == []
     await a.emit("message:unsend", sent["id"])
     unsent = await b.wait("message:unsent")
@@ -65,7 +64,7 @@ async def test_unsend_only_by_sender(client, connect):
     await a.emit("message:edit", {"messageId": sent["id"], "content": "too late"})
     assert await a.wait("error") == {"message": "Cannot edit an unsent message"}
     await a.emit("message:unsend", sent["id"])  # idempotent: nothing more
-    await asyncio.sleep(0.1)
+    await settle(a, b)
     assert len(b.events["message:unsent"]) == 1
     await a.emit("message:unsend", {"nope": 1})
     assert await a.wait("error") == {"message": "Invalid payload"}

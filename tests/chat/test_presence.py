@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from chatr_server.appkeys import SERVICES
 from tests.helpers import make_user
+from tests.live import server_settled, settle
 
 
 async def _befriend(client, a, b):
@@ -45,8 +45,8 @@ async def test_second_tab_keeps_user_online(client, connect):
     a = await connect(alice)
     tab1, tab2 = await connect(bob), await connect(bob)
     await a.wait_count("user:status", 2)
-    await tab1.close()
-    await asyncio.sleep(0.2)
+    await server_settled(client, tab1)
+    await settle(a)
     assert all(s["status"] == "online" for s in a.events["user:status"])
     await a.emit("presence:request", [bob.id])
     response = await a.wait("presence:response")
@@ -75,7 +75,7 @@ async def test_presence_request_hides_strangers_and_hidden_users(client, connect
         "hidden": True,
     }
     b = await connect(bob)
-    await asyncio.sleep(0.1)
+    await settle(b, a)  # b's connect sequence has run; a got what it sent
     assert a.events["user:status"] == []  # hidden users announce nothing
     await a.emit("presence:request", [bob.id])
     assert (await a.wait("presence:response"))[0]["status"] == "offline"
@@ -93,8 +93,8 @@ async def test_pending_request_presence_runs_one_way(client, connect):
     await cx.wait("message:sent")
     cy = await connect(y)
     assert (await cx.wait("user:status"))["userId"] == y.id
-    await cx.close()
-    await asyncio.sleep(0.2)
+    await server_settled(client, cx)
+    await settle(cy)
     assert cy.events["user:status"] == []
 
 
@@ -112,7 +112,7 @@ async def test_typing_relayed_and_suppressed_for_pending_initiator(client, conne
         "isTyping": True,
         "type": "direct",
     }
-    await asyncio.sleep(0.1)
+    await settle(a, b)
     assert b.events["typing:status"] == []
     await b.emit("typing:start", {"recipientId": "nope"})
     assert await b.wait("error") == {"message": "Invalid payload"}
@@ -171,7 +171,7 @@ async def test_profile_update_reaches_connected_users_unless_test_mode(client, c
     finally:
         await client.post("/api/test/mode", json={"enabled": True})
     await client.put("/api/users/me", headers=alice.auth, json={"displayName": "Quiet"})
-    await asyncio.sleep(0.1)
+    await settle(b, s)
     assert len(b.events["user:profileUpdate"]) == 1
     assert s.events["user:profileUpdate"] == []
 
@@ -216,7 +216,7 @@ async def test_friend_notify_only_relays_real_changes(client, connect):
     a, b = await connect(alice), await connect(bob)
     # Forged: nothing happened yet.
     await a.emit("friend:notify", {"type": "accepted", "addresseeId": bob.id})
-    await asyncio.sleep(0.1)
+    await settle(a, b)
     assert b.events["friend:update"] == []
     resp = await client.post(
         "/api/friends/request", headers=alice.auth, json={"addresseeId": bob.id}
@@ -235,5 +235,5 @@ async def test_friend_notify_only_relays_real_changes(client, connect):
         "friend:notify",
         {"type": "request", "addresseeId": bob.id, "friendshipId": friendship["id"]},
     )
-    await asyncio.sleep(0.1)
+    await settle(a, b)
     assert len(b.events["friend:update"]) == 1

@@ -24,8 +24,8 @@ from redis.asyncio import Redis
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.realtime.cluster import TAG_LENGTH
-from tests.chat.conftest import LiveClient
-from tests.helpers import free_port, make_user
+from tests.helpers import free_port, make_user, until
+from tests.live import LiveClient
 
 
 class Deployment:
@@ -155,11 +155,7 @@ async def test_workers_serve_polling_and_upgrades_repeatedly(client, launch) -> 
                 try:
                     owners.add(a.sio.eio.sid[:TAG_LENGTH])
                     if transports is None:
-                        for _ in range(100):
-                            if a.sio.transport() == "websocket":
-                                break
-                            await asyncio.sleep(0.02)
-                        assert a.sio.transport() == "websocket"
+                        await until(lambda: a.sio.transport() == "websocket", 2)  # noqa: B023
                     temp = f"w{round_}-{transports}"
                     await a.emit(
                         "message:send", {"recipientId": bob.id, "content": temp, "tempId": temp}

@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp import FormData
 
 from chatr_server.appkeys import SERVICES
-from tests.chat_rest.conftest import png_bytes
+from tests.chat_rest.helpers import png_bytes
 from tests.helpers import TestUser, make_user
-from tests.widget.conftest import bearer, make_agent, start_guest
+from tests.widget.helpers import bearer, make_agent, start_guest
 
 SECRET_BYTES = b"%PDF-1.4 private minutes"
 REFUSED = {"error": "Not found"}

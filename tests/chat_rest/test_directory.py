@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from tests.chat_rest.conftest import befriend, block, set_privacy
+from tests.chat_rest.helpers import befriend, block, set_privacy
 from tests.helpers import make_user, register, verified_user
 
 TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"

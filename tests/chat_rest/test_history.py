@@ -7,7 +7,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.chat_rest.conftest import befriend, block, conversation, insert_message, set_privacy
+from tests.chat_rest.helpers import befriend, block, conversation, insert_message, set_privacy
 from tests.helpers import make_user
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.uploads import MAX_PROFILE_IMAGE
-from tests.chat_rest.conftest import befriend, block, conversation, jpeg_bytes, png_bytes
+from tests.chat_rest.helpers import befriend, block, conversation, jpeg_bytes, png_bytes
 from tests.helpers import make_user
 
 

@@ -11,8 +11,9 @@ from aiobotocore.session import get_session
 from aiohttp import FormData
 
 from chatr_server.appkeys import SERVICES
-from tests.chat_rest.conftest import MotoS3, png_bytes
+from tests.chat_rest.helpers import png_bytes
 from tests.helpers import make_user
+from tests.peers import MotoS3
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from chatr_server.appkeys import SERVICES
-from tests.chat_rest.conftest import png_bytes
+from tests.chat_rest.helpers import png_bytes
 
 
 def uploads_root(client) -> Path:

@@ -11,7 +11,7 @@ from aiohttp import FormData
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.uploads import MAX_MESSAGE_FILE
-from tests.chat_rest.conftest import befriend, block, insert_message, png_bytes, wav_bytes
+from tests.chat_rest.helpers import befriend, block, insert_message, png_bytes, wav_bytes
 from tests.helpers import make_user
 
 

@@ -8,21 +8,16 @@ real migration runner.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
-from chatr_server.appkeys import DEPENDENCIES
 from chatr_server.db.migrate import migrate
-from chatr_server.services.dependencies import DependencyMonitor
-from tests.chat.conftest import LiveClient, connect  # noqa: F401  (fixture re-export)
-from tests.helpers import TestUser
+from tests.live import LiveClient
 from tests.private_services import PrivatePostgres, PrivateRedis
 
 
@@ -64,50 +59,6 @@ def running_pg(private_pg: PrivatePostgres) -> PrivatePostgres:
     return private_pg
 
 
-def monitor_of(client: Any) -> DependencyMonitor:
-    return client.server.app[DEPENDENCIES]
-
-
-async def until(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 20.0) -> None:
-    """Poll ``condition`` until true (for "the dependency came back"); fail after ``timeout``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-async def open_socket(client: Any, user: TestUser, *, wait_ready: bool = True) -> LiveClient:
-    """A python-socketio client on ``client``'s app (websocket transport)."""
-    live = LiveClient(user)
-    url = str(client.make_url("")).rstrip("/")
-    await live.sio.connect(
-        url, transports=["websocket"], auth={"token": user.token}, wait_timeout=5
-    )
-    if wait_ready:
-        await live.wait("socket:ready", index=0)
-    return live
-
-
-async def refused_handshake(client: Any, token: str) -> Any:
-    """Try a socket handshake that must be refused; returns the CONNECT_ERROR data."""
-    live = LiveClient(None)
-    url = str(client.make_url("")).rstrip("/")
-    try:
-        await live.sio.connect(url, transports=["websocket"], auth={"token": token}, wait_timeout=5)
-    except Exception:  # socketio.exceptions.ConnectionError: the refusal
-        pass
-    try:
-        return await live.wait("connect_error", index=0)
-    finally:
-        await live.close()
-
-
 @pytest.fixture
 def log_records(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging.LogRecord]]:
     """``log_records()``: the records (INFO and above) logged so far by the test itself.
@@ -116,10 +67,6 @@ def log_records(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging.L
     """
     caplog.set_level(logging.INFO)
     return lambda: caplog.records
-
-
-def server_lines(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
-    return [r for r in records if r.name != "aiohttp.access" and r.levelno >= logging.INFO]
 
 
 @pytest_asyncio.fixture

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from aiohttp import FormData
 
-from tests.chat.conftest import LiveClient
 from tests.helpers import PASSWORD, make_user, register
+from tests.live import LiveClient
 
 
 def _no_errors(log_records: Callable[[], list[logging.LogRecord]]) -> None:

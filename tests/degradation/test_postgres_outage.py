@@ -15,14 +15,8 @@ import pytest_asyncio
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.dependencies import POSTGRES
-from tests.degradation.conftest import (
-    monitor_of,
-    open_socket,
-    refused_handshake,
-    server_lines,
-    until,
-)
-from tests.helpers import PASSWORD, make_user, unique_username
+from tests.degradation.helpers import monitor_of, open_socket, refused_handshake, server_lines
+from tests.helpers import PASSWORD, make_user, unique_username, until
 
 UNAVAILABLE = {"error": "Service temporarily unavailable"}
 

@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.dependencies import REDIS
-from tests.degradation.conftest import monitor_of, open_socket, server_lines, until
-from tests.helpers import PASSWORD, make_user, register, unique_username
+from tests.degradation.helpers import monitor_of, open_socket, server_lines
+from tests.helpers import PASSWORD, make_user, register, unique_username, until
 from tests.private_services import PrivateRedis
 
 
@@ -121,7 +121,7 @@ async def test_presence_falls_back_to_the_node_and_resyncs(
     bob = await make_user(client)
     live = await open_socket(client, alice)
     sockets.append(live)
-    presence = client.server.app[SERVICES].extra["presence"]
+    presence = client.server.app[SERVICES].presence
     private_redis.kill()
     # Known locally: alice is online on this node, and her record is still readable.
     assert await presence.is_online(alice.id)

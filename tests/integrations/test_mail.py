@@ -16,8 +16,8 @@ from chatr_server.integrations.mail import (
 )
 from chatr_server.integrations.templates import EmailTemplates
 from chatr_server.settings import Settings
-
-from .conftest import SmtpSink, TlsPair, free_port, run_smtp
+from tests.helpers import free_port
+from tests.peers import SmtpSink, TlsPair, run_smtp
 
 CODE = "918273"
 

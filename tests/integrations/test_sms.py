@@ -15,8 +15,8 @@ from chatr_server.integrations.sms import (
     sms_verification_text,
 )
 from chatr_server.settings import Settings
-
-from .conftest import TwilioFake, free_port
+from tests.helpers import free_port
+from tests.peers import TwilioFake
 
 # twilio 9 still passes auth= to aiohttp, which aiohttp 3.14 deprecates: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:twilio.*")

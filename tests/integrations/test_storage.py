@@ -19,8 +19,7 @@ from chatr_server.integrations.storage import (
     is_safe_key,
 )
 from chatr_server.settings import Settings
-
-from .conftest import MotoS3
+from tests.peers import MotoS3
 
 UNSAFE_KEYS = [
     "",
@@ -217,8 +216,7 @@ async def test_s3_close_then_reuse(s3_store: S3Storage) -> None:
 
 async def test_s3_unreachable_raises_storage_error() -> None:
     from chatr_server.integrations.storage import StorageError
-
-    from .conftest import free_port
+    from tests.helpers import free_port
 
     store = S3Storage(
         "bkt",

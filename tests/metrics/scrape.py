@@ -42,11 +42,11 @@ _ID_LIKE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}|\d{5,}|[0-9a-f]{12,}", re.I)
 
 def allowed_values(app: Any) -> dict[str, Any]:
     """Label name → the set of values it may take (or a pattern) for this app."""
-    from chatr_server.chat.gateway import SOCKET_SERVER
+    from chatr_server.appkeys import SERVICES
 
     routes = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     return {
-        "event": set(app[SOCKET_SERVER].of("/").handlers) | {OTHER},
+        "event": set(app[SERVICES].sockets.of("/").handlers) | {OTHER},
         "route": routes | {UNMATCHED},
         "method": set(HTTP_METHODS) | {OTHER},
         "status": re.compile(r"^[1-5]\d\d$"),

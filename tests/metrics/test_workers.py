@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 
 from chatr_server.realtime.cluster import TAG_LENGTH
-from tests.chat.conftest import LiveClient
 from tests.helpers import free_port, make_user, wait_until_serving
+from tests.live import LiveClient
 from tests.metrics.scrape import Sample, bad_labels, parse, total
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
-Serve = Callable[[web.Application], Awaitable[str]]
+from tests.realtime.helpers import Serve
 
 
 @pytest.fixture
@@ -31,10 +30,3 @@ async def serve() -> AsyncIterator[Serve]:
     yield _serve
     for runner in reversed(runners):
         await runner.cleanup()
-
-
-async def wait_for(predicate: Callable[[], bool], within: float = 3.0) -> None:
-    """Poll ``predicate`` until true; fail with TimeoutError after ``within`` seconds."""
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110 - state lives in callbacks, polling is simplest
-            await asyncio.sleep(0.01)

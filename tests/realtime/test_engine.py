@@ -1,4 +1,8 @@
-"""Engine.IO layer over real sockets, with raw HTTP / websocket requests."""
+"""Engine.IO layer over real sockets, with raw HTTP / websocket requests.
+
+Timers (heartbeat, upgrade timeout, close grace) run on a ManualClock where a test
+depends on them, so deadlines are exact instants rather than wall-clock margins.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ import pytest
 from aiohttp import web
 
 from chatr_server.realtime import EngineServer, EngineSession
-
-from .conftest import Serve, wait_for
+from tests.clock import ManualClock
+from tests.helpers import until
+from tests.realtime.helpers import Serve
 
 
 class Echo:
@@ -44,6 +49,11 @@ async def open_polling(http: aiohttp.ClientSession, url: str) -> str:
         assert resp.status == 200
         body = await resp.text()
     return orjson.loads(body[1:])["sid"]
+
+
+def poll_pending(echo: Echo, sid: str) -> bool:
+    """Whether the server holds a long-poll GET of ``sid`` (sent, not yet answered)."""
+    return echo.engine.sessions[sid]._poll_waiter is not None
 
 
 async def get(http: aiohttp.ClientSession, url: str, sid: str) -> tuple[int, str]:
@@ -152,7 +162,7 @@ async def test_duplicate_get_closes(serve: Serve, http: aiohttp.ClientSession) -
     url = await serve(echo.app)
     sid = await open_polling(http, url)
     first = asyncio.ensure_future(get(http, url, sid))
-    await asyncio.sleep(0.02)
+    await until(lambda: poll_pending(echo, sid))
     assert (await get(http, url, sid))[0] == 400
     assert await first == (200, "1")
     assert (await get(http, url, sid))[0] == 400
@@ -172,36 +182,62 @@ async def test_payload_limits(serve: Serve, http: aiohttp.ClientSession) -> None
         await ws.send_str("4" + "x" * 2000)
         msg = await ws.receive()
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-    await wait_for(lambda: len(echo.closed) == 2)
+    await until(lambda: len(echo.closed) == 2)
     assert echo.closed[1][1] == "transport error"
 
 
-async def test_heartbeat(serve: Serve, http: aiohttp.ClientSession) -> None:
-    echo = Echo(ping_interval=0.1, ping_timeout=0.1)
+async def test_heartbeat_polling(serve: Serve, http: aiohttp.ClientSession) -> None:
+    """A ping every pingInterval counted from the last pong; no pong within pingTimeout
+    closes the session. An echoed message is the barrier for "no ping yet"."""
+    clock = ManualClock()
+    echo = Echo(ping_interval=1, ping_timeout=1, clock=clock)
     url = await serve(echo.app)
     sid = await open_polling(http, url)
-    for _ in range(3):
-        assert await get(http, url, sid) == (200, "2")
-        assert await post(http, url, sid, "3") == (200, "ok")
-    await asyncio.sleep(0.3)  # no pong: ping timeout
-    assert (await get(http, url, sid))[0] == 400
+    clock.advance(0.5)
+    assert await post(http, url, sid, "4a") == (200, "ok")
+    assert await get(http, url, sid) == (200, "4a")  # half an interval: no ping yet
+    clock.advance(0.5)
+    assert await get(http, url, sid) == (200, "2")  # due exactly now
+    clock.advance(0.5)
+    assert await post(http, url, sid, "3") == (200, "ok")  # the next ping is due in 1 s
+    clock.advance(0.75)
+    assert await post(http, url, sid, "4b") == (200, "ok")
+    assert await get(http, url, sid) == (200, "4b")
+    clock.advance(0.25)
+    assert await get(http, url, sid) == (200, "2")
+    clock.advance(0.75)
+    assert echo.closed == []  # pingTimeout not over yet
+    clock.advance(0.25)  # no pong: ping timeout
     assert echo.closed == [(sid, "ping timeout")]
+    assert (await get(http, url, sid))[0] == 400
+
+
+async def test_heartbeat_websocket(serve: Serve, http: aiohttp.ClientSession) -> None:
+    clock = ManualClock()
+    echo = Echo(ping_interval=1, ping_timeout=1, clock=clock)
+    url = await serve(echo.app)
     async with http.ws_connect(f"{url}/engine.io/?EIO=4&transport=websocket") as ws:
         await ws.receive()
+        clock.advance(1)
         assert (await ws.receive()).data == "2"
         await ws.send_str("3")
+        await ws.send_str("4after pong")  # its echo proves the pong was handled
+        assert (await ws.receive()).data == "4after pong"
+        clock.advance(1)
         assert (await ws.receive()).data == "2"
-        msg = await ws.receive()  # no pong this time
+        clock.advance(1)  # no pong this time
+        msg = await ws.receive()
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     assert echo.closed[-1][1] == "ping timeout"
 
 
 async def test_close_from_either_side(serve: Serve, http: aiohttp.ClientSession) -> None:
-    echo = Echo(ping_interval=5, ping_timeout=5)
+    clock = ManualClock()
+    echo = Echo(ping_interval=60, ping_timeout=60, clock=clock)
     url = await serve(echo.app)
     sid = await open_polling(http, url)
     pending = asyncio.ensure_future(get(http, url, sid))
-    await asyncio.sleep(0.02)
+    await until(lambda: poll_pending(echo, sid))
     assert await post(http, url, sid, "1") == (200, "ok")
     assert await pending == (200, "6")
     assert echo.closed[-1] == (sid, "transport close")
@@ -211,6 +247,12 @@ async def test_close_from_either_side(serve: Serve, http: aiohttp.ClientSession)
     assert await post(http, url, sid, "1") == (200, "ok")
     assert await get(http, url, sid) == (200, "6")
     assert (await get(http, url, sid))[0] == 400
+    # ... and a GET that never comes does not keep the session past the grace period.
+    sid = await open_polling(http, url)
+    assert await post(http, url, sid, "1") == (200, "ok")
+    assert sid in echo.engine.sessions
+    clock.advance(5)
+    assert sid not in echo.engine.sessions
 
     # Server-side graceful close: queued data then CLOSE reach the next GET.
     sid = await open_polling(http, url)
@@ -233,7 +275,7 @@ async def test_upgrade(serve: Serve, http: aiohttp.ClientSession) -> None:
     url = await serve(echo.app)
     sid = await open_polling(http, url)
     pending = asyncio.ensure_future(get(http, url, sid))
-    await asyncio.sleep(0.02)
+    await until(lambda: poll_pending(echo, sid))
     ws_url = f"{url}/engine.io/?EIO=4&transport=websocket&sid={sid}"
     async with http.ws_connect(ws_url) as ws:
         await ws.send_str("2probe")
@@ -251,7 +293,7 @@ async def test_upgrade(serve: Serve, http: aiohttp.ClientSession) -> None:
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         await ws.send_str("4still here")
         assert (await ws.receive()).data == "4still here"
-    assert echo.engine.sessions == {} or await wait_for(lambda: not echo.engine.sessions) is None
+    assert echo.engine.sessions == {} or await until(lambda: not echo.engine.sessions) is None
 
 
 async def test_failed_probe_keeps_polling(serve: Serve, http: aiohttp.ClientSession) -> None:
@@ -264,6 +306,26 @@ async def test_failed_probe_keeps_polling(serve: Serve, http: aiohttp.ClientSess
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     assert await post(http, url, sid, "4still polling") == (200, "ok")
     assert await get(http, url, sid) == (200, "4still polling")
+
+
+async def test_upgrade_timeout_keeps_polling(serve: Serve, http: aiohttp.ClientSession) -> None:
+    """A probe that never sends "5" is dropped after upgradeTimeout; polling goes on."""
+    clock = ManualClock()
+    echo = Echo(ping_interval=60, ping_timeout=60, upgrade_timeout=10, clock=clock)
+    url = await serve(echo.app)
+    sid = await open_polling(http, url)
+    async with http.ws_connect(f"{url}/engine.io/?EIO=4&transport=websocket&sid={sid}") as ws:
+        await ws.send_str("2probe")
+        assert (await ws.receive()).data == "3probe"  # the probe (and its timer) is set
+        clock.advance(9.5)
+        assert echo.engine.sessions[sid].upgrading
+        clock.advance(0.5)
+        msg = await ws.receive()
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert not echo.engine.sessions[sid].upgrading
+    assert await post(http, url, sid, "4still polling") == (200, "ok")
+    assert await get(http, url, sid) == (200, "4still polling")
+    assert echo.closed == []
 
 
 async def test_send_queue_is_bounded(serve: Serve, http: aiohttp.ClientSession) -> None:

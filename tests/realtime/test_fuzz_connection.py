@@ -21,8 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatr_server.realtime import Socket, SocketServer
-
-from .conftest import Serve
+from tests.realtime.helpers import Serve
 
 
 class _ErrorCollector(logging.Handler):

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from chatr_server.realtime import Socket, SocketServer
 from chatr_server.realtime.redis_adapter import RedisBroker
-
-from .conftest import Serve, wait_for
+from tests.helpers import until
+from tests.realtime.helpers import Serve
 
 
 class Node:
@@ -67,16 +67,19 @@ async def test_broadcast_reaches_the_other_node_once(serve: Serve, nodes: list[N
         await a.call("join", "room1")
         await b.call("join", "room1")
         await a.emit("shout", ("room1", {"n": 1, "bin": b"\x00\x01"}))
-        await wait_for(lambda: len(got_b) == 1)
+        await until(lambda: len(got_b) == 1)
         assert got_b == [{"n": 1, "bin": b"\x00\x01"}]
         # The sender is skipped wherever it is; a non-member on the other node gets nothing.
         await b.emit("shout", ("room1", "back"))
-        await wait_for(lambda: len(got_a) == 1)
-        await asyncio.sleep(0.1)
+        await until(lambda: len(got_a) == 1)
+        # Acknowledged round trips: b's shout has been handled, and what node 1 sent b
+        # and c before their answers has arrived.
+        await b.call("join", "room1")
+        await c.call("join", "elsewhere")
         assert got_a == ["back"] and got_b == [{"n": 1, "bin": b"\x00\x01"}] and got_c == []
         # Everyone, from the server side of node 0.
         nodes[0].ns.emit("heard", "all")
-        await wait_for(lambda: got_c == ["all"] and got_a[-1] == "all" and got_b[-1] == "all")
+        await until(lambda: got_c == ["all"] and got_a[-1] == "all" and got_b[-1] == "all")
         # Cluster-wide membership.
         members = await nodes[0].ns.adapter.fetch_sids({"room1"})
         assert members == {a.get_sid("/"), b.get_sid("/")}
@@ -137,12 +140,12 @@ async def test_room_commands_reach_the_other_node(serve: Serve, nodes: list[Node
                 await client.call("join", room)
         nodes[0].ns.sockets_leave("select-b", "r")
         nodes[0].ns.emit("heard", "after-leave", to="r")
-        await wait_for(lambda: got_c == ["after-leave"] and got_a == ["after-leave"])
+        await until(lambda: got_c == ["after-leave"] and got_a == ["after-leave"])
         await b.call("join", "x")  # a round trip: anything queued to b has arrived
         assert got_b == []
         assert nodes[1].ns.sockets_in("r") == {c.get_sid("/")}
         nodes[0].ns.disconnect_sockets("select-c")
-        await wait_for(lambda: not c.connected)
+        await until(lambda: not c.connected)
         assert b.connected and a.connected
         with pytest.raises(ValueError):
             nodes[0].ns.disconnect_sockets([])

@@ -11,8 +11,8 @@ import socketio
 from aiohttp import web
 
 from chatr_server.realtime import ConnectionRefused, Socket, SocketServer
-
-from .conftest import Serve, wait_for
+from tests.helpers import until
+from tests.realtime.helpers import Serve
 
 TRANSPORTS = {
     "polling": ["polling"],
@@ -84,7 +84,7 @@ async def test_connect_events_acks_binary(serve: Serve, transports: list[str]) -
     client.on("bin-back", lambda data: bin_back.append(data))
     await client.connect(url, transports=transports, auth={"token": "t0k"}, wait_timeout=5)
     try:
-        await wait_for(lambda: bool(welcome) and bool(server_got_ack))
+        await until(lambda: bool(welcome) and bool(server_got_ack))
         assert welcome[0][0] == {"token": "t0k"}
         assert welcome[0][1] == client.get_sid("/") != client.eio.sid
         assert server_got_ack == [[42]]
@@ -92,15 +92,15 @@ async def test_connect_events_acks_binary(serve: Serve, transports: list[str]) -
         assert await client.call("sync-echo", "é漢字😀", timeout=5) == "é漢字😀"
         reply = await client.call("bin", b"\x01\x02\xff", timeout=5)
         assert reply == {"len": 3, "copy": b"\x01\x02\xff"}
-        await wait_for(lambda: bool(bin_back))
+        await until(lambda: bool(bin_back))
         assert bin_back[0] == {"raw": b"\xff\x02\x01", "nested": [b"\x00", "x"]}
         if transports == TRANSPORTS["upgrade"]:
-            await wait_for(lambda: client.transport() == "websocket")
+            await until(lambda: client.transport() == "websocket")
             assert await client.call("echo", "after upgrade", timeout=5) == "after upgrade"
         assert len(ns.sockets) == 1
     finally:
         await client.disconnect()
-    await wait_for(lambda: bool(disconnects))
+    await until(lambda: bool(disconnects))
     # python-socketio queues "41" then aborts the websocket, so it may not get through.
     assert disconnects in (["client namespace disconnect"], ["transport close"])
     assert ns.sockets == {}
@@ -170,34 +170,34 @@ async def test_rooms_and_broadcast(serve: Serve, transports: list[str]) -> None:
         assert ns.sockets_in("r1") == {sids[0], sids[1]}
         assert ns.room_size("r1") == 2
         await clients[0].emit("say", ("r1", "hello"), namespace="/chat")
-        await wait_for(lambda: inboxes[1] == ["hello"])
+        await until(lambda: inboxes[1] == ["hello"])
         ns.emit("said", "all")
         ns.emit("said", "not-r1", except_rooms="r1")
         ns.emit("said", "direct", to=sids[2])
-        await wait_for(lambda: inboxes[2] == ["all", "not-r1", "direct"])
-        await wait_for(lambda: inboxes[0] == ["all"] and inboxes[1] == ["hello", "all"])
+        await until(lambda: inboxes[2] == ["all", "not-r1", "direct"])
+        await until(lambda: inboxes[0] == ["all"] and inboxes[1] == ["hello", "all"])
         await clients[1].emit("leave", "r1", namespace="/chat")
-        await wait_for(lambda: ns.room_size("r1") == 1)
+        await until(lambda: ns.room_size("r1") == 1)
         # A socket is in its own room; the namespace lookup finds it.
         sock = ns.get_socket(sids[2])
         assert sock is not None and sids[2] in sock.rooms
     finally:
         for client in clients:
             await client.disconnect()
-    await wait_for(lambda: not ns.sockets and ns.room_size("r1") == 0)
+    await until(lambda: not ns.sockets and ns.room_size("r1") == 0)
 
 
 async def test_handlers_run_in_order_and_do_not_block_others(serve: Serve) -> None:
     app, sio = make_server()
     ns = sio.of("/")
     seen: dict[str, list[int]] = {}
-    slow_started = asyncio.Event()
+    slow_started, release = asyncio.Event(), asyncio.Event()
 
     @ns.on("work")
-    async def work(sock: Socket, n: int, delay: float) -> None:
-        if delay > 0.2:
+    async def work(sock: Socket, n: int, blocks: bool) -> None:
+        if blocks:  # held until the other client got its answer
             slow_started.set()
-        await asyncio.sleep(delay)
+            await release.wait()
         seen.setdefault(sock.id, []).append(n)
 
     @ns.on("ping")
@@ -208,16 +208,15 @@ async def test_handlers_run_in_order_and_do_not_block_others(serve: Serve) -> No
     a = await connect(url, ["websocket"])
     b = await connect(url, ["polling"])
     try:
-        delays = [0.6, 0.0, 0.02, 0.0, 0.01] + [0.0] * 15
-        for n, delay in enumerate(delays):
-            await a.emit("work", (n, delay))
+        blocks = [True] + [False] * 19
+        for n, block in enumerate(blocks):
+            await a.emit("work", (n, block))
         await asyncio.wait_for(slow_started.wait(), 3)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        assert await b.call("ping", timeout=5) == "pong"
-        assert loop.time() - started < 0.4  # not stuck behind a's slow handler
-        await wait_for(lambda: len(seen.get(a.get_sid("/"), [])) == len(delays))
-        assert seen[a.get_sid("/")] == list(range(len(delays)))
+        assert await b.call("ping", timeout=5) == "pong"  # not stuck behind a's handler
+        assert seen == {}  # a's later events wait for its first one
+        release.set()
+        await until(lambda: len(seen.get(a.get_sid("/"), [])) == len(blocks))
+        assert seen[a.get_sid("/")] == list(range(len(blocks)))
     finally:
         await a.disconnect()
         await b.disconnect()
@@ -227,10 +226,12 @@ async def test_disconnect_runs_after_pending_handlers(serve: Serve) -> None:
     app, sio = make_server()
     ns = sio.of("/")
     log: list[str] = []
+    started, release = asyncio.Event(), asyncio.Event()
 
     @ns.on("slow")
     async def slow(sock: Socket) -> None:
-        await asyncio.sleep(0.2)
+        started.set()
+        await release.wait()
         log.append("slow done")
 
     @ns.on_disconnect
@@ -240,9 +241,12 @@ async def test_disconnect_runs_after_pending_handlers(serve: Serve) -> None:
     url = await serve(app)
     client = await connect(url, ["websocket"])
     await client.emit("slow")
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(started.wait(), 5)
     await client.disconnect()
-    await wait_for(lambda: len(log) == 2)
+    await until(lambda: not ns.sockets)  # the server saw the disconnect...
+    assert log == []  # ...and holds its hook behind the pending handler
+    release.set()
+    await until(lambda: len(log) == 2)
     assert log[0] == "slow done"
     assert log[1] in ("disconnect: client namespace disconnect", "disconnect: transport close")
 
@@ -276,7 +280,7 @@ async def test_server_side_disconnect_and_unknown_events(
     assert unknown == [("whatever", (1,))]
     await client.emit("kick")
     await asyncio.wait_for(client_disconnected.wait(), 5)
-    await wait_for(lambda: bool(reasons))
+    await until(lambda: bool(reasons))
     assert reasons == ["server namespace disconnect"]
     await client.disconnect()
 
@@ -291,7 +295,7 @@ async def test_shutdown_disconnects_everyone(serve: Serve, transports: list[str]
     gone = asyncio.Event()
     clients[0].on("disconnect", lambda *a: gone.set())
     await sio.shutdown()
-    await wait_for(lambda: len(reasons) == 2)
+    await until(lambda: len(reasons) == 2)
     assert reasons == ["server shutting down"] * 2
     await asyncio.wait_for(gone.wait(), 5)
     for client in clients:
@@ -319,7 +323,7 @@ async def test_call_timeout_and_reserved_names(serve: Serve) -> None:
     client = socketio.AsyncClient(reconnection=False)
     client.on("never-acked", slow_ack)
     await client.connect(url, transports=["websocket"], wait_timeout=5)
-    await wait_for(lambda: bool(outcome))
+    await until(lambda: bool(outcome))
     assert outcome == ["timeout"]
     await client.disconnect()
 

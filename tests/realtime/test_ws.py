@@ -19,8 +19,7 @@ import pytest
 from aiohttp import web
 
 from chatr_server.realtime import EngineServer, EngineSession
-
-from .conftest import wait_for
+from tests.helpers import until
 
 request_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar("tag", default=None)
 
@@ -136,7 +135,7 @@ async def connect(server: Server, query: str = "", tag: str = "t1") -> RawClient
 async def test_aiohttp_forgets_the_connection(server: Server) -> None:
     client = await connect(server)
     assert server.runner.server is not None
-    await wait_for(lambda: not server.runner.server.connections)  # type: ignore[union-attr]
+    await until(lambda: not server.runner.server.connections)  # type: ignore[union-attr]
     client.send(0x1, b"4still served")
     assert await client.receive() == (0x1, b"4still served")
     assert server.tags == ["t1"]  # handlers run in the upgrade request's context
@@ -184,7 +183,7 @@ async def test_protocol_errors_close_with_their_code(
     client.writer.write(data)
     assert await client.receive_close() == code
     assert await client.at_eof()
-    await wait_for(lambda: server.closed == ["transport error"])
+    await until(lambda: server.closed == ["transport error"])
 
 
 async def test_client_close_is_answered(server: Server) -> None:
@@ -192,11 +191,11 @@ async def test_client_close_is_answered(server: Server) -> None:
     client.send(0x8, struct.pack("!H", 1001) + b"bye")
     assert await client.receive_close() == 1000
     assert await client.at_eof()
-    await wait_for(lambda: server.closed == ["transport close"])
+    await until(lambda: server.closed == ["transport close"])
     client = await connect(server)
     client.writer.close()  # no close frame at all
-    await wait_for(lambda: server.closed == ["transport close"] * 2)
-    await wait_for(lambda: server.engine._websockets.open == 0)
+    await until(lambda: server.closed == ["transport close"] * 2)
+    await until(lambda: server.engine._websockets.open == 0)
 
 
 async def test_server_close_waits_for_the_client(server: Server) -> None:

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.helpers import make_user
-from tests.social.conftest import count_dms, insert_dm
+from tests.social.helpers import count_dms, insert_dm
 
 DENIED = {"error": "Not authorised or conversation not found"}
 CONVERSATION_KEYS = {

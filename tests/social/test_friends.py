@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.helpers import make_user, verified_user
+from tests.social.helpers import befriend, request
 
 CARD_KEYS = {
     "id",
@@ -22,22 +23,6 @@ CARD_KEYS = {
 }
 ROW_KEYS = {"id", "requesterId", "addresseeId", "status", "createdAt", "updatedAt"}
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-async def request(client, sender, addressee_id):
-    resp = await client.post(
-        "/api/friends/request", headers=sender.auth, json={"addresseeId": addressee_id}
-    )
-    return resp.status, await resp.json()
-
-
-async def befriend(client, a, b) -> str:
-    status, body = await request(client, a, b.id)
-    assert status == 201, body
-    fid = body["friendship"]["id"]
-    resp = await client.post(f"/api/friends/{fid}/accept", headers=b.auth)
-    assert resp.status == 200
-    return fid
 
 
 async def set_privacy(client, user, **levels):

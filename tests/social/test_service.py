@@ -9,7 +9,7 @@ import pytest
 
 from chatr_server.errors import ServiceError
 from tests.helpers import make_user
-from tests.social.test_friends import befriend, request
+from tests.social.helpers import befriend, request
 
 
 async def test_get_or_create_conversation_is_race_safe(client, services):

@@ -17,7 +17,7 @@ from chatr_server.services.dependencies import (
     has_nul,
     is_dependency_outage,
 )
-from tests.private_services import free_port
+from tests.helpers import free_port
 
 
 async def _raised(coro) -> Exception:

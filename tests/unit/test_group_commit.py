@@ -1,4 +1,7 @@
-"""GroupCommit batches concurrent writes, keeps their order, isolates failures, sheds load."""
+"""GroupCommit batches concurrent writes, keeps their order, isolates failures, sheds load.
+
+Windows run on a ManualClock: the tests say at which instant each write arrives.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,20 @@ import asyncio
 import pytest
 
 from chatr_server.services.group_commit import BUSY_MESSAGE, GroupCommit, Overloaded
+from tests.clock import ManualClock
 
 
-def recorder(delay: float = 0.01):
+def recorder(gate: asyncio.Event | None = None, started: asyncio.Event | None = None):
+    """``run_batch`` records each batch (and sets ``started``); with a ``gate`` it stays in
+    flight until the gate is set."""
     batches: list[list[int]] = []
 
     async def run_batch(rows):
         batches.append([r[0] for r in rows])
-        await asyncio.sleep(delay)
+        if started is not None:
+            started.set()
+        if gate is not None:
+            await gate.wait()
         return [r[0] * 10 for r in rows]
 
     async def run_one(args):
@@ -37,31 +46,45 @@ async def test_concurrent_submissions_share_batches_in_order():
 
 
 async def test_window_collects_writes_that_arrive_shortly_after_the_first():
-    batches, run_batch, run_one = recorder(delay=0)
-    gc = GroupCommit(run_batch, run_one, window=0.05)
+    batches, run_batch, run_one = recorder()
+    clock = ManualClock()
+    gc = GroupCommit(run_batch, run_one, window=0.5, clock=clock)
     first = gc.submit((1,))
-    await asyncio.sleep(0.01)  # inside the window: joins the same batch
+    clock.advance(0.25)  # inside the window: joins the same batch
     second = gc.submit((2,))
+    assert clock.pending == [clock.time() + 0.25]  # one timer: the first write's window
+    clock.advance(0.25)
     assert await asyncio.gather(first, second) == [10, 20]
     assert batches == [[1, 2]]
 
 
 async def test_writes_queued_during_a_flush_still_get_their_full_window():
     """The next batch leaves a window after its first write, not when the flush returns."""
-    batches, run_batch, run_one = recorder(delay=0.2)
-    gc = GroupCommit(run_batch, run_one, window=0.2)
-    first = gc.submit((1,))  # its window closes at 0.2; batch [1] is in flight until 0.4
-    await asyncio.sleep(0.3)
-    second = gc.submit((2,))  # opens the next window: it closes at 0.5
-    await asyncio.sleep(0.15)  # the flight is over, the window is not
+    in_flight, started = asyncio.Event(), asyncio.Event()
+    batches, run_batch, run_one = recorder(in_flight, started)
+    clock = ManualClock(start=0.0)
+    gc = GroupCommit(run_batch, run_one, window=2, clock=clock)
+    first = gc.submit((1,))
+    clock.advance(2)  # t=2: the window closes, batch [1] leaves and stays in flight
+    await started.wait()
+    assert batches == [[1]]
+    clock.advance(1)
+    second = gc.submit((2,))  # t=3: opens the next window, which closes at t=5
+    clock.advance(1)
+    in_flight.set()  # t=4: the flight is over, the window is not
+    assert await first == 10
+    assert clock.pending == [5.0]  # the flush waits for the rest of second's window
     third = gc.submit((3,))
-    assert await asyncio.gather(first, second, third) == [10, 20, 30]
+    clock.advance(0.5)
+    assert batches == [[1]] and not second.done()
+    clock.advance(0.5)  # t=5
+    assert await asyncio.gather(second, third) == [20, 30]
     assert batches == [[1], [2, 3]]
 
 
 async def test_full_batch_leaves_without_waiting_for_the_window():
-    batches, run_batch, run_one = recorder(delay=0)
-    gc = GroupCommit(run_batch, run_one, max_batch=4, window=30)
+    batches, run_batch, run_one = recorder()
+    gc = GroupCommit(run_batch, run_one, max_batch=4, window=30, clock=ManualClock())
     results = await asyncio.wait_for(asyncio.gather(*(gc.submit((i,)) for i in range(4))), 1)
     assert results == [0, 10, 20, 30]
     assert batches == [[0, 1, 2, 3]]
@@ -96,15 +119,16 @@ async def test_lone_failed_write_reports_its_error():
 
 
 async def test_full_queue_refuses_new_writes_and_recovers():
-    release = asyncio.Event()
+    release, started = asyncio.Event(), asyncio.Event()
 
     async def run_batch(rows):
+        started.set()
         await release.wait()
         return [r[0] for r in rows]
 
     gc = GroupCommit(run_batch, run_batch, max_batch=2, window=0, max_pending=3)
     in_flight = [gc.submit((i,)) for i in range(2)]  # leave at once: a full batch
-    await asyncio.sleep(0)
+    await started.wait()  # the first batch left the queue
     queued = [gc.submit((i,)) for i in range(2, 5)]
     assert gc.pending == 3
     with pytest.raises(Overloaded) as refused:
@@ -116,8 +140,9 @@ async def test_full_queue_refuses_new_writes_and_recovers():
 
 
 async def test_wait_idle_flushes_what_is_waiting_for_the_window():
-    batches, run_batch, run_one = recorder(delay=0.01)
-    gc = GroupCommit(run_batch, run_one, window=30)  # the window would hold them for 30 s
+    batches, run_batch, run_one = recorder()
+    clock = ManualClock()
+    gc = GroupCommit(run_batch, run_one, window=30, clock=clock)  # a window never closed
     pending = [gc.submit((i,)) for i in range(3)]
     await asyncio.wait_for(gc.wait_idle(), 1)
     assert batches == [[0, 1, 2]]

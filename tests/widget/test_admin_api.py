@@ -9,7 +9,7 @@ import pytest
 
 from chatr_server.services.auth import GUEST_REFUSED
 from tests.helpers import TestUser, make_user
-from tests.widget.conftest import bearer, make_agent, pool, start_guest
+from tests.widget.helpers import bearer, make_agent, pool, start_guest
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ROUTES = [

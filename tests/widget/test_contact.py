@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from tests.widget.conftest import pool
+from tests.widget.helpers import pool
 
 GOOD = {"name": "Ada", "email": "ada@example.com", "message": "Hello"}
 

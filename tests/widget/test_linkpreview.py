@@ -416,7 +416,7 @@ def _install(client, site, **kwargs):
     from chatr_server.services.linkpreview import LinkPreviewService
 
     service = LinkPreviewService(site.fetcher, **kwargs)
-    client.app[SERVICES].extra["linkpreview"] = service
+    client.app[SERVICES].linkpreview = service
     return service
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.helpers import make_user
-from tests.widget.conftest import make_agent, pool
+from tests.widget.helpers import make_agent, pool
 
 ROOT = Path(__file__).resolve().parents[2]
 

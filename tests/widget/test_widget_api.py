@@ -11,7 +11,7 @@ import pytest
 
 from chatr_server.appkeys import SERVICES
 from tests.helpers import TestUser, make_user
-from tests.widget.conftest import bearer, clear_agents, make_agent, pool, start_guest
+from tests.widget.helpers import bearer, clear_agents, make_agent, pool, start_guest
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -656,7 +656,7 @@ async def test_offline_message_is_rate_limited_per_address(client, agent, make_c
 
 
 async def test_cleanup_deletes_only_old_guests_without_conversations(client, agent):
-    widget = client.app[SERVICES].extra["widget"]
+    widget = client.app[SERVICES].widget
     old_lonely = await start_guest(client, guestName="old lonely")
     old_talking = await start_guest(client, guestName="old talking")
     young = await start_guest(client, guestName="young")
@@ -691,7 +691,7 @@ async def test_cleanup_deletes_only_old_guests_without_conversations(client, age
 
 
 async def test_cleanup_task_runs_in_background_and_stops(client):
-    widget = client.app[SERVICES].extra["widget"]
+    widget = client.app[SERVICES].widget
     assert widget._cleanup_task is not None and not widget._cleanup_task.done()
     await widget.stop_cleanup()
     assert widget._cleanup_task is None

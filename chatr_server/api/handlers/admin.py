@@ -23,7 +23,7 @@ _DENIED = {403: "Support access required"}
 async def _support(request: web.Request) -> tuple[AdminService, str]:
     """The admin service and the caller, once the caller is known to be the agent."""
     user = await require_user(request)
-    admin: AdminService = request.app[SERVICES].extra["admin"]
+    admin = request.app[SERVICES].admin
     await admin.require_support(user.id)
     return admin, user.id
 

@@ -27,5 +27,5 @@ from chatr_server.util.jsonx import json_response
 async def submit(request: web.Request) -> web.Response:
     headers = await rate_limited(request, "contact")
     body = await read_json(request)
-    result = await request.app[SERVICES].extra["contact"].submit(body)
+    result = await request.app[SERVICES].contact.submit(body)
     return json_response(result, headers=headers)

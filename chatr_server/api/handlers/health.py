@@ -70,7 +70,8 @@ class ReadinessSchema(Schema):
     ),
 )
 async def ready(request: web.Request) -> web.Response:
-    ok, body = await readiness(request.app[SERVICES], request.app[LIFECYCLE].draining)
+    services = request.app[SERVICES]
+    ok, body = await readiness(services.pool, services.store, request.app[LIFECYCLE].draining)
     return json_response(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
 

@@ -28,5 +28,5 @@ async def link_preview(request: web.Request) -> web.Response:
     user = await require_user(request)
     # Each preview makes the server fetch a page: bounded per user.
     headers = await rate_limited(request, "link-preview", key=f"user:{user.id}")
-    result = await request.app[SERVICES].extra["linkpreview"].preview(request.query.get("url"))
+    result = await request.app[SERVICES].linkpreview.preview(request.query.get("url"))
     return json_response(result, headers=headers)

@@ -39,5 +39,5 @@ class EditHistorySchema(Schema):
 async def edit_history(request: web.Request) -> web.Response:
     user = await require_user(request)
     message_id = parse_uuid(request.match_info["id"])
-    actions = request.app[SERVICES].extra["message_actions"]
+    actions = request.app[SERVICES].message_actions
     return json_response(await actions.edit_history(user.id, message_id))

@@ -26,12 +26,13 @@ from pathlib import Path
 from aiohttp import hdrs, web
 from PIL import Image, ImageDraw
 
-from chatr_server.api.request import bearer_token, require_user
+from chatr_server.api.request import require_user
 from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.errors import ServiceError, not_found
 from chatr_server.integrations import media
 from chatr_server.integrations.storage import content_disposition, is_safe_key
 from chatr_server.services.attachments import is_attachment
+from chatr_server.services.tokens import bearer_token
 from chatr_server.services.uploads import safe_content_type
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,10 @@ class TestModeResultSchema(Schema):
 
 
 def _data(request: web.Request) -> TestDataService:
-    return request.app[SERVICES].extra["testdata"]
+    data = request.app[SERVICES].testdata
+    if data is None:  # test mode not allowed on this server
+        raise not_found("Not found")
+    return data
 
 
 async def _require_on(request: web.Request) -> None:

@@ -9,13 +9,14 @@ from aiohttp import hdrs, web
 
 from chatr_server.api.multipart import FormRules, read_form
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import bearer_token, require_user
+from chatr_server.api.request import require_user
 from chatr_server.api.schemas.common import ImageUrlSchema
 from chatr_server.api.schemas.directory import ImageDeletedSchema
 from chatr_server.api.schemas.messages import DownloadLinkSchema, UploadResultSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError
 from chatr_server.integrations.storage import content_disposition
+from chatr_server.services.tokens import bearer_token
 from chatr_server.services.uploads import (
     MAX_COVER_IMAGE,
     MAX_MESSAGE_FILE,

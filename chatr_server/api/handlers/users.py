@@ -10,10 +10,10 @@ from chatr_server.api.schemas.users import (
     AvailabilitySchema,
     SuggestionsSchema,
     UpdatedProfileSchema,
-    UpdateMeSchema,
     UserMeSchema,
 )
 from chatr_server.appkeys import SERVICES
+from chatr_server.schemas.users import UpdateMeSchema
 from chatr_server.util.jsonx import json_response
 
 _update_me = UpdateMeSchema()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from chatr_server.api.multipart import FormRules, read_form
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import bearer_token, client_address, read_json, require_user
+from chatr_server.api.request import client_address, read_json, require_user
 from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.api.schemas.widget import (
     GuestSessionRequestSchema,
@@ -21,6 +21,7 @@ from chatr_server.api.schemas.widget import (
 from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.errors import ServiceError
 from chatr_server.integrations.storage import is_safe_key
+from chatr_server.services.tokens import bearer_token
 from chatr_server.services.widget import MAX_UPLOAD_BYTES, WidgetService
 from chatr_server.util.jsonx import json_response
 
@@ -33,7 +34,7 @@ UPLOAD_FORM = FormRules(
 
 
 def _widget(request: web.Request) -> WidgetService:
-    return request.app[SERVICES].extra["widget"]
+    return request.app[SERVICES].widget
 
 
 async def rate_limited(request: web.Request, limit: str, key: str | None = None) -> dict[str, str]:

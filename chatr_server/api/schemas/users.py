@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 
 class UserMeSchema(Schema):
@@ -26,14 +26,6 @@ class UserMeSchema(Schema):
     privacyJoinedDate = fields.String()
     gender = fields.String(allow_none=True)
     isSupport = fields.Boolean()
-
-
-class UpdateMeSchema(Schema):
-    # No load_default: an absent key leaves the column unchanged, null clears it.
-    displayName = fields.String(allow_none=True, validate=validate.Length(max=256))
-    firstName = fields.String(allow_none=True, validate=validate.Length(max=256))
-    lastName = fields.String(allow_none=True, validate=validate.Length(max=256))
-    gender = fields.String(allow_none=True, validate=validate.Length(max=32))
 
 
 class UpdatedProfileSchema(Schema):
