@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import orjson
 
-from chatr_server.loadtest import seed
+from loadtest import seed
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

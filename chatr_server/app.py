@@ -63,6 +63,7 @@ from chatr_server.services.bus import EventBus
 from chatr_server.services.calls import CallService
 from chatr_server.services.codes import CodeService
 from chatr_server.services.contact import ContactService
+from chatr_server.services.conversations import ConversationService
 from chatr_server.services.dependencies import (
     POSTGRES,
     REDIS,
@@ -70,6 +71,7 @@ from chatr_server.services.dependencies import (
     probe_postgres,
 )
 from chatr_server.services.directory import DirectoryService
+from chatr_server.services.group_roles import GroupRoleService
 from chatr_server.services.group_uploads import GroupUploads
 from chatr_server.services.groups import GroupService
 from chatr_server.services.history import HistoryService
@@ -343,7 +345,8 @@ def _build(
     directory_repo = DirectoryRepo(queries)
     groups_repo = GroupsRepo(queries)
     widget_repo = WidgetRepo(queries)
-    social = SocialService(pool, friendships_repo, ConversationsRepo(queries), store, bus=bus)
+    conversations = ConversationService(pool, ConversationsRepo(queries), bus)
+    social = SocialService(pool, friendships_repo, conversations, store)
     profile_events = ProfileEvents(pool, social, test_mode, bus)
     groups = GroupService(pool, groups_repo, storage, bus, attachments)
     return Services(
@@ -378,10 +381,12 @@ def _build(
             rate_limiter=rate_limiter,
         ),
         social=social,
+        conversations=conversations,
         profile_events=profile_events,
         users=UserService(pool, users_repo, profile_events),
         two_factor=TwoFactorService(pool, users_repo, tokens, store, settings.product_name),
         groups=groups,
+        group_roles=GroupRoleService(pool, groups_repo, bus),
         group_uploads=GroupUploads(pool, groups_repo, groups, storage, bus, attachments),
         directory=DirectoryService(pool, directory_repo),
         history=HistoryService(pool, messages_repo, attachments),

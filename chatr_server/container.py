@@ -27,8 +27,10 @@ from chatr_server.services.auth import AuthService
 from chatr_server.services.bus import EventBus
 from chatr_server.services.calls import CallService
 from chatr_server.services.contact import ContactService
+from chatr_server.services.conversations import ConversationService
 from chatr_server.services.dependencies import DependencyMonitor
 from chatr_server.services.directory import DirectoryService
+from chatr_server.services.group_roles import GroupRoleService
 from chatr_server.services.group_uploads import GroupUploads
 from chatr_server.services.groups import GroupService
 from chatr_server.services.history import HistoryService
@@ -84,10 +86,12 @@ class Services:
     attachments: Attachments
     auth: AuthService
     social: SocialService
+    conversations: ConversationService
     profile_events: ProfileEvents
     users: UserService
     two_factor: TwoFactorService
     groups: GroupService
+    group_roles: GroupRoleService
     group_uploads: GroupUploads
     directory: DirectoryService
     history: HistoryService

@@ -4,7 +4,7 @@
 Everything is private and on loopback: a PostgreSQL cluster and a redis-server of its
 own (tests/private_services.py, never the machine's shared servers), one
 ``python -m chatr_server serve`` subprocess pointed at them, and a steady load from
-the project's load client (chatr_server/loadtest/steady.py: raw Socket.IO sockets of
+the project's load client (loadtest/steady.py: raw Socket.IO sockets of
 users seeded in SQL, reconnecting like the official client). The drills, in order:
 
   pg-restart    PostgreSQL restarted (fast stop, start)             40 msg/s
@@ -61,8 +61,8 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 
 from chatr_server.db.migrate import migrate  # noqa: E402
-from chatr_server.loadtest import seed, steady, verify  # noqa: E402
-from chatr_server.loadtest.client import SioClient  # noqa: E402
+from loadtest import seed, steady, verify  # noqa: E402
+from loadtest.client import SioClient  # noqa: E402
 from tests.private_services import PrivatePostgres, PrivateRedis, free_port  # noqa: E402
 
 DRILLS = ("pg-restart", "pg-outage", "redis-outage", "sigterm", "kill9")

@@ -99,16 +99,24 @@ RPC: dict[str, Call] = {
     "groups:decline": _groups("decline"),
     "groups:members:add": _groups("add_member", body=True),
     "groups:members:remove": _groups("remove_member", "memberId"),
-    "groups:members:promote": _groups("promote", "memberId"),
-    "groups:members:demote": _groups("demote", "memberId"),
+    "groups:members:promote": lambda s, uid, d: s.group_roles.promote(
+        uid, d.get("groupId"), d.get("memberId")
+    ),
+    "groups:members:demote": lambda s, uid, d: s.group_roles.demote(
+        uid, d.get("groupId"), d.get("memberId")
+    ),
     "groups:leave": _groups("leave"),
     "groups:delete": _groups("delete"),
-    "groups:transfer-ownership": _groups("transfer_ownership", body=True),
-    "groups:step-down": _groups("step_down"),
-    "conversation:accept": _social("accept_conversation", "conversationId"),
-    "conversation:decline": _social("decline_conversation", "conversationId"),
-    "conversation:nuke": _social("nuke_conversation", "conversationId"),
-    "conversation:nuke-by-user": _social("nuke_by_user", "recipientId"),
+    "groups:transfer-ownership": lambda s, uid, d: s.group_roles.transfer_ownership(
+        uid, d.get("groupId"), d
+    ),
+    "groups:step-down": lambda s, uid, d: s.group_roles.step_down(uid, d.get("groupId")),
+    "conversation:accept": lambda s, uid, d: s.conversations.accept(uid, d.get("conversationId")),
+    "conversation:decline": lambda s, uid, d: s.conversations.decline(uid, d.get("conversationId")),
+    "conversation:nuke": lambda s, uid, d: s.conversations.nuke(uid, d.get("conversationId")),
+    "conversation:nuke-by-user": lambda s, uid, d: s.conversations.nuke_by_user(
+        uid, d.get("recipientId")
+    ),
 }
 
 

@@ -1,4 +1,7 @@
-"""Groups: creation, membership, roles, history and system messages (rest.md §7).
+"""Groups: creation, membership, history and system messages (rest.md §7).
+
+Role changes (promote, demote, ownership) are :mod:`.group_roles`; the rules
+both share (who is an admin, the group-row lock) are :mod:`.group_access`.
 
 Every mutation runs in one transaction that first locks the group row, so
 concurrent leaves/promotions of one group cannot interleave. Socket events are
@@ -12,8 +15,6 @@ Security fixes over the original (behaviors.md §16, SEC-11):
   found"), it grants no access to the group's details, is not listed as an
   invite and receives no group events. An admin approves it by inviting the
   user (``POST /members``), which turns it into an ordinary invite.
-* ``promote`` cannot target an owner; role changes need an accepted caller and
-  an accepted target.
 * The waveform PATCH requires the message to belong to the group and the
   caller to be its sender.
 * ``leave`` by a non-member changes nothing and emits nothing.
@@ -36,6 +37,15 @@ from chatr_server.repos.groups import GroupsRepo
 from chatr_server.repos.types import Executor
 from chatr_server.services.attachments import Attachments
 from chatr_server.services.bus import EventBus
+from chatr_server.services.group_access import (
+    group_uuid,
+    hand_over_owner_id,
+    id_field,
+    is_admin,
+    is_join_request,
+    is_owner,
+    lock_group,
+)
 from chatr_server.services.upload_policy import duration_seconds, waveform_bars
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.timefmt import parse_iso
@@ -49,8 +59,6 @@ MAX_GROUP_MEMBERS = 1000
 MAX_WAVEFORM_BARS = 1000
 HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
-
-ADMIN_ROLES = ("owner", "admin")
 
 
 class Emits:
@@ -75,26 +83,6 @@ class Emits:
             bus.leave_group_room(group_id, user_ids)
         for ids, event, payload in self._items:
             bus.to_users(ids, event, payload)
-
-
-def group_uuid(value: object) -> UUID:
-    """A group id from the client; anything that is not a UUID is an unknown group."""
-    parsed = parse_uuid(value)
-    if parsed is None:
-        raise not_found("Group not found")
-    return parsed
-
-
-def _id_field(body: dict[str, Any], key: str, missing: str, unknown: str) -> UUID:
-    value = body.get(key)
-    if value is None or value == "":
-        raise bad_request(missing)
-    if not isinstance(value, str):
-        raise bad_request(f"{key} must be a string")
-    parsed = parse_uuid(value.strip())
-    if parsed is None:
-        raise not_found(unknown)
-    return parsed
 
 
 def _optional_text(body: dict[str, Any], key: str, limit: int) -> str | None:
@@ -130,18 +118,6 @@ def _history_limit(value: object) -> int:
     else:
         return HISTORY_DEFAULT
     return max(1, min(HISTORY_MAX, number))
-
-
-def _is_join_request(member: Record) -> bool:
-    return member["status"] == "pending" and member["invited_by"] is None
-
-
-def _is_admin(member: Record | None) -> bool:
-    return member is not None and member["status"] == "accepted" and member["role"] in ADMIN_ROLES
-
-
-def _is_owner(member: Record | None) -> bool:
-    return member is not None and member["status"] == "accepted" and member["role"] == "owner"
 
 
 class GroupService:
@@ -198,24 +174,6 @@ class GroupService:
         payload = present.system_message(row)
         emits.add(await self._repo.accepted_member_ids(conn, group_id), "group:message", payload)
         return payload
-
-    async def _lock(self, conn: Executor, gid: UUID) -> Record:
-        group = await self._repo.lock_group(conn, gid)
-        if group is None:
-            raise not_found("Group not found")
-        return group
-
-    async def _hand_over_owner_id(self, conn: Executor, group: Record, leaving: str) -> None:
-        """Keep ``Group.ownerId`` on a remaining owner when the user it names stops owning.
-
-        ``ownerId`` cascades on user deletion, so leaving it on a departed user
-        would delete the group with that user's account later.
-        """
-        if str(group["owner_id"]) != leaving:
-            return
-        other = await self._repo.oldest_other_owner(conn, group["id"], leaving)
-        if other is not None:
-            await self._repo.set_owner_id(conn, group["id"], other)
 
     async def delete_files(self, urls: Iterable[str | None]) -> None:
         """Remove our stored files behind ``urls`` (foreign URLs are skipped)."""
@@ -323,7 +281,7 @@ class GroupService:
             if group is None:
                 raise not_found("Group not found")
             me = await self._repo.member(conn, gid, user_id)
-            if me is None or _is_join_request(me):
+            if me is None or is_join_request(me):
                 raise forbidden("Not a member of this group")
             members = await self._repo.members(conn, gid, False)
         return {"group": present.group_with_members(group, members), "memberStatus": me["status"]}
@@ -362,7 +320,7 @@ class GroupService:
         async with self._pool.acquire() as conn, conn.transaction():
             group = await self._repo.lock_group(conn, gid)
             me = await self._repo.member(conn, gid, user_id) if group else None
-            if me is None or _is_join_request(me):
+            if me is None or is_join_request(me):
                 raise not_found("Invite not found")
             if me["status"] == "accepted":
                 raise bad_request("Already a member")
@@ -422,18 +380,18 @@ class GroupService:
         self, user_id: str, group_id: object, body: dict[str, Any]
     ) -> dict[str, Any]:
         gid = group_uuid(group_id)
-        target = _id_field(body, "memberId", "memberId is required", "User not found")
+        target = id_field(body, "memberId", "memberId is required", "User not found")
         emits = Emits()
         async with self._pool.acquire() as conn, conn.transaction():
-            group = await self._lock(conn, gid)
+            group = await lock_group(self._repo, conn, gid)
             me = await self._repo.member(conn, gid, user_id)
-            if not _is_admin(me):
+            if not is_admin(me):
                 raise forbidden("Only admins can add members")
             assert me is not None
             if await self._repo.user_brief(conn, target) is None:
                 raise not_found("User not found")
             existing = await self._repo.member(conn, gid, target)
-            if existing is not None and not _is_join_request(existing):
+            if existing is not None and not is_join_request(existing):
                 raise conflict("User is already a member")
             if existing is not None:
                 # Approving a join request: it becomes an ordinary invite from the caller.
@@ -463,7 +421,7 @@ class GroupService:
         target_id = parse_uuid(member_id)
         emits = Emits()
         async with self._pool.acquire() as conn, conn.transaction():
-            group = await self._lock(conn, gid)
+            group = await lock_group(self._repo, conn, gid)
             target = await self._repo.member(conn, gid, target_id) if target_id else None
             if target is None:
                 raise not_found("Member not found in group")
@@ -471,7 +429,7 @@ class GroupService:
             self_removal = tid == user_id
             if not self_removal:
                 me = await self._repo.member(conn, gid, user_id)
-                if not _is_admin(me):
+                if not is_admin(me):
                     raise forbidden("Only admins and owners can remove members")
                 assert me is not None
                 if target["role"] == "owner":
@@ -480,7 +438,7 @@ class GroupService:
                     raise forbidden("Only owners can remove admins")
             await self._repo.delete_member(conn, gid, tid)
             emits.leave_room(gid, [tid])
-            await self._hand_over_owner_id(conn, group, tid)
+            await hand_over_owner_id(self._repo, conn, group, tid)
             remaining = await self._repo.accepted_member_ids(conn, gid)
             emits.add([tid], "group:removed", {"groupId": str(gid)})
             emits.add(remaining, "group:memberLeft", {"groupId": str(gid), "memberId": tid})
@@ -497,7 +455,7 @@ class GroupService:
         gid = group_uuid(group_id)
         emits = Emits()
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._lock(conn, gid)
+            await lock_group(self._repo, conn, gid)
             if await self._repo.member(conn, gid, user_id) is None:
                 if await self._repo.count_members(conn, gid) >= MAX_GROUP_MEMBERS:
                     raise bad_request("Group is full")
@@ -519,7 +477,7 @@ class GroupService:
         emits = Emits()
         deleted_urls: list[str | None] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            group = await self._lock(conn, gid)
+            group = await lock_group(self._repo, conn, gid)
             me = await self._repo.member(conn, gid, user_id)
             if me is None:
                 return {"success": True, "deleted": False}
@@ -554,7 +512,7 @@ class GroupService:
                         {"groupId": str(gid), "newOwnerId": str(successor)},
                     )
                 else:
-                    await self._hand_over_owner_id(conn, group, user_id)
+                    await hand_over_owner_id(self._repo, conn, group, user_id)
                 await self._repo.delete_member(conn, gid, user_id)
                 emits.leave_room(gid, [user_id])
                 remaining = await self._repo.accepted_member_ids(conn, gid)
@@ -579,9 +537,9 @@ class GroupService:
         gid = group_uuid(group_id)
         emits = Emits()
         async with self._pool.acquire() as conn, conn.transaction():
-            group = await self._lock(conn, gid)
+            group = await lock_group(self._repo, conn, gid)
             me = await self._repo.member(conn, gid, user_id)
-            if not _is_owner(me):
+            if not is_owner(me):
                 raise forbidden("Only owners can delete the group")
             audience = await self._repo.audience_ids(conn, gid)
             urls = await self._group_files(conn, group)
@@ -599,7 +557,7 @@ class GroupService:
         description = _optional_text(body, "description", MAX_DESCRIPTION)
         async with self._pool.acquire() as conn, conn.transaction():
             me = await self._repo.member(conn, gid, user_id)
-            if not _is_admin(me):
+            if not is_admin(me):
                 raise forbidden("Only admins can edit the group")
             group = await self._repo.update_group(conn, gid, name, has_description, description)
             if group is None:
@@ -609,98 +567,6 @@ class GroupService:
         result = {"group": present.group_with_members(group, members)}
         self._bus.to_users(audience, "group:updated", result)
         return result
-
-    # --- roles -----------------------------------------------------------------------------
-
-    async def promote(self, user_id: str, group_id: object, member_id: str) -> dict[str, Any]:
-        gid = group_uuid(group_id)
-        target_id = parse_uuid(member_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._lock(conn, gid)
-            if not _is_admin(await self._repo.member(conn, gid, user_id)):
-                raise forbidden("Only admins can promote members")
-            target = await self._repo.member(conn, gid, target_id) if target_id else None
-            if target is None:
-                raise not_found("Member not found")
-            if target["role"] == "owner":
-                raise bad_request("Cannot demote an owner. Use step-down instead.")
-            if target["status"] != "accepted":
-                raise bad_request("Only accepted members can be promoted")
-            tid = str(target["user_id"])
-            await self._repo.set_member_role(conn, gid, tid, "admin")
-            audience = await self._repo.audience_ids(conn, gid)
-        self._bus.to_users(
-            audience,
-            "group:memberPromoted",
-            {"groupId": str(gid), "memberId": tid, "promotedBy": user_id},
-        )
-        return {"success": True}
-
-    async def demote(self, user_id: str, group_id: object, member_id: str) -> dict[str, Any]:
-        gid = group_uuid(group_id)
-        target_id = parse_uuid(member_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._lock(conn, gid)
-            if str(target_id) != user_id and not _is_owner(
-                await self._repo.member(conn, gid, user_id)
-            ):
-                raise forbidden("Only owners can remove admin")
-            target = await self._repo.member(conn, gid, target_id) if target_id else None
-            if target is None:
-                raise not_found("Member not found")
-            if target["role"] == "owner":
-                raise bad_request("Cannot demote an owner. Use step-down instead.")
-            tid = str(target["user_id"])
-            await self._repo.set_member_role(conn, gid, tid, "member")
-            audience = await self._repo.audience_ids(conn, gid)
-        self._bus.to_users(
-            audience,
-            "group:memberDemoted",
-            {"groupId": str(gid), "memberId": tid, "demotedBy": user_id},
-        )
-        return {"success": True}
-
-    async def transfer_ownership(
-        self, user_id: str, group_id: object, body: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Make an admin an owner too (the caller stays owner; ``ownerId`` is unchanged)."""
-        gid = group_uuid(group_id)
-        target_id = _id_field(body, "newOwnerId", "newOwnerId is required", "Member not found")
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._lock(conn, gid)
-            if not _is_owner(await self._repo.member(conn, gid, user_id)):
-                raise forbidden("Only owners can promote to owner")
-            target = await self._repo.member(conn, gid, target_id)
-            if target is None:
-                raise not_found("Member not found")
-            if target["role"] == "owner":
-                raise bad_request("User is already an owner")
-            if target["role"] != "admin" or target["status"] != "accepted":
-                raise bad_request("Only admins can be promoted to owner")
-            tid = str(target["user_id"])
-            await self._repo.set_member_role(conn, gid, tid, "owner")
-            audience = await self._repo.audience_ids(conn, gid)
-        self._bus.to_users(
-            audience, "group:ownershipTransferred", {"groupId": str(gid), "newOwnerId": tid}
-        )
-        return {"success": True}
-
-    async def step_down(self, user_id: str, group_id: object) -> dict[str, Any]:
-        """Owner → admin when another owner exists; ``ownerId`` moves to that owner."""
-        gid = group_uuid(group_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            group = await self._lock(conn, gid)
-            if not _is_owner(await self._repo.member(conn, gid, user_id)):
-                raise forbidden("Only owners can step down")
-            if not await self._repo.count_other_owners(conn, gid, user_id):
-                raise bad_request("You are the only owner. Promote another member to owner first.")
-            await self._repo.set_member_role(conn, gid, user_id, "admin")
-            await self._hand_over_owner_id(conn, group, user_id)
-            audience = await self._repo.audience_ids(conn, gid)
-        self._bus.to_users(
-            audience, "group:ownerSteppedDown", {"groupId": str(gid), "userId": user_id}
-        )
-        return {"success": True}
 
     # --- audio -----------------------------------------------------------------------------
 

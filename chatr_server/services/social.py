@@ -1,14 +1,14 @@
-"""Friends, blocks, message requests and privacy settings.
+"""Friends, blocks and privacy settings.
 
-rest.md §3 (settings), §5 (friends), §6 (conversations); behaviors.md §3–4, §7–8.
+rest.md §3 (settings), §5 (friends); behaviors.md §3, §7–8. Message requests
+(the Conversation rows) are :mod:`chatr_server.services.conversations`.
 
 One method per operation serves both the REST route and its socket RPC twin,
 so the two can never drift. Friends errors use the ``message`` key, as the
-contract requires for ``/api/friends``; conversation errors use ``error``.
+contract requires for ``/api/friends``; settings errors use ``error``.
 
 The socket layer also reuses the primitives at the top of the class
-(``block_state``, ``are_friends``, ``get_or_create_conversation``,
-``connected_and_pending``, ``friendship_refs``,
+(``block_state``, ``are_friends``, ``connected_and_pending``, ``friendship_refs``,
 ``verify_friend_notify``, ``friend_update_from``).
 They take a ``db`` (pool or connection) so callers can run them inside their
 own transaction.
@@ -20,7 +20,7 @@ remove their block, and the blocked party never sees its row (SEC-14).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 from uuid import UUID
 
@@ -30,23 +30,20 @@ from asyncpg import Record
 from chatr_server.errors import ServiceError
 from chatr_server.presenters.social import (
     PRIVACY_LEVELS,
-    conversation_row,
     friendship_ref,
     friendship_row,
     user_card,
 )
-from chatr_server.repos.conversations import ConversationsRepo
 from chatr_server.repos.friendships import FriendshipsRepo
 from chatr_server.repos.types import Executor
-from chatr_server.services.bus import EventBus
+from chatr_server.services.conversations import ConversationService
 from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.store import KeyValueStore
-from chatr_server.util.ids import parse_uuid
+from chatr_server.util.ids import uuid_text
 
 log = logging.getLogger(__name__)
 
 BlockState = Literal["by_a", "by_b"]
-ConversationsListener = Callable[[Sequence[str]], Awaitable[None]]
 
 FRIEND_SEARCH_LIMIT = 20
 FRIEND_SEARCH_MIN = 2
@@ -65,21 +62,10 @@ NOTIFY_TYPES = frozenset(
 # How long a completed change may still be announced with friend:notify.
 NOTIFY_WINDOW_S = 300
 _DELETED_TYPES = ("declined", "cancelled", "removed")
-_CONVERSATION_DENIED = "Not authorised or conversation not found"
 
 
 def _friends_error(status: int, message: str) -> ServiceError:
     return ServiceError(status, message, key="message")
-
-
-def _pair(a: str, b: str) -> tuple[str, str]:
-    """The sorted pair (canonical lowercase UUID text sorts like the uuid type)."""
-    return (a, b) if a < b else (b, a)
-
-
-def _uuid_text(value: object) -> str | None:
-    parsed = parse_uuid(value)
-    return str(parsed) if parsed is not None else None
 
 
 class SocialService:
@@ -87,28 +73,17 @@ class SocialService:
         self,
         pool: asyncpg.Pool,
         friendships: FriendshipsRepo,
-        conversations: ConversationsRepo,
+        conversations: ConversationService,
         store: KeyValueStore,
-        bus: EventBus,
     ) -> None:
         self._pool = pool
         self._friends = friendships
-        self._convs = conversations
+        # Friendship changes change conversation lists: they are published there.
+        self._conversations = conversations
         self._store = store
-        self._bus = bus
-        self._conversation_listeners: list[ConversationsListener] = []
-
-    def on_conversations_changed(self, listener: ConversationsListener) -> None:
-        """Register a callback given the users whose conversation list changed (cache drop)."""
-        self._conversation_listeners.append(listener)
 
     async def _conversations_changed(self, user_ids: Iterable[str]) -> None:
-        ids = list(dict.fromkeys(user_ids))
-        for listener in self._conversation_listeners:
-            try:
-                await listener(ids)
-            except Exception:
-                log.exception("conversation-list listener failed")
+        await self._conversations.lists_changed(user_ids)
 
     # ---- primitives shared with the socket layer ------------------------
 
@@ -125,26 +100,6 @@ class SocialService:
     async def are_friends(self, db: Executor, a: str | UUID, b: str | UUID) -> bool:
         """An accepted friendship exists between a and b."""
         return await self._friends.are_friends(db, a, b)
-
-    async def get_or_create_conversation(
-        self, db: Executor, sender: str | UUID, recipient: str | UUID
-    ) -> Record:
-        """The pair's Conversation row, created on first contact (race-safe).
-
-        New rows: sorted pair, ``initiator = sender``, ``accepted`` iff the two
-        are friends right now, else ``pending``. Concurrent first messages all
-        get the one row: the insert ignores the conflict, then we read it back.
-        Raises 400 for a self-conversation and 404 for an unknown user.
-        """
-        s, r = _uuid_text(sender), _uuid_text(recipient)
-        if s is None or r is None:
-            raise ServiceError(404, "User not found")
-        if s == r:
-            raise ServiceError(400, "Cannot message yourself")
-        try:
-            return await self._convs.get_or_create(db, s, r)
-        except asyncpg.ForeignKeyViolationError:
-            raise ServiceError(404, "User not found") from None
 
     async def connected_and_pending(
         self, db: Executor, user_id: str | UUID
@@ -193,17 +148,17 @@ class SocialService:
         only if it matches one, which is then consumed (no replays). A given
         ``friendshipId`` must match the record's.
         """
-        other = _uuid_text(addressee_id)
+        other = uuid_text(addressee_id)
         if not isinstance(type_, str) or type_ not in NOTIFY_TYPES or other is None:
             return False
-        if friendship_id is not None and _uuid_text(friendship_id) is None:
+        if friendship_id is not None and uuid_text(friendship_id) is None:
             return False
         key = self._notify_key(caller_id, other, type_)
         try:
             recorded = await self._store.get(key)
             if recorded is None:
                 return False
-            if friendship_id is not None and recorded and recorded != _uuid_text(friendship_id):
+            if friendship_id is not None and recorded and recorded != uuid_text(friendship_id):
                 return False
             await self._store.delete(key)
         except Exception as exc:
@@ -308,7 +263,7 @@ class SocialService:
         """New request (body without ``autoAccepted``: HTTP 201), or accept theirs (200)."""
         if addressee_id is None or addressee_id == "" or not isinstance(addressee_id, str):
             raise _friends_error(400, "addresseeId required")
-        other = _uuid_text(addressee_id)
+        other = uuid_text(addressee_id)
         if other == caller_id:
             raise _friends_error(400, "Cannot add yourself")
         if other is None:
@@ -344,7 +299,7 @@ class SocialService:
         return {"friendship": full}
 
     async def accept_request(self, caller_id: str, friendship_id: object) -> dict[str, Any]:
-        fid = _uuid_text(friendship_id)
+        fid = uuid_text(friendship_id)
         if fid is None:
             raise _friends_error(404, "Request not found")
         async with self._pool.acquire() as conn, conn.transaction():
@@ -374,7 +329,7 @@ class SocialService:
     async def _delete_row(
         self, caller_id: str, friendship_id: object, missing: str
     ) -> dict[str, Any]:
-        fid = _uuid_text(friendship_id)
+        fid = uuid_text(friendship_id)
         if fid is None:
             raise _friends_error(404, missing)
         async with self._pool.acquire() as conn, conn.transaction():
@@ -429,7 +384,7 @@ class SocialService:
 
     @staticmethod
     def _target(target_id: object) -> str:
-        target = _uuid_text(target_id)
+        target = uuid_text(target_id)
         if target is None:
             raise _friends_error(400, "Invalid user id")
         return target
@@ -446,119 +401,6 @@ class SocialService:
             "requester": user_card(requester, viewer_id, friends),
             "addressee": user_card(addressee, viewer_id, friends),
         }
-
-    # ---- conversations (message requests) --------------------------------
-
-    async def accept_conversation(self, caller_id: str, conversation_id: object) -> dict[str, Any]:
-        """The non-initiator accepts a pending request; an accepted one is returned as is."""
-        cid = _uuid_text(conversation_id)
-        if cid is None:
-            raise ServiceError(403, _CONVERSATION_DENIED)
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._convs.by_id_for_update(conn, cid)
-            if row is None or caller_id not in (
-                str(row["participant_a"]),
-                str(row["participant_b"]),
-            ):
-                raise ServiceError(403, _CONVERSATION_DENIED)
-            if row["status"] == "accepted":
-                return {"conversation": conversation_row(row)}
-            if str(row["initiator_id"]) == caller_id:
-                raise ServiceError(403, _CONVERSATION_DENIED)
-            row = await self._convs.accept(conn, cid)
-            assert row is not None
-        initiator = str(row["initiator_id"])
-        self._bus.to_user(
-            initiator, "conversation:accepted", {"conversationId": cid, "acceptedBy": caller_id}
-        )
-        await self._conversations_changed((str(row["participant_a"]), str(row["participant_b"])))
-        return {"conversation": conversation_row(row)}
-
-    async def decline_conversation(self, caller_id: str, conversation_id: object) -> dict[str, Any]:
-        """The non-initiator refuses: every DM of the pair and the row are deleted."""
-        cid = _uuid_text(conversation_id)
-        if cid is None:
-            raise ServiceError(403, _CONVERSATION_DENIED)
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._convs.by_id_for_update(conn, cid)
-            if (
-                row is None
-                or caller_id not in (str(row["participant_a"]), str(row["participant_b"]))
-                or str(row["initiator_id"]) == caller_id
-            ):
-                raise ServiceError(403, _CONVERSATION_DENIED)
-            await self._convs.delete_pair_messages(conn, row["participant_a"], row["participant_b"])
-            await self._convs.delete(conn, cid)
-        self._bus.to_user(
-            str(row["initiator_id"]),
-            "conversation:declined",
-            {"conversationId": cid, "declinedBy": caller_id, "otherUserId": caller_id},
-        )
-        await self._conversations_changed((str(row["participant_a"]), str(row["participant_b"])))
-        return {"success": True}
-
-    async def nuke_conversation(
-        self, caller_id: str, conversation_id: object, *, delete_guests: bool = True
-    ) -> dict[str, Any]:
-        """Either participant wipes the pair's DMs and row; guest participants go too (REST)."""
-        cid = _uuid_text(conversation_id)
-        if cid is None:
-            raise ServiceError(403, _CONVERSATION_DENIED)
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._convs.by_id_for_update(conn, cid)
-            if row is None or caller_id not in (
-                str(row["participant_a"]),
-                str(row["participant_b"]),
-            ):
-                raise ServiceError(403, _CONVERSATION_DENIED)
-            await self._convs.delete_pair_messages(conn, row["participant_a"], row["participant_b"])
-            await self._convs.delete(conn, cid)
-        a, b = str(row["participant_a"]), str(row["participant_b"])
-        await self._after_nuke(caller_id, a, b, cid, delete_guests)
-        return {"success": True}
-
-    async def nuke_by_user(
-        self, caller_id: str, recipient_id: object, *, delete_guests: bool = True
-    ) -> dict[str, Any]:
-        """Wipe every DM with ``recipient`` and the pair's row, if any (no existence check).
-
-        SEC-21: the guest clean-up only follows when the caller really shared something
-        with the recipient (a conversation row or messages); a stranger's nuke of a
-        widget guest deletes nothing of the guest and its support thread.
-        """
-        other = _uuid_text(recipient_id)
-        if other is None:
-            raise ServiceError(400, "Invalid recipient id")
-        if other == caller_id:
-            return {"success": True}
-        a, b = _pair(caller_id, other)
-        async with self._pool.acquire() as conn, conn.transaction():
-            messages = await self._convs.delete_pair_messages(conn, a, b)
-            row = await self._convs.delete_pair(conn, a, b)
-        shared = messages > 0 or row is not None
-        await self._after_nuke(caller_id, a, b, None, delete_guests and shared)
-        return {"success": True}
-
-    async def _after_nuke(
-        self, caller_id: str, a: str, b: str, cid: str | None, delete_guests: bool
-    ) -> None:
-        bus = self._bus
-        # Each side is told who "the other person" is from its own point of view.
-        bus.to_user(
-            a,
-            "conversation:declined",
-            {"conversationId": cid, "declinedBy": caller_id, "otherUserId": b},
-        )
-        bus.to_user(
-            b,
-            "conversation:declined",
-            {"conversationId": cid, "declinedBy": caller_id, "otherUserId": a},
-        )
-        await self._conversations_changed((a, b))
-        if delete_guests:
-            removed = await self._convs.delete_guests(self._pool, (a, b))
-            if removed:
-                log.info("deleted %d guest account(s) after a conversation nuke", len(removed))
 
     # ---- privacy settings -----------------------------------------------
 

@@ -68,7 +68,7 @@ async def build_world(client: Any) -> World:
         a.id,
     )
     services = client.app[SERVICES]
-    conv = await services.social.get_or_create_conversation(pool, a.id, b.id)
+    conv = await services.conversations.get_or_create(pool, a.id, b.id)
     m_dm = await pool.fetchval(
         "INSERT INTO messages (sender_id, recipient_id, content) VALUES ($1, $2, $3) RETURNING id",
         a.id,

@@ -1,6 +1,6 @@
 """Graceful drain on SIGTERM/SIGINT (issue 12), against real ``serve`` processes.
 
-The load comes from the project's load client (chatr_server/loadtest/steady.py): raw
+The load comes from the project's load client (loadtest/steady.py): raw
 Engine.IO/Socket.IO sockets of users seeded in SQL, sending ``message:send``.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from chatr_server.loadtest import steady, verify
 from chatr_server.settings import Settings
+from loadtest import steady, verify
 
 EXIT_LIMIT_S = 30.0
 

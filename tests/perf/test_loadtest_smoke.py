@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from chatr_server.loadtest import verify
+from loadtest import verify
 from tests.helpers import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -26,7 +26,8 @@ from chatr_server.realtime.recovery import (
     parse_offset,
 )
 from chatr_server.realtime.redis_adapter import RedisBroker
-from tests.realtime.conftest import Serve
+from tests.helpers import until
+from tests.realtime.helpers import Serve
 
 
 class RawClient:
@@ -171,7 +172,7 @@ async def test_dropped_transport_restores_sid_rooms_and_missed_events(memory_ser
     reply, ready = await _ready(alice, "alice")
     offset = ready[-1]
     await alice.drop()
-    await _wait(lambda: sio.closed == ["transport close"])
+    await until(lambda: sio.closed == ["transport close"])
     bob = await RawClient.open(url)
     await _ready(bob, "bob")
     bob.early = []
@@ -216,7 +217,7 @@ async def test_another_owner_with_a_stolen_pid_gets_nothing(memory_server):
     alice = await RawClient.open(url)
     reply, ready = await _ready(alice, "alice")
     await alice.drop()
-    await _wait(lambda: len(sio.closed) == 1)
+    await until(lambda: len(sio.closed) == 1)
     bob = await RawClient.open(url)
     await _ready(bob, "bob")
     bob.early = []
@@ -245,7 +246,7 @@ async def test_too_many_missed_events_fail_cleanly(memory_server):
     alice = await RawClient.open(url)
     reply, ready = await _ready(alice, "alice")
     await alice.drop()
-    await _wait(lambda: len(sio.closed) == 1)
+    await until(lambda: len(sio.closed) == 1)
     bob = await RawClient.open(url)
     await _ready(bob, "bob")
     bob.early = []
@@ -342,16 +343,4 @@ async def _wait_redis(broker: RedisBroker) -> None:
     """Until everything queued for Redis was written: a marker key queued behind it."""
     marker = f"{broker.prefix}marker:{secrets.token_hex(4)}"
     broker.command(lambda pipe: pipe.set(marker, 1, ex=60))
-    await _wait_async(lambda: broker.redis.exists(marker))
-
-
-async def _wait(predicate: Callable[[], bool]) -> None:
-    from tests.realtime.conftest import wait_for
-
-    await wait_for(predicate)
-
-
-async def _wait_async(check: Callable[[], Awaitable[int]]) -> None:
-    async with asyncio.timeout(5):
-        while not await check():  # noqa: ASYNC110 - the state is in Redis
-            await asyncio.sleep(0.01)
+    await until(lambda: broker.redis.exists(marker))

@@ -26,7 +26,7 @@ CONVERSATION_KEYS = {
 
 async def open_request(client, services, sender, recipient) -> str:
     """A pending conversation sender → recipient with one message each way."""
-    row = await services.social.get_or_create_conversation(services.pool, sender.id, recipient.id)
+    row = await services.conversations.get_or_create(services.pool, sender.id, recipient.id)
     await insert_dm(client, sender.id, recipient.id, "hello")
     await insert_dm(client, recipient.id, sender.id, "hi back")
     return str(row["id"])

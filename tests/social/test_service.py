@@ -1,4 +1,4 @@
-"""The SocialService primitives the socket layer reuses, against the real database."""
+"""Social and conversation service primitives the socket layer reuses, on the real database."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from tests.social.helpers import befriend, request
 async def test_get_or_create_conversation_is_race_safe(client, services):
     alice = await make_user(client)
     bob = await make_user(client)
-    social = services.social
+    conversations = services.conversations
     rows = await asyncio.gather(
-        *(social.get_or_create_conversation(services.pool, alice.id, bob.id) for _ in range(10))
+        *(conversations.get_or_create(services.pool, alice.id, bob.id) for _ in range(10))
     )
     assert len({r["id"] for r in rows}) == 1
     count = await services.pool.fetchval(
@@ -31,7 +31,7 @@ async def test_get_or_create_conversation_is_race_safe(client, services):
     assert row["status"] == "pending"
     assert str(row["participant_a"]) < str(row["participant_b"])
     # Later calls, from either side, return the same row unchanged.
-    again = await social.get_or_create_conversation(services.pool, bob.id, alice.id)
+    again = await services.conversations.get_or_create(services.pool, bob.id, alice.id)
     assert again["id"] == row["id"]
     assert str(again["initiator_id"]) == alice.id
 
@@ -39,10 +39,9 @@ async def test_get_or_create_conversation_is_race_safe(client, services):
 async def test_get_or_create_conversation_race_from_both_sides(client, services):
     alice = await make_user(client)
     bob = await make_user(client)
-    social = services.social
     pairs = [(alice.id, bob.id), (bob.id, alice.id)] * 5
     rows = await asyncio.gather(
-        *(social.get_or_create_conversation(services.pool, s, r) for s, r in pairs)
+        *(services.conversations.get_or_create(services.pool, s, r) for s, r in pairs)
     )
     assert len({r["id"] for r in rows}) == 1
     assert str(rows[0]["initiator_id"]) in {alice.id, bob.id}
@@ -52,7 +51,7 @@ async def test_get_or_create_conversation_between_friends_is_accepted(client, se
     alice = await make_user(client)
     bob = await make_user(client)
     await befriend(client, alice, bob)
-    row = await services.social.get_or_create_conversation(services.pool, bob.id, alice.id)
+    row = await services.conversations.get_or_create(services.pool, bob.id, alice.id)
     assert row["status"] == "accepted"
     assert str(row["initiator_id"]) == bob.id
 
@@ -60,10 +59,10 @@ async def test_get_or_create_conversation_between_friends_is_accepted(client, se
 async def test_get_or_create_conversation_rejects_bad_pairs(client, services):
     alice = await make_user(client)
     with pytest.raises(ServiceError) as exc:
-        await services.social.get_or_create_conversation(services.pool, alice.id, alice.id)
+        await services.conversations.get_or_create(services.pool, alice.id, alice.id)
     assert exc.value.status == 400
     with pytest.raises(ServiceError) as exc:
-        await services.social.get_or_create_conversation(services.pool, alice.id, uuid.uuid4())
+        await services.conversations.get_or_create(services.pool, alice.id, uuid.uuid4())
     assert exc.value.status == 404
 
 
@@ -99,11 +98,11 @@ async def test_connected_and_pending(client, services):
     social, db = services.social, services.pool
 
     await befriend(client, u, friend)
-    conv = await social.get_or_create_conversation(db, accepted_partner.id, u.id)
-    await social.accept_conversation(u.id, str(conv["id"]))
-    await social.get_or_create_conversation(db, u.id, asked_by_me.id)
-    await social.get_or_create_conversation(db, asked_me.id, u.id)
-    await social.get_or_create_conversation(db, u.id, friend_and_asked.id)
+    conv = await services.conversations.get_or_create(db, accepted_partner.id, u.id)
+    await services.conversations.accept(u.id, str(conv["id"]))
+    await services.conversations.get_or_create(db, u.id, asked_by_me.id)
+    await services.conversations.get_or_create(db, asked_me.id, u.id)
+    await services.conversations.get_or_create(db, u.id, friend_and_asked.id)
     await befriend(client, u, friend_and_asked)  # friends later: pending conv stays pending
     await befriend(client, blocked_friend, u)
     await client.post(f"/api/friends/{u.id}/block", headers=blocked_friend.auth)
@@ -198,7 +197,7 @@ async def test_rpc_style_calls_share_the_rest_errors(client, services):
         await social.search(alice.id, 5)
     assert exc.value.status == 400
     with pytest.raises(ServiceError) as exc:
-        await social.accept_conversation(alice.id, None)
+        await services.conversations.accept(alice.id, None)
     assert exc.value.body() == {"error": "Not authorised or conversation not found"}
     with pytest.raises(ServiceError):
         await social.update_privacy(alice.id, {})
@@ -220,7 +219,7 @@ async def test_friend_update_from(client, services):
 async def test_get_or_create_conversation_rejects_malformed_ids(client, services):
     alice = await make_user(client)
     with pytest.raises(ServiceError) as exc:
-        await services.social.get_or_create_conversation(services.pool, alice.id, "nope")
+        await services.conversations.get_or_create(services.pool, alice.id, "nope")
     assert exc.value.status == 404
 
 
@@ -235,8 +234,8 @@ async def test_conversation_list_listeners_hear_changes(client, services, bus):
     async def broken(user_ids):
         raise RuntimeError("cache down")
 
-    services.social.on_conversations_changed(broken)  # must not break the operation
-    services.social.on_conversations_changed(listener)
+    services.conversations.on_lists_changed(broken)  # must not break the operation
+    services.conversations.on_lists_changed(listener)
     resp = await client.post(f"/api/friends/{bob.id}/block", headers=alice.auth)
     assert resp.status == 200
     resp = await client.post(f"/api/conversations/nuke-by-user/{bob.id}", headers=alice.auth)

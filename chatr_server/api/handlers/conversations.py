@@ -9,9 +9,8 @@ from chatr_server.api.request import require_user
 from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.api.schemas.social import ConversationResultSchema
 from chatr_server.appkeys import SERVICES
+from chatr_server.services.conversations import DENIED as _DENIED
 from chatr_server.util.jsonx import json_response
-
-_DENIED = "Not authorised or conversation not found"
 
 
 @doc(
@@ -23,7 +22,7 @@ _DENIED = "Not authorised or conversation not found"
 async def accept(request: web.Request) -> web.Response:
     user = await require_user(request)
     cid = request.match_info["id"]
-    return json_response(await request.app[SERVICES].social.accept_conversation(user.id, cid))
+    return json_response(await request.app[SERVICES].conversations.accept(user.id, cid))
 
 
 @doc(
@@ -35,7 +34,7 @@ async def accept(request: web.Request) -> web.Response:
 async def decline(request: web.Request) -> web.Response:
     user = await require_user(request)
     cid = request.match_info["id"]
-    return json_response(await request.app[SERVICES].social.decline_conversation(user.id, cid))
+    return json_response(await request.app[SERVICES].conversations.decline(user.id, cid))
 
 
 @doc(
@@ -47,7 +46,7 @@ async def decline(request: web.Request) -> web.Response:
 async def nuke(request: web.Request) -> web.Response:
     user = await require_user(request)
     cid = request.match_info["id"]
-    return json_response(await request.app[SERVICES].social.nuke_conversation(user.id, cid))
+    return json_response(await request.app[SERVICES].conversations.nuke(user.id, cid))
 
 
 @doc(
@@ -59,4 +58,4 @@ async def nuke(request: web.Request) -> web.Response:
 async def nuke_by_user(request: web.Request) -> web.Response:
     user = await require_user(request)
     other = request.match_info["recipientId"]
-    return json_response(await request.app[SERVICES].social.nuke_by_user(user.id, other))
+    return json_response(await request.app[SERVICES].conversations.nuke_by_user(user.id, other))

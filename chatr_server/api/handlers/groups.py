@@ -23,6 +23,7 @@ from chatr_server.api.schemas.groups import (
 )
 from chatr_server.api.schemas.messages import UploadResultSchema
 from chatr_server.appkeys import SERVICES
+from chatr_server.services.group_roles import GroupRoleService
 from chatr_server.services.group_uploads import MAX_FILE_BYTES, MAX_IMAGE_BYTES, GroupUploads
 from chatr_server.services.groups import GroupService
 from chatr_server.util.jsonx import json_response
@@ -32,6 +33,10 @@ TAGS = ["groups"]
 
 def _groups(request: web.Request) -> GroupService:
     return request.app[SERVICES].groups
+
+
+def _roles(request: web.Request) -> GroupRoleService:
+    return request.app[SERVICES].group_roles
 
 
 def _uploads(request: web.Request) -> GroupUploads:
@@ -242,7 +247,7 @@ async def leave_group(request: web.Request) -> web.Response:
 )
 async def promote_member(request: web.Request) -> web.Response:
     user = await require_user(request)
-    result = await _groups(request).promote(
+    result = await _roles(request).promote(
         user.id, request.match_info["id"], request.match_info["memberId"]
     )
     return json_response(result)
@@ -261,7 +266,7 @@ async def promote_member(request: web.Request) -> web.Response:
 )
 async def demote_member(request: web.Request) -> web.Response:
     user = await require_user(request)
-    result = await _groups(request).demote(
+    result = await _roles(request).demote(
         user.id, request.match_info["id"], request.match_info["memberId"]
     )
     return json_response(result)
@@ -282,7 +287,7 @@ async def demote_member(request: web.Request) -> web.Response:
 async def transfer_ownership(request: web.Request) -> web.Response:
     user = await require_user(request)
     body = await read_json(request)
-    result = await _groups(request).transfer_ownership(user.id, request.match_info["id"], body)
+    result = await _roles(request).transfer_ownership(user.id, request.match_info["id"], body)
     return json_response(result)
 
 
@@ -299,7 +304,7 @@ async def transfer_ownership(request: web.Request) -> web.Response:
 )
 async def step_down(request: web.Request) -> web.Response:
     user = await require_user(request)
-    return json_response(await _groups(request).step_down(user.id, request.match_info["id"]))
+    return json_response(await _roles(request).step_down(user.id, request.match_info["id"]))
 
 
 @doc(

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from chatr_server.loadtest.client import SioClient
+from loadtest.client import SioClient
 
 KEY_SHIFT = 40  # key = proc << 40 | seq
 

@@ -6,4 +6,11 @@ sockets, a coordinator that drives a fixed offered rate of ``message:send``
 between pairs with accepted conversations, and /proc based CPU and RSS
 accounting of the server and PostgreSQL. Only ever talks to the URL it is
 given; every loop is bounded in count and time.
+
+It lives beside the server package, not in it: the server never imports it
+(it is a client that only speaks HTTP, Socket.IO and, to seed and verify, SQL),
+so it stays out of the wheel and the image, where an SQL seeder that mints
+tokens with the JWT secret has no business. ``scripts/loadtest``,
+``scripts/fault_drills.py``, ``bench/compare`` and the tests import it from
+the repository root.
 """

@@ -5,8 +5,8 @@ something else: a modest fixed rate that keeps going while the server or its
 database fails, sockets that reconnect like the official client does, and an exact
 account of every send (acknowledged with which id, refused with which text, or never
 answered) to compare with what PostgreSQL stored. It reuses the project's raw client
-(:class:`~chatr_server.loadtest.client.SioClient`) and SQL seeding
-(:mod:`~chatr_server.loadtest.seed`); the database checks are :func:`stored` and
+(:class:`~loadtest.client.SioClient`) and SQL seeding
+(:mod:`~loadtest.seed`); the database checks are :func:`stored` and
 :func:`verify.missing_ids`.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 
 import aiohttp
 
-from chatr_server.loadtest import seed
-from chatr_server.loadtest.client import SioClient
+from loadtest import seed
+from loadtest.client import SioClient
 
 # Reconnection after a drop, as socket.io-client does it (1 s doubling to 5 s), but
 # starting sooner: a drill measures how fast service resumes.
