@@ -29,19 +29,11 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-try:
-    import aiohttp
-    import asyncpg
-except ImportError:  # re-run with the project's virtual environment (as scripts/loadtest)
-    for venv in (os.environ.get("CHATR_VENV"), ROOT / ".venv"):
-        if venv and (Path(venv) / "bin" / "python").exists() and not os.environ.get("_FD_REEXEC"):
-            os.environ["_FD_REEXEC"] = "1"
-            python = str(Path(venv) / "bin" / "python")
-            os.execv(python, [python, __file__, *sys.argv[1:]])
-    sys.exit("scripts/fault_drills.py needs the project's venv (run scripts/test once)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python
 
-sys.path.insert(0, str(ROOT))
+ROOT = use_project_python(__file__, "aiohttp", "asyncpg")
+
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402

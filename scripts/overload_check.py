@@ -13,17 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-try:
-    import asyncpg  # noqa: F401
-    import orjson  # noqa: F401
-except ImportError:  # re-run with the project's virtual environment (as scripts/loadtest)
-    for venv in (os.environ.get("CHATR_VENV"), ROOT / ".venv"):
-        if venv and (Path(venv) / "bin" / "python").exists() and not os.environ.get("_OC_REEXEC"):
-            os.environ["_OC_REEXEC"] = "1"
-            python = str(Path(venv) / "bin" / "python")
-            os.execv(python, [python, __file__, *sys.argv[1:]])
-    sys.exit("scripts/overload_check.py needs the project's venv (or set CHATR_VENV)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python
+
+ROOT = use_project_python(__file__, "asyncpg", "orjson")
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
