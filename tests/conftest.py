@@ -26,6 +26,7 @@ from chatr_server.app import create_app
 from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
 from tests.helpers import RecordingBus, database_dsn
+from tests.oracle import watch_responses
 
 # Fixtures every test folder may use: live Socket.IO clients, and loopback SMTP,
 # Twilio and S3 peers.
@@ -152,9 +153,23 @@ def _no_server_errors(server_errors: list[str]) -> Any:
 
 
 @pytest.fixture
-def recording_bus() -> RecordingBus:
-    """Every event the services of this test's apps emitted (see ``bus``)."""
-    return RecordingBus()
+def schema_violations() -> list[str]:
+    """Every departure of a JSON response or an emitted event from its declared schema."""
+    return []
+
+
+@pytest.fixture(autouse=True)
+def _responses_fit_schemas(schema_violations: list[str]) -> Any:
+    """The declared schemas are the oracle: any response or event off its schema fails the test."""
+    yield
+    assert not schema_violations, "\n".join(schema_violations)
+
+
+@pytest.fixture
+def recording_bus(schema_violations: list[str]) -> RecordingBus:
+    """Every event the services of this test's apps emitted (see ``bus``), each checked
+    against the event's registered payload schema."""
+    return RecordingBus(violations=schema_violations)
 
 
 @pytest.fixture
@@ -163,10 +178,13 @@ def make_client(
     base_settings: Settings,
     server_errors: list[str],
     recording_bus: RecordingBus,
+    schema_violations: list[str],
 ) -> Callable[..., Any]:
     """Start the real app (via the factory) with settings overrides; returns a test client.
 
-    The app's one event bus is wrapped by ``recording_bus`` before any service gets it.
+    The app's one event bus is wrapped by ``recording_bus`` before any service gets it,
+    and every JSON response is checked against the schema its route declares for the
+    status (``schema_violations``).
     """
 
     async def record_5xx(request: Any, response: Any) -> None:
@@ -177,6 +195,7 @@ def make_client(
         settings = replace(base_settings, **overrides)
         app = create_app(settings, wrap_bus=recording_bus.wrap)
         app.on_response_prepare.append(record_5xx)
+        watch_responses(app, schema_violations)
         return await aiohttp_client(app)
 
     return factory

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.services.bus import EventBus
+from tests.oracle import event_mismatches
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Secret!Pass1"
@@ -89,8 +90,11 @@ class RecordingBus:
     sent: list[tuple[str, str, Any]] = field(default_factory=list)
     #: Room commands (group room leaves, token disconnects), apart from the emissions.
     room_ops: list[tuple[str, str, list[str] | None]] = field(default_factory=list)
+    #: Where payloads off their event schema are reported (the test fails on any).
+    violations: list[str] = field(default_factory=list)
 
     def to_user(self, user_id: str, event: str, payload: Any) -> None:
+        self.violations.extend(event_mismatches(event, payload))
         self.sent.append((str(user_id), event, payload))
 
     def to_users(self, user_ids: Iterable[str], event: str, payload: Any) -> None:

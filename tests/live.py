@@ -22,6 +22,7 @@ import socketio
 
 from chatr_server.appkeys import SERVICES
 from tests.helpers import TestUser, until
+from tests.oracle import event_mismatches
 
 
 class _PidClient(socketio.AsyncClient):
@@ -42,6 +43,8 @@ class LiveClient:
         self.user = user
         self.sio = _PidClient(reconnection=False)
         self.events: dict[str, list[Any]] = defaultdict(list)
+        #: received payloads off their event schema (the fixture fails the test on any)
+        self.violations: list[str] = []
         self._cursor: dict[str, int] = defaultdict(int)
         self._arrived = asyncio.Event()  # set on every event; waiters clear it and recheck
 
@@ -53,7 +56,9 @@ class LiveClient:
         async def catch_all(event: str, *args: Any) -> None:
             if self.sio.pid is not None and args and isinstance(args[-1], str):
                 args = args[:-1]  # the recovery offset (realtime/recovery.py)
-            self._record(event, args[0] if len(args) == 1 else list(args))
+            payload = args[0] if len(args) == 1 else list(args)
+            self.violations.extend(event_mismatches(event, payload))
+            self._record(event, payload)
 
     def _record(self, event: str, payload: Any) -> None:
         self.events[event].append(payload)
@@ -113,7 +118,7 @@ async def server_settled(client: Any, *closed: LiveClient, timeout: float = 5.0)
 
 
 @pytest_asyncio.fixture
-async def connect(client: Any) -> AsyncIterator[Any]:
+async def connect(client: Any, schema_violations: list[str]) -> AsyncIterator[Any]:
     """``await connect(user, transports=[...], auth=...)`` → a ready LiveClient."""
     opened: list[LiveClient] = []
     url = str(client.make_url("")).rstrip("/")
@@ -144,3 +149,4 @@ async def connect(client: Any) -> AsyncIterator[Any]:
     yield factory
     for live in opened:
         await live.close()
+        schema_violations.extend(live.violations)

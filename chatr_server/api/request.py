@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from marshmallow import Schema
 
+from chatr_server.api.openapi import DECLARED, Declared
 from chatr_server.appkeys import SERVICES, SETTINGS
 from chatr_server.errors import ServiceError, bad_request
 from chatr_server.services.auth import GUEST_REFUSED, AuthenticatedUser
@@ -42,8 +42,27 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def json_body(request: web.Request, schema: Schema) -> dict[str, Any]:
+def _declared(request: web.Request, part: str) -> Declared:
+    declared: Declared | None = request.get(DECLARED)
+    if declared is None or getattr(declared, part) is None:
+        raise RuntimeError(f"{request.path}: the route reads a {part} it does not declare")
+    declared.read.add(part)
+    return declared
+
+
+async def read_body(request: web.Request) -> dict[str, Any]:
+    """The JSON body loaded by the route's declared ``body`` schema (400 when it does not fit)."""
+    schema = _declared(request, "body").body
+    assert schema is not None
     return validate(schema, await read_json(request))
+
+
+def read_query(request: web.Request) -> dict[str, Any]:
+    """The query string loaded by the route's declared ``query`` schema."""
+    schema = _declared(request, "query").query
+    assert schema is not None
+    # A repeated parameter counts once (its first value), as ``request.query.get`` did.
+    return validate(schema, {key: request.query.getone(key) for key in request.query})
 
 
 async def require_user(request: web.Request, *, guests: bool = False) -> AuthenticatedUser:

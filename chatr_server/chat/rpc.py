@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from marshmallow import Schema
+
 from chatr_server.chat.context import ChatContext, profile
 from chatr_server.chat.guard import rpc
 from chatr_server.container import Services
 from chatr_server.realtime import Namespace, Socket
+from chatr_server.schemas.groups import CreateGroupSchema, UpdateGroupSchema
 from chatr_server.schemas.users import UpdateMeSchema
 from chatr_server.services.message_input import InvalidPayload
 from chatr_server.util.validation import validate
@@ -24,6 +27,8 @@ NOT_IMPLEMENTED = {"error": "Not implemented"}
 
 Call = Callable[[Services, str, dict[str, Any]], Awaitable[Any]]
 _update_me = UpdateMeSchema()
+_create_group = CreateGroupSchema()
+_update_group = UpdateGroupSchema()
 
 
 async def _users_me(s: Services, uid: str, d: dict[str, Any]) -> Any:
@@ -49,13 +54,13 @@ async def _profile_request(s: Services, uid: str, d: dict[str, Any]) -> Any:
     return await s.directory.by_id(uid, target)
 
 
-def _groups(name: str, *keys: str, body: bool = False) -> Call:
-    """A group RPC: ``groupId`` first, then the named keys (or the whole payload)."""
+def _groups(name: str, *keys: str, body: bool = False, schema: Schema | None = None) -> Call:
+    """A group RPC: ``groupId``, then the named keys (or the payload, loaded by ``schema``)."""
 
     async def call(s: Services, uid: str, d: dict[str, Any]) -> Any:
         method = getattr(s.groups, name)
         if body:
-            return await method(uid, d.get("groupId"), d)
+            return await method(uid, d.get("groupId"), d if schema is None else validate(schema, d))
         return await method(uid, d.get("groupId"), *(d.get(k) for k in keys))
 
     return call
@@ -93,8 +98,8 @@ RPC: dict[str, Call] = {
     "groups:list": lambda s, uid, d: s.groups.list_for(uid),
     "groups:invites": lambda s, uid, d: s.groups.invites(uid),
     "groups:detail": _groups("detail"),
-    "groups:create": lambda s, uid, d: s.groups.create(uid, d),
-    "groups:update": _groups("update", body=True),
+    "groups:create": lambda s, uid, d: s.groups.create(uid, validate(_create_group, d)),
+    "groups:update": _groups("update", body=True, schema=_update_group),
     "groups:accept": _groups("accept"),
     "groups:decline": _groups("decline"),
     "groups:members:add": _groups("add_member", body=True),

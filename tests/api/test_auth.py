@@ -166,15 +166,6 @@ async def test_verify_email_with_emailed_code_without_test_mode(make_client, bas
     body = await resp.json()
     assert resp.status == 200, body
     assert body["message"] == "Email verified successfully. Registration complete!"
-    assert set(body["user"]) == {
-        "id",
-        "email",
-        "phoneNumber",
-        "username",
-        "emailVerified",
-        "phoneVerified",
-        "isSupport",
-    }
     assert body["user"]["phoneVerified"] is True
     claims = jwt.decode(body["token"], options={"verify_signature": False})
     assert claims["userId"] == data["userId"]
@@ -243,17 +234,6 @@ async def test_login_bypass_returns_contract_shape(client):
     body = await resp.json()
     assert resp.status == 200
     assert body["message"] == "Login successful"
-    assert set(body["user"]) == {
-        "id",
-        "email",
-        "username",
-        "displayName",
-        "firstName",
-        "lastName",
-        "createdAt",
-        "emailVerified",
-        "isSupport",
-    }
     assert body["user"]["username"] == "@" + sent["username"]
     assert body["user"]["displayName"] == "Test User"
     assert TS.match(body["user"]["createdAt"])

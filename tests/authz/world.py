@@ -83,7 +83,9 @@ async def build_world(client: Any) -> World:
     m_file = (await resp.json())["messageId"]
 
     gid = await group_with(client, a, accepted=[b])
-    resp = await client.patch(f"/api/groups/{gid}", json={"description": marks["desc"]}, headers=a.auth)
+    resp = await client.patch(
+        f"/api/groups/{gid}", json={"description": marks["desc"]}, headers=a.auth
+    )
     assert resp.status == 200, await resp.text()
     resp = await client.post(f"/api/groups/{gid}/members", json={"memberId": p.id}, headers=a.auth)
     assert resp.status == 200, await resp.text()

@@ -7,6 +7,7 @@ its own.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import fields
 
 from chatr_server.appkeys import SERVICES
@@ -38,8 +39,9 @@ def test_every_service_holds_the_containers_one_bus(client, bus):
         "admin",
     } <= set(holders)
     # ...and that one bus is the test recorder's wrapper, installed before the services.
-    services.bus.to_user("someone", "probe:event", {"n": 1})
-    assert bus.events("probe:event") == [("someone", {"n": 1})]
+    probe = {"groupId": str(uuid.uuid4())}  # a registered event: its payload is checked too
+    services.bus.to_user("someone", "group:removed", probe)
+    assert bus.events("group:removed") == [("someone", probe)]
 
 
 async def test_bus_records_messaging_and_calls(client, connect, bus):

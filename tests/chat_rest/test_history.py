@@ -11,53 +11,6 @@ from tests.chat_rest.helpers import befriend, block, conversation, insert_messag
 from tests.helpers import make_user
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-DM_KEYS = {
-    "id",
-    "senderId",
-    "recipientId",
-    "senderUsername",
-    "senderDisplayName",
-    "senderProfileImage",
-    "content",
-    "unsent",
-    "edited",
-    "editedAt",
-    "type",
-    "status",
-    "isRead",
-    "readAt",
-    "createdAt",
-    "fileUrl",
-    "fileName",
-    "fileSize",
-    "fileType",
-    "waveform",
-    "duration",
-    "reactions",
-    "linkPreview",
-}
-ENTRY_KEYS = {
-    "id",
-    "username",
-    "displayName",
-    "firstName",
-    "lastName",
-    "profileImage",
-    "lastSeen",
-    "isBot",
-    "isGuest",
-    "lastMessage",
-    "unreadCount",
-    "lastMessageAt",
-    "conversationId",
-    "conversationStatus",
-    "isInitiator",
-    "isFriend",
-    "friendshipId",
-    "isBlocked",
-    "blockedByMe",
-    "summary",
-}
 T0 = datetime(2026, 3, 5, 14, 0, 0, tzinfo=UTC)
 
 
@@ -85,7 +38,6 @@ async def test_history_shape_order_and_read_marking(client, db):
     assert body["hasMore"] is False
     messages = body["messages"]
     assert [m["id"] for m in messages] == [first, second, third]
-    assert set(messages[0]) == DM_KEYS
     m = messages[1]
     assert m["senderId"] == bob.id and m["recipientId"] == alice.id
     assert m["senderUsername"] == bob.username
@@ -277,7 +229,6 @@ async def test_conversation_list(client, db):
     assert set(entries) == {friend.id, requester.id, rowless.id, blocked.id, low, high}
     assert entries[low]["conversationId"] is None and entries[high]["unreadCount"] == 0
     for entry in entries.values():
-        assert set(entry) == ENTRY_KEYS
         assert entry["summary"] is None
 
     f = entries[friend.id]

@@ -10,18 +10,6 @@ from tests.helpers import make_user
 from tests.social.helpers import count_dms, insert_dm
 
 DENIED = {"error": "Not authorised or conversation not found"}
-CONVERSATION_KEYS = {
-    "id",
-    "participantA",
-    "participantB",
-    "initiatorId",
-    "status",
-    "createdAt",
-    "updatedAt",
-    "summary",
-    "summaryMessageCount",
-    "summaryGeneratedAt",
-}
 
 
 async def open_request(client, services, sender, recipient) -> str:
@@ -75,7 +63,6 @@ async def test_accept(client, services, bus):
     resp = await client.post(f"/api/conversations/{cid}/accept", headers=bob.auth)
     assert resp.status == 200
     conversation = (await resp.json())["conversation"]
-    assert set(conversation) == CONVERSATION_KEYS
     assert conversation["status"] == "accepted"
     assert conversation["initiatorId"] == alice.id
     assert conversation["participantA"] < conversation["participantB"]

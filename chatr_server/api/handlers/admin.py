@@ -5,12 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import read_json, require_user
+from chatr_server.api.request import read_body, require_user
 from chatr_server.api.schemas.admin import (
     GuestConversationSchema,
     ReplyRequestSchema,
     ReplySchema,
-    WidgetContactListSchema,
+    WidgetContactSchema,
 )
 from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.appkeys import SERVICES
@@ -32,7 +32,7 @@ async def _support(request: web.Request) -> tuple[AdminService, str]:
     "Every widget guest, newest first (a bare array)",
     tags=["admin"],
     auth=True,
-    responses={200: WidgetContactListSchema, **_DENIED},
+    responses={200: [WidgetContactSchema], **_DENIED},
 )
 async def widget_contacts(request: web.Request) -> web.Response:
     admin, _ = await _support(request)
@@ -75,6 +75,6 @@ async def delete_guest(request: web.Request) -> web.Response:
 )
 async def reply(request: web.Request) -> web.Response:
     admin, user_id = await _support(request)
-    body = await read_json(request)
+    body = await read_body(request)
     result = await admin.reply(user_id, request.match_info["guestId"], body.get("content"))
     return json_response(result)

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import client_address, json_body, require_user
+from chatr_server.api.request import client_address, read_body, require_user
 from chatr_server.api.schemas.auth import (
     ForgotPasswordSchema,
     LoginResponseSchema,
@@ -26,15 +26,8 @@ from chatr_server.api.schemas.auth import (
 from chatr_server.api.schemas.common import MessageSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError
+from chatr_server.services.auth import AuthService
 from chatr_server.util.jsonx import json_response
-
-_register = RegisterSchema()
-_login = LoginSchema()
-_verify = VerifyCodeSchema()
-_resend = ResendVerificationSchema()
-_two_factor = TwoFactorVerifySchema()
-_forgot = ForgotPasswordSchema()
-_reset = ResetPasswordSchema()
 
 
 async def limit_headers(request: web.Request, limit: str) -> dict[str, str]:
@@ -43,16 +36,21 @@ async def limit_headers(request: web.Request, limit: str) -> dict[str, str]:
     return {} if remaining is None else {"X-RateLimit-Remaining": str(remaining)}
 
 
-async def _limited_json(
-    request: web.Request,
-    limit: str,
-    call: Callable[[], Awaitable[dict[str, Any]]],
-    status: int = 200,
+AuthAction = Callable[[AuthService], Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]
+
+
+async def _limited(
+    request: web.Request, limit: str, action: AuthAction, status: int = 200
 ) -> web.Response:
-    """Count ``limit`` for the client, run ``call`` and answer JSON; errors keep the header."""
+    """Count ``limit`` for the client, then run ``action`` on the request's body.
+
+    A refusal (bad body included, so malformed requests count too) keeps the
+    ``X-RateLimit-Remaining`` header of the answer it would have had.
+    """
     headers = await limit_headers(request, limit)
     try:
-        result = await call()
+        body = await read_body(request)
+        result = await action(request.app[SERVICES].auth)(body)
     except ServiceError as exc:
         exc.headers = {**headers, **(exc.headers or {})}
         raise
@@ -71,11 +69,7 @@ async def _limited_json(
     },
 )
 async def register(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await json_body(request, _register)
-        return await request.app[SERVICES].auth.register(body)
-
-    return await _limited_json(request, "register", call, status=201)
+    return await _limited(request, "register", lambda auth: auth.register, status=201)
 
 
 @doc(
@@ -90,11 +84,7 @@ async def register(request: web.Request) -> web.Response:
     },
 )
 async def login(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await json_body(request, _login)
-        return await request.app[SERVICES].auth.login(body)
-
-    return await _limited_json(request, "login", call)
+    return await _limited(request, "login", lambda auth: auth.login)
 
 
 @doc(
@@ -110,11 +100,7 @@ async def login(request: web.Request) -> web.Response:
     },
 )
 async def verify_email(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await json_body(request, _verify)
-        return await request.app[SERVICES].auth.verify_email(body)
-
-    return await _limited_json(request, "verify", call)
+    return await _limited(request, "verify", lambda auth: auth.verify_email)
 
 
 @doc(
@@ -130,11 +116,7 @@ async def verify_email(request: web.Request) -> web.Response:
     },
 )
 async def verify_phone(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await json_body(request, _verify)
-        return await request.app[SERVICES].auth.verify_phone(body)
-
-    return await _limited_json(request, "verify", call)
+    return await _limited(request, "verify", lambda auth: auth.verify_phone)
 
 
 @doc(
@@ -160,11 +142,7 @@ async def logout(request: web.Request) -> web.Response:
     },
 )
 async def resend_verification(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await json_body(request, _resend)
-        return await request.app[SERVICES].auth.resend_verification(body)
-
-    return await _limited_json(request, "resend", call)
+    return await _limited(request, "resend", lambda auth: auth.resend_verification)
 
 
 @doc(
@@ -199,7 +177,7 @@ async def two_factor_setup(request: web.Request) -> web.Response:
 )
 async def two_factor_verify(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = await json_body(request, _two_factor)
+    body = await read_body(request)
     return json_response(await request.app[SERVICES].two_factor.verify(user.id, body["code"]))
 
 
@@ -210,11 +188,7 @@ async def two_factor_verify(request: web.Request) -> web.Response:
     responses={200: MessageSchema, 400: "Missing email", 429: "Rate limited"},
 )
 async def forgot_password(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await json_body(request, _forgot)
-        return await request.app[SERVICES].auth.forgot_password(body)
-
-    return await _limited_json(request, "forgot-pw", call)
+    return await _limited(request, "forgot-pw", lambda auth: auth.forgot_password)
 
 
 @doc(
@@ -234,8 +208,4 @@ async def forgot_password(request: web.Request) -> web.Response:
     },
 )
 async def reset_password(request: web.Request) -> web.Response:
-    async def call() -> dict[str, Any]:
-        body = await json_body(request, _reset)
-        return await request.app[SERVICES].auth.reset_password(body)
-
-    return await _limited_json(request, "verify", call)
+    return await _limited(request, "verify", lambda auth: auth.reset_password)

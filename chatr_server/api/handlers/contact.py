@@ -6,7 +6,7 @@ from aiohttp import web
 
 from chatr_server.api.handlers.widget import rate_limited
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import read_json
+from chatr_server.api.request import read_body
 from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.api.schemas.widget import ContactRequestSchema
 from chatr_server.appkeys import SERVICES
@@ -26,6 +26,6 @@ from chatr_server.util.jsonx import json_response
 )
 async def submit(request: web.Request) -> web.Response:
     headers = await rate_limited(request, "contact")
-    body = await read_json(request)
+    body = await read_body(request)
     result = await request.app[SERVICES].contact.submit(body)
     return json_response(result, headers=headers)

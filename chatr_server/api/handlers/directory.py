@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import require_user
+from chatr_server.api.request import read_query, require_user
 from chatr_server.api.schemas.directory import (
     ProfileResponseSchema,
+    SearchQuerySchema,
     SearchResultsSchema,
     UserListSchema,
 )
@@ -31,12 +32,12 @@ async def list_users(request: web.Request) -> web.Response:
     "Search users by name (at most 30, friends first)",
     tags=["users"],
     auth=True,
-    query={"q": "text contained in username, display name or visible names"},
+    query=SearchQuerySchema,
     responses={200: SearchResultsSchema},
 )
 async def search_users(request: web.Request) -> web.Response:
     user = await require_user(request)
-    result = await request.app[SERVICES].directory.search(user.id, request.query.get("q"))
+    result = await request.app[SERVICES].directory.search(user.id, read_query(request).get("q"))
     return json_response(result)
 
 

@@ -11,6 +11,8 @@ from aiohttp import web
 
 from chatr_server.api.handlers.auth import limit_headers
 from chatr_server.api.openapi import doc
+from chatr_server.api.request import read_query
+from chatr_server.api.schemas.widget import EmailPreviewQuerySchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError, bad_request
 from chatr_server.services.notify import PREVIEW_TYPES
@@ -23,22 +25,14 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri '
 @doc(
     "Preview an account email as HTML",
     tags=["email"],
-    query={
-        "type": "verification (default) | login | reset",
-        "code": "Code shown in the email (default 123456)",
-        "email": "Recipient address (default user@example.com)",
-        "username": "Username in the greeting (default @testuser)",
-        "userId": "User id in the verification link (default test123)",
-        "theme": "light (default) | dark page background",
-        "simulateDark": "1 or true: invert the page like a dark-mode mail client",
-    },
+    query=EmailPreviewQuerySchema,
     responses={200: "text/html page", 400: "Unknown type or value too long", 429: "Rate limited"},
     dependencies=False,  # the rate limit fails open while Redis is down
 )
 async def email_preview(request: web.Request) -> web.Response:
     headers = await limit_headers(request, "email-preview")
     try:
-        query = request.query
+        query = read_query(request)
         kind = query.get("type") or "verification"
         if kind not in PREVIEW_TYPES:
             raise bad_request("Invalid email type. Use: verification, login, or reset")

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import read_json, require_user
+from chatr_server.api.request import read_body, read_query, require_user
 from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.api.schemas.social import (
     BlockedListSchema,
@@ -23,6 +23,7 @@ from chatr_server.api.schemas.social import (
     BlockStatusSchema,
     FriendRequestBodySchema,
     FriendRequestsSchema,
+    FriendSearchQuerySchema,
     FriendSearchSchema,
     FriendshipResultSchema,
     FriendsListSchema,
@@ -62,7 +63,7 @@ def _social(request: web.Request) -> SocialService:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        return await read_json(request)
+        return await read_body(request)
     except ServiceError as exc:
         raise ServiceError(exc.status, exc.message, key="message") from None
 
@@ -107,13 +108,13 @@ async def outgoing_requests(request: web.Request) -> web.Response:
     "Find people to befriend",
     tags=["friends"],
     auth=True,
-    query={"q": "at least 2 characters; matches username, display name and visible full names"},
+    query=FriendSearchQuerySchema,
     responses={200: FriendSearchSchema},
 )
 @_friends_route
 async def search(request: web.Request) -> web.Response:
     user = await require_user(request)
-    return json_response(await _social(request).search(user.id, request.query.get("q")))
+    return json_response(await _social(request).search(user.id, read_query(request).get("q")))
 
 
 @doc(

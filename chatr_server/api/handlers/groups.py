@@ -6,23 +6,23 @@ from aiohttp import web
 
 from chatr_server.api.multipart import FIELD_CAP, FormRules, read_form
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import read_json, require_user
+from chatr_server.api.request import read_body, read_query, require_user
 from chatr_server.api.schemas.common import ImageUrlSchema, SuccessSchema
 from chatr_server.api.schemas.groups import (
     AddMemberSchema,
-    CreateGroupSchema,
     GroupDetailSchema,
     GroupEnvelopeSchema,
+    GroupHistoryQuerySchema,
     GroupInvitesSchema,
     GroupListSchema,
     GroupMessagesSchema,
     GroupWaveformSchema,
     LeaveResultSchema,
     TransferOwnershipSchema,
-    UpdateGroupSchema,
 )
 from chatr_server.api.schemas.messages import UploadResultSchema
 from chatr_server.appkeys import SERVICES
+from chatr_server.schemas.groups import CreateGroupSchema, UpdateGroupSchema
 from chatr_server.services.group_roles import GroupRoleService
 from chatr_server.services.group_uploads import MAX_FILE_BYTES, MAX_IMAGE_BYTES, GroupUploads
 from chatr_server.services.groups import GroupService
@@ -63,7 +63,7 @@ GROUP_FORM = FormRules(
 )
 async def create_group(request: web.Request) -> web.Response:
     user = await require_user(request)
-    return json_response(await _groups(request).create(user.id, await read_json(request)))
+    return json_response(await _groups(request).create(user.id, await read_body(request)))
 
 
 @doc(
@@ -129,7 +129,7 @@ async def get_group(request: web.Request) -> web.Response:
     "Group message history: the newest `limit` messages older than `before`, oldest first",
     tags=TAGS,
     auth=True,
-    query={"limit": "1..100, default 50", "before": "ISO timestamp (exclusive)"},
+    query=GroupHistoryQuerySchema,
     responses={
         200: GroupMessagesSchema,
         400: "Bad before",
@@ -139,11 +139,9 @@ async def get_group(request: web.Request) -> web.Response:
 )
 async def group_messages(request: web.Request) -> web.Response:
     user = await require_user(request)
+    query = read_query(request)
     messages = await _groups(request).history(
-        user.id,
-        request.match_info["id"],
-        request.query.get("limit"),
-        request.query.get("before"),
+        user.id, request.match_info["id"], query.get("limit"), query.get("before")
     )
     return json_response({"messages": messages})
 
@@ -162,7 +160,7 @@ async def group_messages(request: web.Request) -> web.Response:
 )
 async def add_member(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = await read_json(request)
+    body = await read_body(request)
     return json_response(await _groups(request).add_member(user.id, request.match_info["id"], body))
 
 
@@ -193,7 +191,7 @@ async def remove_member(request: web.Request) -> web.Response:
 )
 async def update_group(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = await read_json(request)
+    body = await read_body(request)
     return json_response(await _groups(request).update(user.id, request.match_info["id"], body))
 
 
@@ -286,7 +284,7 @@ async def demote_member(request: web.Request) -> web.Response:
 )
 async def transfer_ownership(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = await read_json(request)
+    body = await read_body(request)
     result = await _roles(request).transfer_ownership(user.id, request.match_info["id"], body)
     return json_response(result)
 
@@ -428,7 +426,7 @@ async def delete_cover_image(request: web.Request) -> web.Response:
 )
 async def update_waveform(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = await read_json(request)
+    body = await read_body(request)
     result = await _groups(request).update_waveform(
         user.id, request.match_info["id"], request.match_info["msgId"], body
     )

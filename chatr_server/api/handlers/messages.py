@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import read_json, require_user
+from chatr_server.api.request import read_body, read_query, require_user
 from chatr_server.api.schemas.common import SuccessSchema
-from chatr_server.api.schemas.messages import HistorySchema, WaveformSchema
+from chatr_server.api.schemas.messages import HistoryQuerySchema, HistorySchema, WaveformSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.util.jsonx import json_response
 
@@ -16,19 +16,14 @@ from chatr_server.util.jsonx import json_response
     "A page of the caller's DMs with one user, oldest first; marks incoming ones read",
     tags=["messages"],
     auth=True,
-    query={
-        "limit": "page size, default 50, clamped to 1..100",
-        "before": "id of the oldest message already shown",
-    },
+    query=HistoryQuerySchema,
     responses={200: HistorySchema},
 )
 async def history(request: web.Request) -> web.Response:
     user = await require_user(request)
+    query = read_query(request)
     result = await request.app[SERVICES].history.history(
-        user.id,
-        request.match_info["recipientId"],
-        request.query.get("limit"),
-        request.query.get("before"),
+        user.id, request.match_info["recipientId"], query.get("limit"), query.get("before")
     )
     return json_response(result)
 
@@ -47,6 +42,6 @@ async def history(request: web.Request) -> web.Response:
 )
 async def set_waveform(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = await read_json(request)
+    body = await read_body(request)
     await request.app[SERVICES].uploads.set_waveform(user.id, request.match_info["id"], body)
     return json_response({"success": True})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import read_json, require_user
+from chatr_server.api.request import read_body, require_user
 from chatr_server.api.schemas.common import OkSchema
 from chatr_server.api.schemas.social import PrivacySettingsSchema
 from chatr_server.appkeys import SERVICES
@@ -21,5 +21,5 @@ from chatr_server.util.jsonx import json_response
 )
 async def update_settings(request: web.Request) -> web.Response:
     user = await require_user(request)
-    body = await read_json(request)
+    body = await read_body(request)
     return json_response(await request.app[SERVICES].social.update_privacy(user.id, body))

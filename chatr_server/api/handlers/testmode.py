@@ -10,7 +10,7 @@ from aiohttp import web
 from marshmallow import Schema, fields
 
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import read_json, require_user
+from chatr_server.api.request import read_body, require_user
 from chatr_server.api.schemas.common import OkSchema
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError, bad_request, not_found
@@ -18,11 +18,25 @@ from chatr_server.services.dependencies import is_dependency_outage
 from chatr_server.services.testdata import TestDataService
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.jsonx import json_response
+from chatr_server.util.validation import StrictBoolean, Trimmed, required
+
+_ENABLED = required("enabled (boolean) required")
 
 
 class TestModeSchema(Schema):
     __test__ = False
-    enabled = fields.Boolean(required=True)
+    enabled = StrictBoolean(required=True, error_messages=_ENABLED)
+
+
+class CleanupSchema(Schema):
+    recipientId = Trimmed(
+        required=True, blank="recipientId required", error_messages=required("recipientId required")
+    )
+
+
+class RestoreImagesSchema(Schema):
+    profileImage = fields.String(allow_none=True)
+    coverImage = fields.String(allow_none=True)
 
 
 class TestModeResultSchema(Schema):
@@ -53,10 +67,7 @@ async def set_mode(request: web.Request) -> web.Response:
     test_mode = request.app[SERVICES].test_mode
     if not test_mode.allowed:
         raise not_found("Not found")
-    body = await read_json(request)
-    enabled = body.get("enabled")
-    if not isinstance(enabled, bool):
-        raise bad_request("enabled (boolean) required")
+    enabled = (await read_body(request))["enabled"]
     await test_mode.set(enabled)
     return json_response({"ok": True, "testMode": enabled})
 
@@ -65,16 +76,13 @@ async def set_mode(request: web.Request) -> web.Response:
     "Delete the caller's e2e messages with one recipient and e2e groups",
     tags=["test"],
     auth=True,
+    body=CleanupSchema,
     responses={200: "Counts", 404: "Test mode off"},
 )
 async def cleanup(request: web.Request) -> web.Response:
     await _require_on(request)
     user = await require_user(request)
-    body = await read_json(request)
-    recipient = body.get("recipientId")
-    if not recipient:
-        raise bad_request("recipientId required")
-    recipient_id = parse_uuid(recipient)
+    recipient_id = parse_uuid((await read_body(request))["recipientId"])
     if recipient_id is None:
         raise bad_request("recipientId must be a user id")
     try:
@@ -97,15 +105,13 @@ async def cleanup_all(request: web.Request) -> web.Response:
     "Write profile/cover image URLs back",
     tags=["test"],
     auth=True,
+    body=RestoreImagesSchema,
     responses={200: OkSchema, 404: "Test mode off"},
 )
 async def restore_images(request: web.Request) -> web.Response:
     await _require_on(request)
     user = await require_user(request)
-    body = await read_json(request)
-    for key in ("profileImage", "coverImage"):
-        if key in body and body[key] is not None and not isinstance(body[key], str):
-            raise bad_request(f"{key} must be a string or null")
+    body = await read_body(request)
     return json_response(await _data(request).restore_images(user.id, body))
 
 

@@ -9,10 +9,14 @@ from aiohttp import hdrs, web
 
 from chatr_server.api.multipart import FormRules, read_form
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import require_user
+from chatr_server.api.request import read_query, require_user
 from chatr_server.api.schemas.common import ImageUrlSchema
 from chatr_server.api.schemas.directory import ImageDeletedSchema
-from chatr_server.api.schemas.messages import DownloadLinkSchema, UploadResultSchema
+from chatr_server.api.schemas.messages import (
+    DownloadLinkSchema,
+    DownloadQuerySchema,
+    UploadResultSchema,
+)
 from chatr_server.appkeys import SERVICES
 from chatr_server.errors import ServiceError
 from chatr_server.integrations.storage import content_disposition
@@ -74,7 +78,7 @@ async def upload_message_file(request: web.Request) -> web.Response:
     "Download a DM attachment (participants; Bearer header or a signed ?token=)",
     tags=["messages"],
     auth=True,
-    query={"token": "signed link from /api/messages/download/{messageId}/link"},
+    query=DownloadQuerySchema,
     description=(
         "Local storage streams the file as an attachment; object storage redirects to a "
         "short-lived presigned URL. Plain <a href> links (no Authorization header) work with "
@@ -94,7 +98,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     if bearer_token(request.headers.get(hdrs.AUTHORIZATION)) is not None:
         # Guests too: the agent's attachments in their support conversation.
         user_id = (await require_user(request, guests=True)).id
-    token = request.query.get("token")
+    token = read_query(request).get("token")
     if user_id is None and not token:
         raise ServiceError(401, "Access token required")
     target = await services.uploads.download(user_id, request.match_info["messageId"], token)

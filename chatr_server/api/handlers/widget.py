@@ -8,7 +8,7 @@ from aiohttp import web
 
 from chatr_server.api.multipart import FormRules, read_form
 from chatr_server.api.openapi import doc
-from chatr_server.api.request import client_address, read_json, require_user
+from chatr_server.api.request import client_address, read_body, require_user
 from chatr_server.api.schemas.common import SuccessSchema
 from chatr_server.api.schemas.widget import (
     GuestSessionRequestSchema,
@@ -84,7 +84,7 @@ async def support_agent(request: web.Request) -> web.Response:
 )
 async def guest_session(request: web.Request) -> web.Response:
     headers = await rate_limited(request, "guest-session")
-    body = await read_json(request)
+    body = await read_body(request)
     owner = await _bearer_user_id(request)
     return json_response(await _widget(request).guest_session(body, owner), headers=headers)
 
@@ -135,7 +135,7 @@ async def upload(request: web.Request) -> web.Response:
 )
 async def offline_message(request: web.Request) -> web.Response:
     headers = await rate_limited(request, "offline-message")
-    body = await read_json(request)
+    body = await read_body(request)
     return json_response(await _widget(request).offline_message(body), headers=headers)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from chatr_server.util.validation import required
+
 
 class FirstMessageSchema(Schema):
     content = fields.String()
@@ -18,12 +20,6 @@ class WidgetContactSchema(Schema):
     hasConversation = fields.Boolean()
     totalMessages = fields.Integer()
     firstMessage = fields.Nested(FirstMessageSchema, allow_none=True)
-
-
-class WidgetContactListSchema(Schema):
-    contacts = fields.List(
-        fields.Nested(WidgetContactSchema), metadata={"description": "sent as a bare array"}
-    )
 
 
 class SenderCardSchema(Schema):
@@ -55,7 +51,7 @@ class GuestConversationSchema(Schema):
 
 
 class ReplyRequestSchema(Schema):
-    content = fields.String(required=True)
+    content = fields.String(required=True, error_messages=required("Message content is required"))
 
 
 class ReplySchema(Schema):

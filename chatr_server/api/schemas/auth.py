@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from chatr_server.api.schemas.common import Str
+from chatr_server.api.schemas.common import Str, complete
 
 _SHORT = validate.Length(max=256)
 
@@ -33,6 +33,7 @@ class LoginSchema(Schema):
     twoFactorCode = fields.Raw(load_default=None, allow_none=True)
 
 
+@complete()
 class LoginUserSchema(Schema):
     id = fields.UUID()
     email = fields.String(allow_none=True)
@@ -61,6 +62,7 @@ class VerifyCodeSchema(Schema):
     code = Str(validate=validate.Length(max=16))
 
 
+@complete()
 class VerifiedUserSchema(Schema):
     id = fields.UUID()
     email = fields.String(allow_none=True)
@@ -85,6 +87,7 @@ class ResendVerificationSchema(Schema):
     type = Str(validate=validate.Length(max=16), metadata={"description": "email | login"})
 
 
+@complete()
 class TwoFactorSetupResponseSchema(Schema):
     secret = fields.String(metadata={"description": "Base32 TOTP secret"})
     qrCode = fields.String(metadata={"description": "PNG data URL of the otpauth URL"})
@@ -95,6 +98,7 @@ class TwoFactorVerifySchema(Schema):
     code = Str(validate=validate.Length(max=16), metadata={"description": "Current TOTP code"})
 
 
+@complete()
 class TwoFactorUserSchema(Schema):
     id = fields.UUID()
     email = fields.String(allow_none=True)

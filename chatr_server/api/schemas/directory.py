@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from chatr_server.api.schemas.common import FriendshipRefSchema
+from chatr_server.api.schemas.common import FriendshipRefSchema, complete
 
 
+class SearchQuerySchema(Schema):
+    q = fields.String(
+        metadata={"description": "text contained in username, display name or visible names"}
+    )
+
+
+@complete()
 class ListedUserSchema(Schema):
     id = fields.UUID()
     username = fields.String()
@@ -23,6 +30,7 @@ class UserListSchema(Schema):
     users = fields.List(fields.Nested(ListedUserSchema))
 
 
+@complete()
 class SearchResultSchema(Schema):
     id = fields.UUID()
     username = fields.String()
@@ -49,8 +57,12 @@ class ProfileSchema(Schema):
     coverImage = fields.String(allow_none=True)
     lastSeen = fields.String(allow_none=True)
     emailVerified = fields.Boolean()
-    firstName = fields.String(metadata={"description": "absent unless privacy allows"})
-    lastName = fields.String(metadata={"description": "absent unless privacy allows"})
+    firstName = fields.String(
+        allow_none=True, metadata={"description": "absent unless privacy allows"}
+    )
+    lastName = fields.String(
+        allow_none=True, metadata={"description": "absent unless privacy allows"}
+    )
     phoneNumber = fields.String(metadata={"description": "absent unless privacy allows"})
     email = fields.String(metadata={"description": "absent unless privacy allows"})
     gender = fields.String(metadata={"description": "absent unless privacy allows"})

@@ -1,31 +1,41 @@
-"""Request and response schemas of ``/api/groups`` (documentation; services validate)."""
+"""Request and response schemas of ``/api/groups``.
+
+The create and update bodies, shared with the socket RPC events, are in
+:mod:`chatr_server.schemas.groups`. Member ids stay strings: an id that is no
+user is the service's 404, not a malformed request.
+"""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
+
+from chatr_server.api.schemas.common import Waveform
+from chatr_server.services.groups import MAX_WAVEFORM_BARS
+from chatr_server.util.validation import Trimmed, required
 
 
-class CreateGroupSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(max=100))
-    description = fields.String(allow_none=True, validate=validate.Length(max=500))
-    memberIds = fields.List(fields.UUID(), validate=validate.Length(max=100))
+class GroupHistoryQuerySchema(Schema):
+    limit = fields.String(metadata={"description": "1..100, default 50"})
+    before = fields.String(metadata={"description": "ISO timestamp (exclusive)"})
 
 
-class UpdateGroupSchema(Schema):
-    name = fields.String(validate=validate.Length(max=100))
-    description = fields.String(allow_none=True, validate=validate.Length(max=500))
+def _member_id(key: str) -> Trimmed:
+    text = f"{key} is required"
+    return Trimmed(
+        required=True, blank=text, error_messages=required(text, f"{key} must be a string")
+    )
 
 
 class AddMemberSchema(Schema):
-    memberId = fields.UUID(required=True)
+    memberId = _member_id("memberId")
 
 
 class TransferOwnershipSchema(Schema):
-    newOwnerId = fields.UUID(required=True)
+    newOwnerId = _member_id("newOwnerId")
 
 
 class GroupWaveformSchema(Schema):
-    waveform = fields.List(fields.Float(), required=True, validate=validate.Length(max=1000))
+    waveform = Waveform(MAX_WAVEFORM_BARS)
     duration = fields.Float(allow_none=True)
 
 

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from chatr_server.api.schemas.common import Waveform, complete
+
+
+class HistoryQuerySchema(Schema):
+    limit = fields.String(metadata={"description": "page size, default 50, clamped to 1..100"})
+    before = fields.String(metadata={"description": "id of the oldest message already shown"})
+
+
+class DownloadQuerySchema(Schema):
+    token = fields.String(
+        metadata={"description": "signed link from /api/messages/download/{messageId}/link"}
+    )
+
 
 class ReactionSchema(Schema):
     userId = fields.UUID()
@@ -20,6 +33,7 @@ class ReplyToSchema(Schema):
     duration = fields.Float(allow_none=True)
 
 
+@complete("replyTo")
 class DMMessageSchema(Schema):
     id = fields.UUID()
     senderId = fields.UUID()
@@ -62,6 +76,7 @@ class LastMessageSchema(Schema):
     fileType = fields.String(allow_none=True)
 
 
+@complete()
 class ConversationEntrySchema(Schema):
     id = fields.UUID()
     username = fields.String()
@@ -90,10 +105,11 @@ class ConversationListSchema(Schema):
 
 
 class WaveformSchema(Schema):
-    waveform = fields.List(fields.Float(), required=True)
+    waveform = Waveform()
     duration = fields.Float(allow_none=True)
 
 
+@complete("waveform", "duration")
 class UploadResultSchema(Schema):
     success = fields.Boolean()
     messageId = fields.UUID()

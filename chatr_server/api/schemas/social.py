@@ -1,16 +1,28 @@
 """Request and response schemas of ``/api/friends``, ``/api/conversations`` and privacy settings.
 
-Documentation only: handlers pass bodies to the service, which checks them
-(the same checks serve the socket RPC events).
+The routes enforce the request schemas; the services keep the checks the
+socket RPC events (which carry the same bodies) rely on.
 """
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from chatr_server.api.schemas.common import FriendshipRefSchema
+from chatr_server.api.schemas.common import FriendshipRefSchema, complete
+from chatr_server.util.validation import Trimmed, required
 
 
+class FriendSearchQuerySchema(Schema):
+    q = fields.String(
+        metadata={
+            "description": (
+                "at least 2 characters; matches username, display name and visible full names"
+            )
+        }
+    )
+
+
+@complete()
 class UserCardSchema(Schema):
     id = fields.UUID()
     username = fields.String()
@@ -24,6 +36,7 @@ class UserCardSchema(Schema):
     privacyOnlineStatus = fields.String()
 
 
+@complete()
 class FriendshipRowSchema(Schema):
     id = fields.UUID()
     requesterId = fields.UUID()
@@ -38,6 +51,7 @@ class FriendshipFullSchema(FriendshipRowSchema):
     addressee = fields.Nested(UserCardSchema)
 
 
+@complete()
 class FriendEntrySchema(Schema):
     friendshipId = fields.UUID()
     since = fields.String()
@@ -71,7 +85,9 @@ class FriendSearchSchema(Schema):
 
 
 class FriendRequestBodySchema(Schema):
-    addresseeId = fields.UUID(required=True)
+    addresseeId = Trimmed(
+        required=True, blank="addresseeId required", error_messages=required("addresseeId required")
+    )
 
 
 class FriendshipResultSchema(Schema):
@@ -94,6 +110,7 @@ class BlockStatusSchema(Schema):
     blockedByMe = fields.Boolean(metadata={"description": "present when blocked"})
 
 
+@complete()
 class ConversationRowSchema(Schema):
     id = fields.UUID()
     participantA = fields.UUID()
@@ -111,10 +128,15 @@ class ConversationResultSchema(Schema):
     conversation = fields.Nested(ConversationRowSchema)
 
 
+def _privacy() -> fields.Field:
+    # Raw: an invalid value is ignored by the service (the contract), not refused.
+    return fields.Raw(allow_none=True, metadata={"enum": ["everyone", "friends", "nobody"]})
+
+
 class PrivacySettingsSchema(Schema):
-    privacyOnlineStatus = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyPhone = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyEmail = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyFullName = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyGender = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
-    privacyJoinedDate = fields.String(metadata={"enum": ["everyone", "friends", "nobody"]})
+    privacyOnlineStatus = _privacy()
+    privacyPhone = _privacy()
+    privacyEmail = _privacy()
+    privacyFullName = _privacy()
+    privacyGender = _privacy()
+    privacyJoinedDate = _privacy()

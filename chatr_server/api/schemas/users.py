@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from chatr_server.api.schemas.common import complete
+from chatr_server.util.validation import required
 
+
+@complete()
 class UserMeSchema(Schema):
     id = fields.UUID()
     email = fields.String(allow_none=True)
@@ -28,6 +32,7 @@ class UserMeSchema(Schema):
     isSupport = fields.Boolean()
 
 
+@complete()
 class UpdatedProfileSchema(Schema):
     id = fields.UUID()
     username = fields.String()
@@ -39,6 +44,14 @@ class UpdatedProfileSchema(Schema):
     gender = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     phoneNumber = fields.String(allow_none=True)
+
+
+class UsernameQuerySchema(Schema):
+    username = fields.String(
+        required=True,
+        error_messages=required("Username is required"),
+        metadata={"description": "with or without @"},
+    )
 
 
 class AvailabilitySchema(Schema):

@@ -1,12 +1,10 @@
-"""Schemas of ``/api/widget``, plus the other public pages' routes (contact, link preview).
-
-They document the API; the services validate the bodies themselves so the
-contract's exact error texts are kept.
-"""
+"""Schemas of ``/api/widget``, plus the other public pages' routes (contact, link preview)."""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields
+
+from chatr_server.util.validation import required
 
 
 class SupportAgentSchema(Schema):
@@ -18,11 +16,18 @@ class SupportAgentSchema(Schema):
 
 
 class GuestSessionRequestSchema(Schema):
-    guestName = fields.String(required=True)
-    guestId = fields.String(allow_none=True, metadata={"description": "resume this guest"})
-    resumeToken = fields.String(
+    guestName = fields.String(required=True, error_messages=required("guestName is required"))
+    # Raw: a malformed guestId or resumeToken is no proof of ownership, so it starts a
+    # new guest instead of being refused.
+    guestId = fields.Raw(
+        allow_none=True, metadata={"type": "string", "description": "resume this guest"}
+    )
+    resumeToken = fields.Raw(
         allow_none=True,
-        metadata={"description": "the resumeToken issued with guestId; required to resume"},
+        metadata={
+            "type": "string",
+            "description": "the resumeToken issued with guestId; required to resume",
+        },
     )
     contactEmail = fields.String(allow_none=True)
     context = fields.Dict(
@@ -65,17 +70,46 @@ class WidgetUploadSchema(Schema):
 
 
 class OfflineMessageRequestSchema(Schema):
-    guestName = fields.String(required=True)
-    message = fields.String(required=True)
+    guestName = fields.String(
+        required=True, error_messages=required("Name and message are required")
+    )
+    message = fields.String(required=True, error_messages=required("Name and message are required"))
     contactEmail = fields.String(allow_none=True)
     context = fields.Dict(allow_none=True)
 
 
+_CONTACT_REQUIRED = required("Name, email, and message are required.")
+
+
 class ContactRequestSchema(Schema):
-    name = fields.String(required=True)
-    email = fields.String(required=True)
-    message = fields.String(required=True)
+    name = fields.String(required=True, error_messages=_CONTACT_REQUIRED)
+    email = fields.String(required=True, error_messages=_CONTACT_REQUIRED)
+    message = fields.String(required=True, error_messages=_CONTACT_REQUIRED)
     company = fields.String(allow_none=True)
+
+
+class LinkPreviewQuerySchema(Schema):
+    url = fields.String(
+        required=True,
+        error_messages=required("url query parameter is required"),
+        metadata={"description": "an absolute http(s) URL on port 80 or 443"},
+    )
+
+
+class EmailPreviewQuerySchema(Schema):
+    type = fields.String(metadata={"description": "verification (default) | login | reset"})
+    code = fields.String(metadata={"description": "Code shown in the email (default 123456)"})
+    email = fields.String(metadata={"description": "Recipient address (default user@example.com)"})
+    username = fields.String(
+        metadata={"description": "Username in the greeting (default @testuser)"}
+    )
+    userId = fields.String(
+        metadata={"description": "User id in the verification link (default test123)"}
+    )
+    theme = fields.String(metadata={"description": "light (default) | dark page background"})
+    simulateDark = fields.String(
+        metadata={"description": "1 or true: invert the page like a dark-mode mail client"}
+    )
 
 
 class LinkPreviewSchema(Schema):
