@@ -22,7 +22,7 @@ from chatr_server.api.handlers.health import OPENAPI_CACHE
 from chatr_server.api.handlers.static import prepare_assets
 from chatr_server.api.middleware import docs_auth, error_boundary, request_context
 from chatr_server.api.routes import setup_routes
-from chatr_server.appkeys import DEPENDENCIES, SERVICES, SETTINGS
+from chatr_server.appkeys import DEPENDENCIES, METRICS, SERVICES, SETTINGS
 from chatr_server.chat.bus import RealtimeBus
 from chatr_server.chat.context import ChatContext
 from chatr_server.chat.gateway import register_chat
@@ -36,6 +36,7 @@ from chatr_server.integrations.sms import SmsSender, create_sms_sender
 from chatr_server.integrations.storage import Storage, create_storage
 from chatr_server.integrations.templates import EmailTemplates
 from chatr_server.lifecycle import LIFECYCLE, Lifecycle, StartupError
+from chatr_server.metrics import Metrics, metrics_middleware, multiprocess_dir, refresh_forever
 from chatr_server.realtime import SocketServer
 from chatr_server.realtime.cluster import NodeRouter
 from chatr_server.realtime.recovery import MemoryRecoveryStore, Recovery, RedisRecoveryStore
@@ -170,22 +171,33 @@ def create_app(settings: Settings, *, wrap_bus: BusWrapper | None = None) -> web
     ``wrap_bus`` (tests) wraps the one event bus before any service is given it,
     so the wrapper sees every event of every service.
     """
+    metrics = Metrics(multiprocess_dir())
     app = web.Application(
-        middlewares=[request_context, docs_auth, error_boundary],
+        # Metrics outermost: they see the status the client gets. Socket.IO requests
+        # (long polls, websockets) are counted by the socket series instead.
+        middlewares=[
+            metrics_middleware(metrics, skip_prefixes=("/socket.io/",)),
+            request_context,
+            docs_auth,
+            error_boundary,
+        ],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
     app[DEPENDENCIES] = DependencyMonitor()
     app[LIFECYCLE] = Lifecycle()
     app[OPENAPI_CACHE] = {}
     sockets, broker, router = create_transport(settings)
     sockets.attach(app, "/socket.io/")
     # The handlers read app[SERVICES] per event: it exists once the app has started.
-    register_chat(sockets.of("/"), ChatContext(app))
+    register_chat(sockets.of("/"), ChatContext(app), metrics)
 
     async def run(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             app[SERVICES] = await _open(stack, app, sockets, broker, router, wrap_bus)
+            _watch_metrics(app)
+            await stack.enter_async_context(refresh_forever(metrics))
             if app[SERVICES].test_mode.allowed:
                 log.warning(
                     "test mode is allowed (CHATR_TEST_MODE=1): bypass codes and /api/test/*"
@@ -197,6 +209,20 @@ def create_app(settings: Settings, *, wrap_bus: BusWrapper | None = None) -> web
     app.on_startup.append(prepare_assets)
     setup_routes(app)
     return app
+
+
+def _watch_metrics(app: web.Application) -> None:
+    """Point the metrics at the states they read at scrape time."""
+    services, lifecycle = app[SERVICES], app[LIFECYCLE]
+    monitor = services.dependencies
+    broker = services.broker
+    app[METRICS].watch(
+        pool=services.pool,
+        monitor=monitor,
+        sockets=services.sockets,
+        broker_lost=(lambda: broker.lost) if broker is not None else None,
+        ready=lambda: not lifecycle.draining and all(monitor.is_up(n) for n in monitor.names),
+    )
 
 
 async def _open(
@@ -269,7 +295,7 @@ async def _open(
 
     services = _build(
         settings, monitor, pool, queries, users_repo, store, mailer, sms, storage,
-        sockets, broker, router, presence, bus,
+        sockets, broker, router, presence, bus, app[METRICS],
     )  # fmt: skip
     # Closed before the transport and the resources they use (the stack runs backwards).
     stack.push_async_callback(services.uploads.close)
@@ -297,6 +323,7 @@ def _build(
     router: NodeRouter | None,
     presence: PresenceService,
     bus: EventBus,
+    metrics: Metrics,
 ) -> Services:
     """Every service, each given its collaborators, in dependency order (no I/O)."""
     # Settings built in code (not from_env) could ask for both: production wins (SEC-7).
@@ -389,6 +416,8 @@ def _build(
             attachments,
             write_window=settings.group_commit_window_ms / 1000,
             max_pending_writes=settings.max_pending_writes,
+            stored=metrics.stored,
+            on_batch=metrics.batch_size.observe,
         ),
         message_actions=MessageActionsService(pool, MessageActionsRepo(queries), bus),
         calls=CallService(pool, CallsRepo(queries), bus),

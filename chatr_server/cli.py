@@ -72,7 +72,6 @@ def _serve(args: argparse.Namespace) -> None:
         WORKER_INDEX_ENV,
         bind_internal,
         internal_url,
-        supervise,
     )
 
     settings = _load_settings()
@@ -102,10 +101,8 @@ def _serve(args: argparse.Namespace) -> None:
         )
         # A worker drains for up to SHUTDOWN_TIMEOUT_SECONDS; the supervisor waits a bit more.
         raise SystemExit(
-            supervise(
-                lambda _index: argv,
-                settings.workers,
-                stop_grace=settings.shutdown_timeout_seconds + 5.0,
+            _supervise_workers(
+                argv, settings.workers, stop_grace=settings.shutdown_timeout_seconds + 5.0
             )
         )
     internal = None
@@ -135,6 +132,25 @@ def _serve(args: argparse.Namespace) -> None:
         serving.fail(serving.describe_failure(exc))
     tune_gc()
     raise SystemExit(serving.run(app, settings, loop, internal=internal, worker=worker))
+
+
+def _supervise_workers(argv: list[str], workers: int, *, stop_grace: float) -> int:
+    """Run the workers with a private folder for their shared metrics (chatr_server/metrics.py)."""
+    import shutil
+
+    from chatr_server.metrics import prepare_multiprocess_dir, worker_exited
+    from chatr_server.workers import supervise
+
+    metrics_dir = prepare_multiprocess_dir()
+    try:
+        return supervise(
+            lambda _index: argv,
+            workers,
+            stop_grace=stop_grace,
+            on_exit=lambda pid: worker_exited(metrics_dir, pid),
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _migrate(_: argparse.Namespace) -> None:

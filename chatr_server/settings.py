@@ -263,6 +263,8 @@ class Settings:
 
     swagger_user: str | None = setting("SWAGGER_USER", None, "production API docs login")
     swagger_pass: str | None = setting("SWAGGER_PASS", None, "production API docs password")
+    # Without one, GET /metrics answers 404 in production (chatr_server/metrics.py).
+    metrics_token: str | None = setting("METRICS_TOKEN", None, "production /metrics bearer token")
 
     # Never in production, whatever the variable says (from_env).
     test_mode_allowed: bool = setting(

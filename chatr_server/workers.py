@@ -79,6 +79,7 @@ def supervise(
     ready: Callable[[], bool] | None = None,
     on_ready: Callable[[], None] | None = None,
     stop_grace: float = _STOP_GRACE_S,
+    on_exit: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``command(index)`` for each worker until stopped; returns the exit status.
 
@@ -86,6 +87,7 @@ def supervise(
     On SIGTERM/SIGINT every worker gets SIGTERM and drains; the status is 0 when all of
     them exit 0 within ``stop_grace`` seconds. A second signal is forwarded too (a
     worker then ends its grace period early).
+    ``on_exit(pid)`` runs for a worker that exited on its own (before its restart).
     """
     stopping = False
     forwarded = False
@@ -135,6 +137,8 @@ def supervise(
                 if code is None or stopping:
                     continue
                 log.error("worker %d (pid %d) exited with %s", index, proc.pid, code)
+                if on_exit is not None:
+                    on_exit(proc.pid)
                 fast = time.monotonic() - started < _FAST_FAILURE_S
                 fast_failures = fast_failures + 1 if fast else 0
                 if fast_failures >= MAX_FAST_FAILURES:

@@ -11,7 +11,8 @@
 #     CHATR_DATA_DIR, UPLOADS_DIR, PORT, a test JWT_SECRET, DATABASE_URL);
 #   - the image's command: `migrate`, then `serve`.
 # Either way it then checks /api/health, /api/health/ready (200 or 503; 404 is
-# reported as "not present yet"), /metrics (same) and the landing page /, stops
+# reported as "not present yet"), /metrics (200 with METRICS_TOKEN, 401 without)
+# and the landing page /, stops
 # the server with SIGTERM (it must exit 0), and removes everything it created:
 # the database, the temporary folder, the container and the image.
 #
@@ -95,12 +96,12 @@ check_endpoints() {
   esac
 
   got="$(fetch "$base/metrics" -H "Authorization: Bearer $token")"; status="${got%% *}"; body="${got#* }"
-  case "$status" in
-    200) case "$body" in *chatr_*) say "/metrics 200 ($(printf '%s' "$body" | wc -c) bytes)" ;;
-                         *) fail "/metrics has no chatr_ series" ;; esac ;;
-    404) say "note: /metrics answers 404: metrics are not in this build yet" ;;
-    *) fail "/metrics answered $status" ;;
-  esac
+  [ "$status" = 200 ] || fail "/metrics with the token answered $status"
+  case "$body" in *chatr_dependency_up*) ;; *) fail "/metrics has no chatr_ series" ;; esac
+  say "/metrics 200 with the token ($(printf '%s' "$body" | wc -c) bytes)"
+  got="$(fetch "$base/metrics")"; status="${got%% *}"
+  [ "$status" = 401 ] || fail "/metrics without the token answered $status (production needs it)"
+  say "/metrics 401 without the token"
 
   got="$(fetch "$base/")"; status="${got%% *}"; body="${got#* }"
   [ "$status" = 200 ] || fail "/ answered $status"

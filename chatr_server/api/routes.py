@@ -23,6 +23,7 @@ from chatr_server.api.handlers import (
     linkpreview,
     message_actions,
     messages,
+    metrics,
     settings,
     static,
     testmode,
@@ -37,6 +38,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/health", health.health)
     r.add_get("/api/health/ready", health.ready)
     r.add_get("/api/openapi.json", health.openapi_json)
+    r.add_get("/metrics", metrics.metrics)
 
     r.add_post("/api/auth/register", auth.register)
     r.add_post("/api/auth/login", auth.login)

@@ -7,6 +7,7 @@ from typing import Any
 from chatr_server.chat.context import ChatContext, group_room, profile
 from chatr_server.chat.guard import event, rpc
 from chatr_server.errors import ServiceError
+from chatr_server.metrics import Metrics
 from chatr_server.realtime import Namespace, Socket
 from chatr_server.services.groups import GroupService
 from chatr_server.services.message_input import (
@@ -22,8 +23,9 @@ from chatr_server.util.timefmt import iso_ms, utcnow
 
 
 class GroupHandlers:
-    def __init__(self, ctx: ChatContext) -> None:
+    def __init__(self, ctx: ChatContext, metrics: Metrics) -> None:
         self._ctx = ctx
+        self._metrics = metrics
 
     @property
     def _messaging(self) -> MessagingService:
@@ -44,10 +46,11 @@ class GroupHandlers:
 
     @event("Failed to send group message", bare_error=True)
     async def message(self, sock: Socket, data: Any = None, *_: Any) -> None:
-        request = parse_group_send(data)
-        if request is None:
-            return
-        await self._messaging.send_group(profile(sock), request)
+        with self._metrics.counting_refusals():
+            request = parse_group_send(data)
+            if request is None:
+                return
+            await self._messaging.send_group(profile(sock), request)
 
     @rpc("Failed to load group messages")
     async def history(self, sock: Socket, data: Any = None, *_: Any) -> Any:
@@ -142,6 +145,10 @@ class GroupHandlers:
     @event("Failed to send group message")
     async def legacy_send(self, sock: Socket, data: Any = None, *_: Any) -> None:
         """The legacy room-based send: stored like ``group:message``, announced to the room."""
+        with self._metrics.counting_refusals():
+            await self._legacy_send(sock, data)
+
+    async def _legacy_send(self, sock: Socket, data: Any) -> None:
         if not isinstance(data, dict):
             raise InvalidPayload()
         content = data.get("content")

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Any
 
 from chatr_server.chat.context import ChatContext, profile
 from chatr_server.chat.guard import event
+from chatr_server.metrics import Metrics
 from chatr_server.realtime import Namespace, Socket
 from chatr_server.services.message_input import InvalidPayload, bare_id, opt_uuid, parse_direct_send
 from chatr_server.services.messaging import MessagingService, SendRefused
 
 
 class MessageHandlers:
-    def __init__(self, ctx: ChatContext) -> None:
+    def __init__(self, ctx: ChatContext, metrics: Metrics) -> None:
         self._ctx = ctx
+        self._metrics = metrics
+        self._ack_observe = metrics.ack_seconds.observe
 
     @property
     def _messaging(self) -> MessagingService:
@@ -29,13 +33,19 @@ class MessageHandlers:
 
     @event("Failed to send message")
     async def send(self, sock: Socket, data: Any = None, *_: Any) -> None:
-        request = parse_direct_send(data)
+        started = perf_counter()
         try:
+            request = parse_direct_send(data)
             sent = await self._messaging.send_direct(profile(sock), request)
         except SendRefused as refused:
+            self._metrics.refused("blocked")
             sock.emit(refused.event, refused.payload)
             return
+        except Exception as exc:
+            self._metrics.send_failed(exc)
+            raise
         sock.emit("message:sent", sent)
+        self._ack_observe(perf_counter() - started)
 
     @event("Failed to update message status")
     async def received(self, sock: Socket, data: Any = None, *_: Any) -> None:

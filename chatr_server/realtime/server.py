@@ -245,6 +245,12 @@ class Socket:
     def _on_event(self, data: list[Any], ack_id: int | None) -> None:
         if self._state == _DISCONNECTED:
             return
+        ns = self.namespace
+        received = ns.received
+        if data[0] in received:
+            received[data[0]] += 1
+        else:
+            ns.unknown_events += 1
         if self._runner is None and self._state == _CONNECTED:
             # Idle socket and a plain-function handler: run inline, no task needed.
             handler = self.namespace._sync_handlers.get(data[0])
@@ -502,6 +508,10 @@ class Namespace:
         self._on_connected: ConnectedHook | None = None
         self._on_disconnect: DisconnectHook | None = None
         self._on_unknown: EventHandler | None = None
+        #: Events received, by name of a registered handler, and the others (for
+        #: metrics: plain integers, so counting costs the hot path next to nothing).
+        self.received: dict[str, int] = {}
+        self.unknown_events = 0
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name} ({len(self.sockets)} sockets)>"
@@ -515,6 +525,7 @@ class Namespace:
 
         def register(fn: EventHandler) -> EventHandler:
             self._handlers[event] = fn
+            self.received.setdefault(event, 0)
             if inspect.iscoroutinefunction(fn):
                 self._sync_handlers.pop(event, None)
             else:

@@ -357,9 +357,7 @@ class AuthService:
             raise bad_request("User ID and code are required")
         user_id = parse_uuid(raw_id)
         async with self._pool.acquire() as conn:
-            user = await self._users.by_id(conn, user_id) if user_id else None
-            if user is None:
-                raise not_found("User not found")
+            user = await self._existing_user(conn, user_id)
             if user["email_verified"]:
                 raise bad_request("Email already verified")
             await self._check_code(conn, user_id, "email", str(code))
@@ -381,15 +379,20 @@ class AuthService:
             "userId": str(user_id),
         }
 
+    async def _existing_user(self, conn: Any, user_id: Any) -> Any:
+        """The user row of a code-flow request, or the contract's 404."""
+        user = await self._users.by_id(conn, user_id) if user_id else None
+        if user is None:
+            raise not_found("User not found")
+        return user
+
     async def verify_phone(self, body: dict[str, Any]) -> dict[str, Any]:
         raw_id, code = body.get("userId"), body.get("code")
         if not raw_id or not code:
             raise bad_request("User ID and code are required")
         user_id = parse_uuid(raw_id)
         async with self._pool.acquire() as conn:
-            user = await self._users.by_id(conn, user_id) if user_id else None
-            if user is None:
-                raise not_found("User not found")
+            user = await self._existing_user(conn, user_id)
             if not user["email_verified"]:
                 raise bad_request("Please verify your email first")
             if user["phone_verified"]:
@@ -412,9 +415,7 @@ class AuthService:
             raise bad_request("userId and type are required")
         user_id = parse_uuid(raw_id)
         async with self._pool.acquire() as conn:
-            user = await self._users.by_id(conn, user_id) if user_id else None
-            if user is None:
-                raise not_found("User not found")
+            user = await self._existing_user(conn, user_id)
             if kind == "email":
                 if user["email_verified"]:
                     raise bad_request("Email already verified")

@@ -71,13 +71,16 @@ class GroupCommit(Generic[T]):
         max_pending: int = DEFAULT_MAX_PENDING,
         retry_safe: Callable[[list[tuple[Any, ...]], BaseException], bool] | None = None,
         clock: Clock | None = None,
+        on_batch: Callable[[int], object] | None = None,
     ) -> None:
         """``run_batch`` writes many argument tuples in one statement and returns one
         result per tuple, in order; ``run_one`` retries single rows of a failed batch.
         ``retry_safe(rows, error)``: whether a batch that failed with a database
         outage may run again (idempotent rows, or nothing was sent). ``clock`` times the
-        collection windows (the event loop's by default)."""
+        collection windows (the event loop's by default). ``on_batch(size)`` is told the
+        size of every batch that leaves (metrics)."""
         self._run_batch = run_batch
+        self._on_batch = on_batch
         self._run_one = run_one
         self._retry_safe = retry_safe
         self._max_batch = max_batch
@@ -144,6 +147,8 @@ class GroupCommit(Generic[T]):
 
     async def _flush(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[T]]]) -> None:
         rows = [args for args, _ in batch]
+        if self._on_batch is not None:
+            self._on_batch(len(rows))
         try:
             results = await self._run_batch(rows)
         except Exception as exc:

@@ -9,6 +9,7 @@ names a stored message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -69,6 +70,16 @@ class SenderProfile:
         return self.display_name or self.username
 
 
+class StoredCounts:
+    """Messages stored, as plain integers: the send path bumps them for free."""
+
+    __slots__ = ("direct", "group")
+
+    def __init__(self) -> None:
+        self.direct = 0
+        self.group = 0
+
+
 class SendRefused(Exception):
     """A send that must be answered with a specific event (not ``error``)."""
 
@@ -99,6 +110,8 @@ class MessagingService:
         *,
         write_window: float = DEFAULT_WINDOW,
         max_pending_writes: int = DEFAULT_MAX_PENDING,
+        stored: StoredCounts | None = None,
+        on_batch: Callable[[int], object] | None = None,
     ) -> None:
         self._pool = pool
         self._repo = repo
@@ -111,7 +124,10 @@ class MessagingService:
             window=write_window,
             max_pending=max_pending_writes,
             retry_safe=_dm_batch_retry_safe,
+            on_batch=on_batch,
         )
+        # Counted for the metrics (chatr_server/metrics.py), as plain integers.
+        self._stored = stored if stored is not None else StoredCounts()
         # Batches run one at a time, so they keep one pooled connection between
         # them instead of an acquire/release (and its bookkeeping) per batch.
         self._writer: PoolConnectionProxy | None = None
@@ -191,6 +207,8 @@ class MessagingService:
             raise InvalidPayload("Recipient not found")
         if outcome == "not_found":
             raise InvalidPayload("Message not found")
+        if outcome == "created":
+            self._stored.direct += 1
         if row["accepted_now"]:
             self._bus.to_user(
                 str(row["initiator_id"]),
@@ -297,6 +315,8 @@ class MessagingService:
             raise InvalidPayload("Accept the group invite before sending messages")
         if outcome == "not_found":
             raise InvalidPayload("Message not found")
+        if outcome == "created":
+            self._stored.group += 1
         return row
 
     async def send_group(self, sender: SenderProfile, req: GroupSend) -> None:

@@ -57,6 +57,20 @@ async def _limited(
     return json_response(result, status=status, headers=headers)
 
 
+# Email and phone verification share one contract: same body, same answers.
+_VERIFY_DOC: dict[str, Any] = {
+    "tags": ["auth"],
+    "body": VerifyCodeSchema,
+    "responses": {
+        200: VerifyResponseSchema,
+        400: "Missing fields",
+        401: "Wrong or expired code",
+        404: "Unknown user",
+        429: "Rate limited, or too many wrong codes",
+    },
+}
+
+
 @doc(
     "Create an account; a verification code is emailed",
     tags=["auth"],
@@ -87,34 +101,12 @@ async def login(request: web.Request) -> web.Response:
     return await _limited(request, "login", lambda auth: auth.login)
 
 
-@doc(
-    "Confirm the email address with the emailed code",
-    tags=["auth"],
-    body=VerifyCodeSchema,
-    responses={
-        200: VerifyResponseSchema,
-        400: "Missing fields",
-        401: "Wrong or expired code",
-        404: "Unknown user",
-        429: "Rate limited, or too many wrong codes",
-    },
-)
+@doc("Confirm the email address with the emailed code", **_VERIFY_DOC)
 async def verify_email(request: web.Request) -> web.Response:
     return await _limited(request, "verify", lambda auth: auth.verify_email)
 
 
-@doc(
-    "Confirm the phone number with the SMS code",
-    tags=["auth"],
-    body=VerifyCodeSchema,
-    responses={
-        200: VerifyResponseSchema,
-        400: "Missing fields",
-        401: "Wrong or expired code",
-        404: "Unknown user",
-        429: "Rate limited, or too many wrong codes",
-    },
-)
+@doc("Confirm the phone number with the SMS code", **_VERIFY_DOC)
 async def verify_phone(request: web.Request) -> web.Response:
     return await _limited(request, "verify", lambda auth: auth.verify_phone)
 
