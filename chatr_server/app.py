@@ -120,7 +120,9 @@ def _where(dsn: str) -> str:
 
 def create_store(settings: Settings, monitor: DependencyMonitor | None = None) -> KeyValueStore:
     if settings.redis_url:
-        return RedisStore(settings.redis_url, settings.redis_prefix, monitor)
+        return RedisStore(
+            settings.redis_url, settings.redis_prefix, monitor, cluster=settings.redis_cluster
+        )
     return MemoryStore()
 
 
@@ -130,7 +132,11 @@ def create_transport(
     """The Socket.IO server, and with Redis its cross-process fan-out (docs/scaling.md)."""
     # With Redis, every broadcast (emits to user:<id>, group rooms) also reaches the
     # sockets of the other processes and nodes (contract events.md §1 "Scale-out").
-    broker = RedisBroker(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    broker = (
+        RedisBroker(settings.redis_url, settings.redis_prefix, cluster=settings.redis_cluster)
+        if settings.redis_url
+        else None
+    )
     # With a node address (set by `serve`), polling requests that reach the wrong process
     # are forwarded to the session's owner.
     router = (

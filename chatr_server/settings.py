@@ -203,6 +203,9 @@ class Settings:
 
     redis_url: str | None = setting("REDIS_URL", None, "Redis URL (unset: in-process state)")
     redis_prefix: str = setting("REDIS_PREFIX", "chatr:", "key prefix in Redis")
+    redis_cluster: bool = setting(
+        "REDIS_CLUSTER", False, "REDIS_URL names a node of a Redis Cluster (docs/scaling.md)"
+    )
     # Scale-out (docs/scaling.md): where the other processes reach this one's internal
     # listener. NODE_URL is advertised as is; otherwise http://NODE_HOST:<port>.
     node_url: str | None = setting("NODE_URL", None, "advertised internal URL of this process")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from chatr_server.db.migrate import migrate
 from chatr_server.settings import Settings
 from tests.helpers import RecordingBus, database_dsn
 from tests.oracle import watch_responses
+from tests.private_services import PrivateRedisCluster
 
 # Fixtures every test folder may use: live Socket.IO clients, and loopback SMTP,
 # Twilio and S3 peers.
@@ -104,6 +106,29 @@ async def redis_url() -> AsyncIterator[str | None]:
         return
     await client.aclose()
     yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A private 3-master Redis Cluster for this test session (never the shared Redis)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server for a private cluster")
+    cluster = PrivateRedisCluster(3)
+    try:
+        cluster.start()
+        yield cluster.url
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def scaleout_redis(request: pytest.FixtureRequest, redis_url: str | None) -> tuple[str, bool]:
+    """(url, is a cluster): scale-out tests run on a single Redis and on a Redis Cluster."""
+    if request.param == "redis":
+        if redis_url is None:
+            pytest.skip("needs Redis")
+        return redis_url, False
+    return request.getfixturevalue("redis_cluster_url"), True
 
 
 @pytest_asyncio.fixture(scope="session")

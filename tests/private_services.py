@@ -125,7 +125,8 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, extra: tuple[str, ...] = ()) -> None:
+        self._extra = extra or getattr(self, "_extra", ())
         self._proc = subprocess.Popen(
             [
                 shutil.which("redis-server") or "redis-server",
@@ -139,6 +140,7 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 str(self.root),
+                *self._extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -158,3 +160,60 @@ class PrivateRedis:
     def close(self) -> None:
         self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateRedisCluster:
+    """A throw-away Redis Cluster of ``masters`` masters (no replicas) on free ports.
+
+    ``url`` names the first node; a cluster client discovers the others."""
+
+    def __init__(self, masters: int = 3) -> None:
+        self.nodes = [PrivateRedis() for _ in range(masters)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self, timeout: float = 30.0) -> None:
+        for node in self.nodes:
+            # The bus port defaults to port + 10000, which may not exist: pick one too.
+            node.start(
+                extra=(
+                    *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                    *("--cluster-port", str(free_port())),
+                )
+            )
+        subprocess.run(
+            [
+                shutil.which("redis-cli") or "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+        # Every node must agree that all slots are served before clients may connect.
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            while True:
+                info = subprocess.run(
+                    ["redis-cli", "-p", str(node.port), "cluster", "info"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout
+                if "cluster_state:ok" in info:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"cluster not ready: {info!r}")
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()

@@ -110,6 +110,7 @@ class GroupHandlers:
         if await self._messaging.group_status(me.id, group_id) != "accepted":
             raise InvalidPayload("Not a member of this group")
         sock.join(group_room(group_id))
+        await sock.synced()  # the other nodes' messages to the group reach this one
         sock.namespace.emit(
             "group:user:joined",
             {

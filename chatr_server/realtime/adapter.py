@@ -8,7 +8,7 @@ multi-process adapter can publish the same frames and every process writes them 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -94,6 +94,11 @@ class Adapter(ABC):
             sock = sockets.get(sid)
             if sock is not None:
                 sock.disconnect(close=True)
+
+    def subscribed(self) -> Awaitable[None] | None:
+        """None when messages for every room joined so far reach this process, else an
+        awaitable done once they do (a multi-process adapter subscribes asynchronously)."""
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release resources (connections, subscriptions)."""

@@ -53,7 +53,9 @@ def build_app(
     well both endpoints route sessions owned by other processes there.
     """
     app = web.Application()
-    broker = RedisBroker(redis_url, redis_prefix) if redis_url else None
+    # REDIS_CLUSTER=1: redis_url names a node of a Redis Cluster (as for `serve`).
+    cluster = os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on")
+    broker = RedisBroker(redis_url, redis_prefix, cluster=cluster) if redis_url else None
     router = NodeRouter(broker, node_url, handoff_dir) if broker is not None and node_url else None
     engine = EngineServer(
         ping_interval=SUITE_PING_INTERVAL,

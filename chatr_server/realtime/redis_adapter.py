@@ -2,21 +2,34 @@
 
 Every process keeps its own rooms in memory (the adapter *is* an
 :class:`~chatr_server.realtime.adapter.InProcessAdapter`) and publishes each broadcast,
-already encoded, to one channel per namespace. The other processes write the very same
-frames to their local members; a process ignores its own messages (node id tag).
+already encoded, to the other processes, which write the very same frames to their local
+members. What it is published on decides who pays for it (docs/scaling.md):
+
+* an emit to named rooms goes to one channel **per room**; a process subscribes to a
+  room's channel while it holds a member of the room (subscriptions are sent
+  asynchronously and batched by one task, never on the emit path), so a message costs
+  nothing on processes that hold none of its recipients. An emit to several rooms is
+  published once per room with a message id; a process holding members of several of
+  them delivers the first copy to all of them and drops the others;
+* an emit to everyone, to a socket id that is not local (socket ids are not tied to a
+  process: a restored session keeps its sid) or to a room whose name looks like a
+  socket id goes to the **namespace channel**, which every process subscribes to;
+* answers to membership queries go to the asking process's own channel.
+
+With ``cluster=True`` (Redis Cluster) the channels are *sharded* channels
+(SSUBSCRIBE/SPUBLISH). All channel names share one hash tag, so they live on one shard:
+one subscriber connection per process, and the FIFO order per publisher that recovery
+relies on holds across channels, as on a single Redis.
+
+Room commands (``sockets_leave``, ``disconnect_sockets``) travel the same way, on the
+channels of the rooms whose members they affect, so they reach every process concerned
+before any broadcast their sender published after them.
 
 Why pub/sub and not Redis sets for membership: joins and leaves are frequent (every
-connect joins two rooms) and local, while cluster-wide membership queries are rare. Keeping
-rooms local costs no Redis write per join and leaves nothing stale behind a crashed
-process. ``fetch_sids`` asks the other nodes instead (request/response on the same
-channel, expected answers = ``PUBSUB NUMSUB`` − 1, with a timeout), as the reference
-redis adapter does. A dead process unsubscribes with its TCP connection, so it is never
-waited for.
-
-Room commands travel the same way: ``sockets_leave`` (sockets selected by room leave
-rooms) and ``disconnect_sockets`` are applied locally and published, so each process
-applies them to its own sockets. Published on the same outbox as broadcasts, a command
-reaches every other process before any broadcast its sender published after it.
+connect joins two rooms) and local, while cluster-wide membership queries are rare.
+``fetch_sids`` asks the other nodes instead (request/response on the namespace channel,
+expected answers = subscribers − 1, with a timeout), as the reference redis adapter does.
+A dead process unsubscribes with its TCP connection, so it is never waited for.
 
 Not supported across processes: acknowledgements from many sockets (the server has no
 room-wide ``emitWithAck`` even in process) and remote ``join`` of sockets.
@@ -36,14 +49,17 @@ import contextlib
 import itertools
 import logging
 import random
+import re
 import secrets
 import struct
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .adapter import _EMPTY, InProcessAdapter
@@ -65,8 +81,14 @@ BACKOFF_MIN_S: Final = 0.1
 BACKOFF_MAX_S: Final = 5.0
 # How long a cluster-wide membership query waits for every other node.
 DEFAULT_REQUEST_TIMEOUT_S: Final = 5.0
-# Subscriber read timeout: also how soon a namespace created at run time is subscribed.
-_POLL_S: Final = 1.0
+# Multi-room message ids remembered for de-duplication: far more than can be in flight
+# between the copies of one message (they are published back to back).
+_MAX_SEEN: Final = 16_384
+# Room → channel name cache bound.
+_MAX_CHANNEL_CACHE: Final = 65_536
+# Socket ids are ``secrets.token_urlsafe(15)`` (server.py).
+_SID_LENGTH: Final = 20
+_SID_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
 # On close: how long queued broadcasts may take to leave, and how long a cancelled task
 # may take to finish. Bounded because redis-py can absorb a cancellation mid-command
 # (it surfaces as a connection error), so close never relies on cancellation alone.
@@ -119,7 +141,8 @@ class RedisBroker:
     """One process's Redis connections, shared by the adapters of all its namespaces.
 
     Use :meth:`adapter` as the ``SocketServer(adapter=...)`` factory, ``await start()``
-    before serving and ``await close()`` after the server shut down.
+    before serving and ``await close()`` after the server shut down. ``cluster``: the
+    URL names any node of a Redis Cluster.
     """
 
     def __init__(
@@ -128,16 +151,21 @@ class RedisBroker:
         prefix: str = "",
         node_id: str | None = None,
         *,
+        cluster: bool = False,
         max_outbox: int = DEFAULT_MAX_OUTBOX,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
     ) -> None:
         self.url = url
         self.prefix = prefix
+        self.cluster = cluster
         self.node_id = node_id or secrets.token_hex(4)
         self.request_timeout = request_timeout
         self._node_b = self.node_id.encode()
-        self._response_channel = f"{prefix}sio-res#{self.node_id}"
-        self._adapters: dict[str, RedisAdapter] = {}  # channel → adapter
+        # One hash tag for every channel: one shard on a cluster (see module docstring).
+        self._base = f"{{{prefix}sio}}"
+        self._node_channel = f"{self._base}-n#{self.node_id}"
+        self._adapters: dict[str, RedisAdapter] = {}  # namespace channel → adapter
+        self._room_adapters: dict[str, RedisAdapter] = {}  # room channel → adapter
         # (channel, message) to publish, or (None, fn): fn(pipeline) queues commands.
         self._outbox: deque[tuple[str | None, Any]] = deque(maxlen=max_outbox)
         self._dropped = 0
@@ -145,28 +173,40 @@ class RedisBroker:
         self.lost = 0
         self._publish_failing = False
         self._wakeup: asyncio.Event | None = None
-        self._redis: Redis | None = None
+        self._redis: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        # Channels wanted, sent to Redis on the current connection, and confirmed by it.
+        self._wanted: set[str] = {self._node_channel}
+        self._sent: set[str] = set()
         self._subscribed: set[str] = set()
+        self._resubscribe: asyncio.Event | None = None
+        self._waiters: list[asyncio.Future[None]] = []
         self._ready: asyncio.Event | None = None
         self._requests: dict[int, _Pending] = {}
         self._request_ids = itertools.count()
+        self._message_ids = itertools.count()
+        # Ids of multi-room messages already delivered (insertion-ordered, bounded).
+        self._seen: dict[bytes, None] = {}
 
     @property
-    def redis(self) -> Redis:
-        """The command client (available once started); others may share it."""
+    def redis(self) -> Any:
+        """The command client (``Redis`` or ``RedisCluster``, once started)."""
         if self._redis is None:
             raise RuntimeError("RedisBroker is not started")
         return self._redis
 
     def channel(self, namespace: str) -> str:
-        return f"{self.prefix}sio#{namespace}"
+        return f"{self._base}#{namespace}"
+
+    def room_channel(self, namespace: str, room: str) -> str:
+        return f"{self._base}#{namespace}#{room}"
 
     def adapter(self, namespace: Namespace) -> RedisAdapter:
         """Adapter factory for :class:`SocketServer`."""
         adapter = RedisAdapter(namespace, self)
         self._adapters[adapter.channel] = adapter
+        self._want(adapter.channel, adapter)
         return adapter
 
     # ------------------------------------------------------------- lifecycle
@@ -176,14 +216,16 @@ class RedisBroker:
 
         Start-up proceeds if Redis is not reachable yet: the tasks keep retrying.
         """
-        self._redis = Redis.from_url(
+        self._redis = connect(
             self.url,
+            cluster=self.cluster,
             socket_connect_timeout=3,
             health_check_interval=30,
             client_name=f"chatr-sio-{self.node_id}",  # visible in CLIENT LIST
         )
         self._wakeup = asyncio.Event()
         self._ready = asyncio.Event()
+        self._resubscribe = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="redis-adapter-publish"),
             asyncio.create_task(self._subscribe_loop(), name="redis-adapter-subscribe"),
@@ -208,6 +250,7 @@ class RedisBroker:
         for pending_request in self._requests.values():
             if not pending_request.future.done():
                 pending_request.future.cancel()
+        self._settle_waiters()
         if self._redis is not None:
             with contextlib.suppress(Exception):
                 await self._redis.aclose()
@@ -245,11 +288,12 @@ class RedisBroker:
             batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
+                    publish = pipe.spublish if self.cluster else pipe.publish
                     for channel, data in batch:
                         if channel is None:
                             data(pipe)
                         else:
-                            pipe.publish(channel, data)
+                            publish(channel, data)
                     await pipe.execute()
                 delay = BACKOFF_MIN_S
                 if self._publish_failing:
@@ -280,31 +324,93 @@ class RedisBroker:
 
     # ------------------------------------------------------------ subscribing
 
+    def _want(self, channel: str, adapter: RedisAdapter | None = None) -> None:
+        if adapter is not None and channel != adapter.channel:
+            self._room_adapters[channel] = adapter
+        if channel not in self._wanted:
+            self._wanted.add(channel)
+            if self._resubscribe is not None:
+                self._resubscribe.set()
+
+    def _unwant(self, channel: str) -> None:
+        self._room_adapters.pop(channel, None)
+        if channel in self._wanted:
+            self._wanted.discard(channel)
+            if self._resubscribe is not None:
+                self._resubscribe.set()
+
+    def subscribed(self) -> asyncio.Future[None] | None:
+        """None when every wanted channel is subscribed, else a future set once they
+        are (or the broker gives up on this connection)."""
+        if self._wanted <= self._subscribed or self._closing:
+            return None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        return future
+
+    def _settle_waiters(self, done: bool = True) -> None:
+        if not self._waiters or (not done and not self._wanted <= self._subscribed):
+            return
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    async def _pubsub_client(self) -> tuple[Any, bool]:
+        """A client for the subscriber connection, and whether it is ours to close.
+
+        On a cluster: the master serving the channels' hash slot (looked up afresh on
+        every reconnect, so a failover or slot move is followed)."""
+        if not self.cluster:
+            return self.redis, False
+        cluster = self.redis
+        await cluster.initialize()
+        node = cluster.get_node_from_key(self._node_channel)
+        client = Redis(
+            host=node.host,
+            port=node.port,
+            socket_connect_timeout=3,
+            health_check_interval=30,
+            client_name=f"chatr-sio-{self.node_id}",
+        )
+        return client, True
+
     async def _subscribe_loop(self) -> None:
         assert self._ready is not None
         delay = BACKOFF_MIN_S
         lost = False  # logged once per outage, not once per retry
         while not self._closing:
-            pubsub = self.redis.pubsub()
+            client: Any = None
+            own = False
+            pubsub: Any = None
+            manager: asyncio.Task[None] | None = None
             try:
-                wanted = {self._response_channel, *self._adapters}
-                await pubsub.subscribe(*wanted)
-                self._subscribed = wanted
-                self._ready.set()
-                delay = BACKOFF_MIN_S
-                if lost:
-                    lost = False
-                    log.info("redis adapter: subscribed again")
-                while not self._closing:
-                    missing = set(self._adapters) - self._subscribed
-                    if missing:
-                        await pubsub.subscribe(*missing)
-                        self._subscribed |= missing
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
-                    if msg is not None and msg["type"] == "message":
-                        self._dispatch(msg["channel"], msg["data"])
-            except (RedisError, OSError) as exc:
+                client, own = await self._pubsub_client()
+                pubsub = client.pubsub()
+                self._sent = set(self._wanted)
                 self._subscribed = set()
+                await self._send_subscribe(pubsub, self._sent, ())
+                manager = asyncio.create_task(self._manage(pubsub), name="redis-adapter-subs")
+                delay = BACKOFF_MIN_S
+                while not self._closing:
+                    msg = await pubsub.get_message(timeout=None)
+                    if msg is None:
+                        continue
+                    kind = msg["type"]
+                    if kind == "message" or kind == "smessage":
+                        self._dispatch(msg["channel"], msg["data"])
+                    elif kind == "subscribe" or kind == "ssubscribe":
+                        self._on_subscribed(msg["channel"])
+                        if lost and self._node_channel in self._subscribed:
+                            lost = False
+                            log.info("redis adapter: subscribed again")
+                    elif kind == "sunsubscribe" and self._decode(msg["channel"]) in self._sent:
+                        # The cluster moved the channels' slot: follow it.
+                        raise RedisConnectionError("sharded channel slot moved")
+            except (RedisError, OSError) as exc:
+                self._sent = set()
+                self._subscribed = set()
+                self._settle_waiters()
                 if self._closing:
                     return
                 if not lost:
@@ -313,8 +419,61 @@ class RedisBroker:
                 await asyncio.sleep(_jitter(delay))
                 delay = min(delay * 2, BACKOFF_MAX_S)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                if manager is not None:
+                    manager.cancel()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+                if own and client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+
+    async def _send_subscribe(
+        self, pubsub: Any, add: Collection[str], drop: Collection[str]
+    ) -> None:
+        if self.cluster:
+            if drop:
+                await pubsub.sunsubscribe(*drop)
+            if add:
+                await pubsub.ssubscribe(*add)
+        else:
+            if drop:
+                await pubsub.unsubscribe(*drop)
+            if add:
+                await pubsub.subscribe(*add)
+
+    async def _manage(self, pubsub: Any) -> None:
+        """Send the changes to the wanted channels, batched, while the reader reads."""
+        assert self._resubscribe is not None
+        event = self._resubscribe
+        while True:
+            await event.wait()
+            event.clear()
+            wanted = set(self._wanted)
+            add = wanted - self._sent
+            drop = self._sent - wanted
+            if not add and not drop:
+                continue
+            self._sent = wanted
+            self._subscribed -= drop
+            try:
+                await self._send_subscribe(pubsub, add, drop)
+            except (RedisError, OSError):
+                # The reader sees the broken connection too and starts over.
+                return
+
+    @staticmethod
+    def _decode(channel: bytes | str) -> str:
+        return channel.decode() if isinstance(channel, bytes) else channel
+
+    def _on_subscribed(self, channel: bytes | str) -> None:
+        name = self._decode(channel)
+        if name in self._sent:
+            self._subscribed.add(name)
+        if self._node_channel in self._subscribed:
+            assert self._ready is not None
+            self._ready.set()
+        self._settle_waiters(done=False)
 
     def _dispatch(self, channel: bytes | str, data: bytes) -> None:
         """Handle one pub/sub message; malformed input is logged, never raised."""
@@ -327,16 +486,25 @@ class RedisBroker:
             size = view[1]
             if view[2 : 2 + size] == self._node_b:
                 return  # our own broadcast or request
-            name = channel.decode() if isinstance(channel, bytes) else channel
-            adapter = self._adapters.get(name)
+            name = self._decode(channel)
+            adapter = self._adapters.get(name) or self._room_adapters.get(name)
             if adapter is None:
-                return
+                return  # a room this process no longer holds
             body = view[2 + size :]
             if kind == _BROADCAST:
                 (head_size,) = _LEN.unpack_from(body, 0)
                 head = orjson.loads(body[4 : 4 + head_size])
+                if len(head) > 4 and head[4] is not None:
+                    # One copy per target room: deliver the first to every local member.
+                    key = bytes(view[1 : 2 + size]) + head[4].encode()
+                    seen = self._seen
+                    if key in seen:
+                        return
+                    seen[key] = None
+                    if len(seen) > _MAX_SEEN:
+                        del seen[next(iter(seen))]
                 frames = _decode_frames(body[4 + head_size :])
-                origin = (head[3][0], head[3][1]) if len(head) > 3 else None
+                origin = (head[3][0], head[3][1]) if len(head) > 3 and head[3] else None
                 adapter._deliver_remote(
                     frames, frozenset(head[0]), frozenset(head[1]), frozenset(head[2]), origin
                 )
@@ -350,7 +518,7 @@ class RedisBroker:
                 request = orjson.loads(body)
                 sids = sorted(adapter.sockets(request["rooms"]))
                 self.publish(
-                    f"{self.prefix}sio-res#{request['node']}",
+                    f"{self._base}-n#{request['node']}",
                     bytes((_RESPONSE,)) + orjson.dumps({"id": request["id"], "sids": sids}),
                 )
         except Exception:
@@ -363,30 +531,43 @@ class RedisBroker:
 
     def publish_broadcast(
         self,
-        channel: str,
+        channels: Sequence[str],
         frames: Sequence[bytes],
         rooms: Collection[str],
         except_rooms: Collection[str],
         except_sids: Collection[str],
         origin: tuple[str, int] | None = None,
     ) -> None:
+        """Publish one broadcast on each of ``channels`` (encoded once)."""
         fields: list[Any] = [list(rooms), list(except_rooms), list(except_sids)]
-        if origin is not None:
+        if len(channels) > 1:
+            fields += [origin, f"{next(self._message_ids):x}"]
+        elif origin is not None:
             fields.append(origin)  # recovery: emitter and seq (realtime/recovery.py)
         head = orjson.dumps(fields)
-        self.publish(
-            channel,
-            self._header(_BROADCAST) + _LEN.pack(len(head)) + head + _encode_frames(frames),
-        )
+        data = self._header(_BROADCAST) + _LEN.pack(len(head)) + head + _encode_frames(frames)
+        for channel in channels:
+            self.publish(channel, data)
 
-    def publish_command(self, channel: str, command: dict[str, Any]) -> None:
-        self.publish(channel, self._header(_COMMAND) + orjson.dumps(command))
+    def publish_command(self, channels: Sequence[str], command: dict[str, Any]) -> None:
+        data = self._header(_COMMAND) + orjson.dumps(command)
+        for channel in channels:
+            self.publish(channel, data)
+
+    async def subscribers(self, channel: str) -> int:
+        """How many processes subscribe to ``channel`` (this one included)."""
+        redis = self.redis
+        if self.cluster:
+            counts = await redis.execute_command(
+                "PUBSUB SHARDNUMSUB", channel, target_nodes=redis.get_node_from_key(channel)
+            )
+        else:
+            counts = await redis.pubsub_numsub(channel)
+        return _numsub(counts)
 
     async def request_sids(self, channel: str, rooms: Collection[str]) -> set[str]:
         """Union of the other nodes' local members of ``rooms`` (all sockets if empty)."""
-        counts = await self.redis.pubsub_numsub(channel)
-        subscribers = int(counts[0][1]) if counts else 0
-        expected = subscribers - (1 if channel in self._subscribed else 0)
+        expected = await self.subscribers(channel) - (1 if channel in self._subscribed else 0)
         if expected <= 0:
             return set()
         request_id = next(self._request_ids)
@@ -417,18 +598,92 @@ class RedisBroker:
             pending.future.set_result(None)
 
 
+def _numsub(counts: Any) -> int:
+    """The subscriber count from a NUMSUB reply (a list of pairs, or a flat list)."""
+    if isinstance(counts, dict):
+        counts = list(counts.items())
+    if not counts:
+        return 0
+    first = counts[0]
+    if isinstance(first, (list, tuple)):
+        return int(first[1])
+    return int(counts[1]) if len(counts) > 1 else 0
+
+
+def connect(url: str, *, cluster: bool = False, **options: Any) -> Any:
+    """A ``redis.asyncio`` client for ``url``: a ``RedisCluster`` when ``cluster``
+    (the URL names any node; the others are discovered)."""
+    if cluster:
+        options.pop("health_check_interval", None)
+        return RedisCluster.from_url(url, **options)
+    return Redis.from_url(url, **options)
+
+
 def _jitter(delay: float) -> float:
     """Spread reconnect attempts of many processes (±25 %)."""
     return delay * (0.75 + random.random() / 2)
 
 
+def is_sid_like(room: str) -> bool:
+    """Whether ``room`` may be a socket id (``token_urlsafe(15)``): such rooms go to
+    every process, as a socket's process is not known from its id."""
+    return len(room) == _SID_LENGTH and _SID_RE.fullmatch(room) is not None
+
+
 class RedisAdapter(InProcessAdapter):
-    """Local rooms plus publication of every broadcast to the other processes."""
+    """Local rooms plus publication of broadcasts to the processes that hold members."""
 
     def __init__(self, namespace: Namespace, broker: RedisBroker) -> None:
         super().__init__(namespace)
         self.broker = broker
         self.channel = broker.channel(namespace.name)
+        self._room_channels: dict[str, str] = {}
+
+    def _room_channel(self, room: str) -> str:
+        channel = self._room_channels.get(room)
+        if channel is None:
+            channel = self.broker.room_channel(self.namespace.name, room)
+            if len(self._room_channels) >= _MAX_CHANNEL_CACHE:
+                self._room_channels.clear()
+            self._room_channels[room] = channel
+        return channel
+
+    def _channels(self, rooms: Collection[str]) -> list[str]:
+        """Where a message for members of ``rooms`` is published (see module docstring)."""
+        if not rooms:
+            return [self.channel]
+        channels = []
+        for room in rooms:
+            if is_sid_like(room):
+                return [self.channel]
+            channels.append(self._room_channel(room))
+        return channels
+
+    # Subscriptions follow membership: first local member in, last one out.
+
+    def add_all(self, sid: str, rooms: Iterable[str]) -> None:
+        known = self.rooms
+        for room in rooms:
+            if room not in known and room != sid and not is_sid_like(room):
+                self.broker._want(self._room_channel(room), self)
+        super().add_all(sid, rooms)
+
+    def delete(self, sid: str, room: str) -> None:
+        super().delete(sid, room)
+        if room not in self.rooms and room != sid and not is_sid_like(room):
+            self.broker._unwant(self._room_channel(room))
+
+    def delete_all(self, sid: str) -> None:
+        joined = self.sids.get(sid)
+        rooms = tuple(joined) if joined else ()
+        super().delete_all(sid)
+        known = self.rooms
+        for room in rooms:
+            if room not in known and room != sid and not is_sid_like(room):
+                self.broker._unwant(self._room_channel(room))
+
+    def subscribed(self) -> asyncio.Future[None] | None:
+        return self.broker.subscribed()
 
     def broadcast(
         self,
@@ -443,11 +698,13 @@ class RedisAdapter(InProcessAdapter):
             # Socket ids are unique cluster-wide and a socket's own room only exists on
             # its process: an emit to local sockets by id needs no publication.
             local = self.namespace.sockets
-            if all(room in local for room in rooms):
+            remote = [room for room in rooms if room not in local]
+            if not remote:
                 return
-        self.broker.publish_broadcast(
-            self.channel, frames, rooms, except_rooms, except_sids, origin
-        )
+            channels = self._channels(remote)
+        else:
+            channels = [self.channel]
+        self.broker.publish_broadcast(channels, frames, rooms, except_rooms, except_sids, origin)
 
     def _deliver_remote(
         self,
@@ -461,13 +718,18 @@ class RedisAdapter(InProcessAdapter):
 
     def sockets_leave(self, rooms: Collection[str], leave: Collection[str]) -> None:
         self.leave_local(rooms, leave)
+        # Only members of ``leave`` are affected: their processes hold those channels,
+        # and later broadcasts to those rooms follow the command on the same channel.
         self.broker.publish_command(
-            self.channel, {"op": "leave", "rooms": list(rooms), "leave": list(leave)}
+            self._channels(leave) if leave else [self.channel],
+            {"op": "leave", "rooms": list(rooms), "leave": list(leave)},
         )
 
     def disconnect_sockets(self, rooms: Collection[str]) -> None:
         self.disconnect_local(rooms)
-        self.broker.publish_command(self.channel, {"op": "disconnect", "rooms": list(rooms)})
+        self.broker.publish_command(
+            self._channels(rooms), {"op": "disconnect", "rooms": list(rooms)}
+        )
 
     async def fetch_sids(self, rooms: Collection[str] = _EMPTY) -> set[str]:
         """Members of ``rooms`` on every process; TimeoutError if a node does not answer."""
@@ -479,3 +741,4 @@ class RedisAdapter(InProcessAdapter):
 
     async def close(self) -> None:
         self.broker._adapters.pop(self.channel, None)
+        self.broker._unwant(self.channel)

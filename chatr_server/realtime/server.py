@@ -8,6 +8,7 @@ idle socket costs no task, and a slow handler only delays its own socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
@@ -37,6 +38,7 @@ EventHandler = Callable[..., Any]
 DEFAULT_MAX_PENDING_EVENTS: Final = 1000
 # Reference server default: an Engine.IO connection that never joins a namespace is closed.
 DEFAULT_CONNECT_TIMEOUT: Final = 45.0
+DEFAULT_SUBSCRIBE_WAIT: Final = 2.0
 
 _CONNECTING: Final = 0
 _CONNECTED: Final = 1
@@ -309,6 +311,17 @@ class Socket:
         if future is not None and not future.done():
             future.set_result(args)
 
+    async def synced(self) -> None:
+        """Until broadcasts to the rooms joined so far reach this process from the other
+        processes (a multi-process adapter subscribes asynchronously; bounded by the
+        server's ``subscribe_wait``). Await it before acknowledging a join to the client."""
+        pending = self.namespace.adapter.subscribed()
+        if pending is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.shield(pending), self.namespace.server.subscribe_wait
+                )
+
     async def _run_connect(self, auth: Any) -> None:
         ns = self.namespace
         try:
@@ -336,6 +349,11 @@ class Socket:
                         return
             if replay is None:
                 self.pid = new_pid()
+        # Reply once the rooms the hook joined receive the other processes' fan-out, so
+        # the client misses nothing sent after it saw the reply.
+        await self.synced()
+        if self._state != _CONNECTING:
+            return
         self._state = _CONNECTED
         ns.sockets[self.id] = self
         ns.adapter.add_all(self.id, (self.id,))
@@ -715,6 +733,9 @@ class SocketServer:
         self.max_pending_events = max_pending_events
         self.max_attachments = max_attachments
         self.connect_reply_gap = connect_reply_gap
+        #: How long a CONNECT reply waits for the adapter's subscriptions (Redis slow or
+        #: down: the socket connects anyway, fan-out catches up when Redis answers).
+        self.subscribe_wait = DEFAULT_SUBSCRIBE_WAIT
         self.recovery = recovery
         self.namespaces: dict[str, Namespace] = {}
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -41,8 +42,18 @@ return {count, ttl}
 class RedisStore:
     kind = "redis"
 
-    def __init__(self, url: str, prefix: str, monitor: DependencyMonitor | None = None) -> None:
-        self._redis = Redis.from_url(
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        monitor: DependencyMonitor | None = None,
+        *,
+        cluster: bool = False,
+    ) -> None:
+        """``cluster``: ``url`` names any node of a Redis Cluster. Every command here
+        touches one key (a multi-key DELETE is split by slot), so nothing needs a hash tag."""
+        client = RedisCluster if cluster else Redis
+        self._redis = client.from_url(
             url,
             decode_responses=True,
             socket_connect_timeout=SOCKET_TIMEOUT_S,
@@ -69,7 +80,7 @@ class RedisStore:
             raise
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> Redis | RedisCluster:
         """The raw client, for the fan-out adapter."""
         return self._redis
 

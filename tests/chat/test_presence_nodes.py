@@ -14,10 +14,9 @@ from chatr_server.store.redis import RedisStore
 
 
 @pytest.fixture
-async def store(redis_url, redis_prefix):
-    if redis_url is None:
-        pytest.skip("needs Redis")
-    store = RedisStore(redis_url, f"{redis_prefix}nodes-{secrets.token_hex(4)}:")
+async def store(scaleout_redis, redis_prefix):
+    url, cluster = scaleout_redis
+    store = RedisStore(url, f"{redis_prefix}nodes-{secrets.token_hex(4)}:", cluster=cluster)
     yield store
     await store.close()
 

@@ -20,10 +20,10 @@ import aiohttp
 import orjson
 import pytest
 import pytest_asyncio
-from redis.asyncio import Redis
 
 from chatr_server.appkeys import SERVICES
 from chatr_server.realtime.cluster import TAG_LENGTH
+from chatr_server.realtime.redis_adapter import connect
 from tests.helpers import free_port, make_user, until
 from tests.live import LiveClient
 
@@ -46,13 +46,12 @@ class Deployment:
 
 
 @pytest_asyncio.fixture
-async def launch(base_settings, tmp_path) -> AsyncIterator[Any]:
-    if not base_settings.redis_url:
-        pytest.skip("needs Redis")
+async def launch(base_settings, tmp_path, scaleout_redis) -> AsyncIterator[Any]:
+    redis_url, cluster = scaleout_redis
     # A prefix of their own: the in-process test app is not one of these nodes.
     prefix = f"{base_settings.redis_prefix}scale-{secrets.token_hex(3)}:"
     started: list[Deployment] = []
-    redis = Redis.from_url(base_settings.redis_url)
+    redis = connect(redis_url, cluster=cluster)
 
     async def nodes() -> dict[str, str]:
         """Advertised node id → internal URL."""
@@ -68,7 +67,8 @@ async def launch(base_settings, tmp_path) -> AsyncIterator[Any]:
         env = {
             **os.environ,
             "DATABASE_URL": base_settings.database_url,
-            "REDIS_URL": base_settings.redis_url,
+            "REDIS_URL": redis_url,
+            "REDIS_CLUSTER": "1" if cluster else "0",
             "REDIS_PREFIX": prefix,
             "JWT_SECRET": base_settings.jwt_secret,
             "RATE_LIMITS_ENABLED": "false",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import socketio
 from aiohttp import web
+from redis.asyncio import Redis
 
 from chatr_server.realtime import Socket, SocketServer
 from chatr_server.realtime.redis_adapter import RedisBroker
@@ -25,8 +26,13 @@ class Node:
         self.app = web.Application()
 
         @self.ns.on("join")
-        def join(sock: Socket, room: str) -> None:
+        async def join(sock: Socket, room: str) -> None:
             sock.join(room)
+            await sock.synced()
+
+        @self.ns.on("leave")
+        def leave(sock: Socket, room: str) -> None:
+            sock.leave(room)
 
         @self.ns.on("shout")
         def shout(sock: Socket, room: str, payload: Any) -> None:
@@ -36,11 +42,10 @@ class Node:
 
 
 @pytest.fixture
-async def nodes(redis_url: str | None) -> AsyncIterator[list[Node]]:
-    if redis_url is None:
-        pytest.skip("needs Redis")
+async def nodes(scaleout_redis: tuple[str, bool]) -> AsyncIterator[list[Node]]:
+    url, cluster = scaleout_redis
     prefix = f"chatr-test-adapter-{secrets.token_hex(4)}:"
-    made = [Node(RedisBroker(redis_url, prefix)) for _ in range(2)]
+    made = [Node(RedisBroker(url, prefix, cluster=cluster)) for _ in range(3)]
     for node in made:
         await node.broker.start()
     yield made
@@ -89,9 +94,7 @@ async def test_broadcast_reaches_the_other_node_once(serve: Serve, nodes: list[N
             await client.disconnect()
 
 
-async def test_resubscribes_after_the_connection_is_killed(
-    serve: Serve, nodes: list[Node], redis_url: str
-) -> None:
+async def test_resubscribes_after_the_connection_is_killed(serve: Serve, nodes: list[Node]) -> None:
     urls = [await serve(node.app) for node in nodes]
     received: list[Any] = []
     a = await _client(urls[0], [])
@@ -100,6 +103,9 @@ async def test_resubscribes_after_the_connection_is_killed(
         await b.call("join", "r")
         # Kill node 1's subscriber connection from the Redis side.
         admin = nodes[0].broker.redis
+        if nodes[0].broker.cluster:  # the master serving the channels' hash slot
+            owner = admin.get_node_from_key(nodes[1].broker.channel("/"))
+            admin = Redis(host=owner.host, port=owner.port)
         name = f"chatr-sio-{nodes[1].broker.node_id}"
         victims = [
             info["id"]
@@ -122,6 +128,8 @@ async def test_resubscribes_after_the_connection_is_killed(
     finally:
         await a.disconnect()
         await b.disconnect()
+        if admin is not nodes[0].broker.redis:
+            await admin.aclose()
 
 
 async def test_room_commands_reach_the_other_node(serve: Serve, nodes: list[Node]) -> None:
@@ -153,3 +161,58 @@ async def test_room_commands_reach_the_other_node(serve: Serve, nodes: list[Node
         for client in (a, b, c):
             if client.connected:
                 await client.disconnect()
+
+
+async def test_room_emits_reach_only_the_nodes_holding_members(
+    serve: Serve, nodes: list[Node]
+) -> None:
+    """Targeted fan-out: node 2 holds nobody in the rooms and receives none of their
+    messages; an emit to several rooms reaches a node holding members of all of them
+    once; an emit to everyone reaches every node."""
+    urls = [await serve(node.app) for node in nodes]
+    heard: list[tuple[str, Any]] = []
+    for index, node in enumerate(nodes):
+        original = node.broker._dispatch
+
+        def spy(channel: Any, data: bytes, index: int = index, original: Any = original) -> None:
+            heard.append((str(index), bytes(data)))
+            original(channel, data)
+
+        node.broker._dispatch = spy  # type: ignore[method-assign]
+    got_a: list[Any] = []
+    got_b: list[Any] = []
+    got_c: list[Any] = []
+    a = await _client(urls[0], got_a)
+    b = await _client(urls[1], got_b)
+    c = await _client(urls[2], got_c)
+    try:
+        await b.call("join", "user:b")
+        await b.call("join", "group:g")
+        await c.call("join", "user:c")
+        nodes[0].ns.emit("heard", "dm", to="user:b")
+        nodes[0].ns.emit("heard", "both", to=["user:b", "group:g"])
+        await until(lambda: got_b == ["dm", "both"])
+        # A round trip through node 2 after node 0 published to everyone: all that node 0
+        # published before has reached node 2 (one publisher, one shard, FIFO).
+        nodes[0].ns.emit("heard", "all")
+        await until(lambda: got_c == ["all"] and got_b[-1] == "all" and got_a == ["all"])
+        assert [who for who, data in heard if b"dm" in data or b"both" in data] == ["1"] * 3
+        assert got_b == ["dm", "both", "all"]
+        # The last member leaves: node 1 unsubscribes, and a later emit reaches no node.
+        await b.call("leave", "user:b")
+        await b.call("leave", "group:g")
+        broker = nodes[0].broker
+        channel = broker.room_channel("/", "user:b")
+        await until(lambda: _unsubscribed(broker, channel))
+        before = len(heard)
+        nodes[0].ns.emit("heard", "gone", to="user:b")
+        nodes[0].ns.emit("heard", "all2")
+        await until(lambda: got_c[-1] == "all2" and got_b[-1] == "all2")
+        assert not any(b"gone" in data for _who, data in heard[before:])
+    finally:
+        for client in (a, b, c):
+            await client.disconnect()
+
+
+async def _unsubscribed(broker: RedisBroker, channel: str) -> bool:
+    return await broker.subscribers(channel) == 0
