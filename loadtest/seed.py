@@ -39,6 +39,18 @@ class User:
         return {"id": self.id, "username": self.username, "token": self.token}
 
 
+async def run_statements(dsn: str, *statements: str) -> None:
+    """Run maintenance statements (CREATE/DROP DATABASE, ALTER …) one by one."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 def ring_pairs(n: int, partners: int) -> list[tuple[int, int]]:
     """Each user talks to ``partners`` neighbours on a ring (i±1, i±2, …)."""
     pairs: set[tuple[int, int]] = set()

@@ -40,7 +40,7 @@ from redis import Redis  # noqa: E402
 from redis.cluster import RedisCluster  # noqa: E402
 
 from loadtest.client import SioClient  # noqa: E402
-from loadtest.seed import seed_sql  # noqa: E402
+from loadtest.seed import run_statements, seed_sql  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
 from tests.private_services import PrivateRedis, PrivateRedisCluster  # noqa: E402
 
@@ -71,17 +71,6 @@ def redis_stats(url: str, cluster: bool) -> tuple[int, int]:
             stats = [plain.info("stats")]
     out, commands = (sum(int(s[f]) for s in stats) for f in fields)
     return out, commands
-
-
-async def admin(dsn: str, *statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 Node = tuple[subprocess.Popen[bytes], str]
@@ -236,8 +225,8 @@ async def main_async(args: Any) -> int:
     counts = [int(x) for x in args.nodes.split(",")]
     db = f"chatr_fanout_{secrets.token_hex(4)}"
     dsn = args.pg.rsplit("/", 1)[0] + f"/{db}"
-    await admin(args.pg, f"CREATE DATABASE {db}")
-    await admin(args.pg, f"ALTER DATABASE {db} SET synchronous_commit = off")
+    await run_statements(args.pg, f"CREATE DATABASE {db}")
+    await run_statements(args.pg, f"ALTER DATABASE {db} SET synchronous_commit = off")
     tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
     redis: Any = PrivateRedisCluster(3) if args.cluster else PrivateRedis()
     secret = secrets.token_hex(24)
@@ -271,7 +260,7 @@ async def main_async(args: Any) -> int:
             print(orjson.dumps(result).decode(), flush=True)
     finally:
         redis.close()
-        await admin(args.pg, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        await run_statements(args.pg, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()

@@ -30,6 +30,8 @@ import time  # noqa: E402
 import urllib.request  # noqa: E402
 from typing import Any  # noqa: E402
 
+from loadtest.seed import run_statements  # noqa: E402
+
 MB = 1024 * 1024
 
 
@@ -74,17 +76,6 @@ class RssSampler(threading.Thread):
     @property
     def peak(self) -> int:
         return max((rss for _, rss in self.samples), default=0)
-
-
-async def admin(dsn: str, *statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def stored_trial_messages(dsn: str) -> int:
@@ -147,8 +138,8 @@ def main() -> int:
 
     db = f"chatr_overload_{secrets.token_hex(4)}"
     dsn = args.pg.rsplit("/", 1)[0] + f"/{db}"
-    asyncio.run(admin(args.pg, f"CREATE DATABASE {db}"))
-    asyncio.run(admin(args.pg, f"ALTER DATABASE {db} SET synchronous_commit = off"))
+    asyncio.run(run_statements(args.pg, f"CREATE DATABASE {db}"))
+    asyncio.run(run_statements(args.pg, f"ALTER DATABASE {db} SET synchronous_commit = off"))
     tmp = Path(tempfile.mkdtemp(prefix="overload-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -197,7 +188,7 @@ def main() -> int:
             server.terminate()
             server.wait(30)
         server_log.close()
-        asyncio.run(admin(args.pg, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        asyncio.run(run_statements(args.pg, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
         if not keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 
