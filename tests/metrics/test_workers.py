@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from chatr_server.realtime.cluster import TAG_LENGTH
-from tests.helpers import free_port, make_user, wait_until_serving
+from tests.helpers import free_port, make_user, until, wait_until_serving
 from tests.live import LiveClient
 from tests.metrics.scrape import Sample, bad_labels, parse, total
 
@@ -103,11 +103,10 @@ async def test_any_worker_reports_the_node_sum(client, node) -> None:
         await b.wait_count("message:sent", 15)
         # Counters, histograms and states are copied into the files once a second per worker:
         # wait until both copies landed, then every scrape must show the node's sum.
-        for _ in range(100):
-            samples = await _scrape(node)
-            if _node_totals_reached(samples):
-                break
-            await asyncio.sleep(0.1)
+        async def reached() -> bool:
+            return _node_totals_reached(await _scrape(node))
+
+        await until(reached, 10)
         for _ in range(20):
             samples = await _scrape(node)
             assert _node_totals_reached(samples)
