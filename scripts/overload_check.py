@@ -165,7 +165,7 @@ def main() -> int:
         report_path = tmp / "loadtest.json"
         lt = subprocess.run(
             [sys.executable, str(ROOT / "scripts" / "loadtest"), "--url", url,
-             "--seed-sql", dsn, "--jwt-secret", env["JWT_SECRET"], "--verify-db", dsn,
+             "--seed-sql", dsn, f"--jwt-secret={env['JWT_SECRET']}", "--verify-db", dsn,
              "--sockets", str(args.sockets), "--rate", str(args.rate),
              "--duration", str(args.duration), "--warmup", "0", "--grace", str(args.grace),
              "--procs", args.procs, "--server-pid", str(server.pid),

@@ -29,8 +29,8 @@ async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp
             f"http://127.0.0.1:{port}",
             "--seed-sql",
             base_settings.database_url,
-            "--jwt-secret",
-            base_settings.jwt_secret,
+            # One argument: a generated secret may start with "-".
+            f"--jwt-secret={base_settings.jwt_secret}",
             "--sockets",
             "10",
             "--rate",
