@@ -7,6 +7,7 @@ from typing import Any
 
 from chatr_server.chat.context import (
     HIDDEN,
+    PEERS,
     PROFILE,
     TOKEN,
     TOKEN_ROOM_PREFIX,
@@ -19,7 +20,7 @@ from chatr_server.errors import ServiceError
 from chatr_server.realtime import ConnectionRefused, Namespace, Socket
 from chatr_server.services.dependencies import UNAVAILABLE
 from chatr_server.services.messaging import SenderProfile
-from chatr_server.services.tokens import bearer_token, token_hash
+from chatr_server.services.tokens import bearer_token
 from chatr_server.util.timefmt import iso_ms, utcnow
 
 log = logging.getLogger("chatr_server.chat")
@@ -51,22 +52,23 @@ class ConnectionHandlers:
             token = bearer_token(sock.handshake.headers.get("Authorization"))
         if not token:
             raise ConnectionRefused("Authentication error: No token provided")
-        services = self._ctx.services
         try:
-            user = await services.auth.authenticate(token)
-            found = await services.messaging.connection_profile(user.id)
+            # One query shared with the handshakes running meanwhile: the token's state,
+            # the user row and the peers the connect sequence announces to.
+            login = await self._ctx.services.auth.socket_login(token)
         except Exception as exc:
             if self._ctx.dependencies.refuse(exc) is not None:
                 raise ConnectionRefused(UNAVAILABLE) from None
             if not isinstance(exc, ServiceError):  # ServiceError: the token is bad
                 log.exception("socket handshake failed")
             raise ConnectionRefused("Authentication error: Invalid token") from None
-        if found is None:
+        if login.profile is None:
             raise ConnectionRefused("Authentication error: User not found")
-        sock.data[PROFILE], sock.data[HIDDEN] = found
-        sock.data[TOKEN] = token_hash(token)
+        sock.data[PROFILE], sock.data[HIDDEN] = login.profile, login.hidden
+        sock.data[TOKEN] = login.token_hash
+        sock.data[PEERS] = login.visible
         # Recovery: a session (pid) is only restored for the user it was opened for.
-        sock.owner = str(user.id)
+        sock.owner = login.user.id
 
     async def on_connected(self, sock: Socket) -> None:
         me = profile(sock)
@@ -91,8 +93,10 @@ class ConnectionHandlers:
     async def _announce(self, sock: Socket, me: SenderProfile) -> None:
         presence = self._ctx.services.presence
         hidden = sock.data[HIDDEN]
-        await presence.connect(me.id, hidden)
-        visible = await self._ctx.visible_peers(me.id)
+        # C(u) − P(u) as read by the handshake, a moment ago.
+        visible: list[str] = sock.data.pop(PEERS)
+        # The connect writes and the peers' records: one store round trip.
+        records = await presence.connect(me.id, hidden, visible)
         if not hidden:
             self._ctx.services.bus.to_users(
                 visible,
@@ -104,7 +108,6 @@ class ConnectionHandlers:
                     "timestamp": iso_ms(utcnow()),
                 },
             )
-        records = await presence.records(visible)
         sock.emit(
             "presence:update",
             {

@@ -13,6 +13,8 @@ from chatr_server.services.messaging import SenderProfile
 PROFILE = "profile"
 HIDDEN = "hidden"
 TOKEN = "token_hash"
+#: C(u) − P(u) read by the handshake, for the connect sequence (then dropped).
+PEERS = "peers"
 
 
 class ChatContext:

@@ -81,6 +81,10 @@ async def create_pool(dsn: str, size: int, connect_timeout: float) -> asyncpg.Po
         timeout=connect_timeout,
         command_timeout=COMMAND_TIMEOUT_S,
         acquire_timeout=connect_timeout,
+        # No JIT: it compiles for tens of milliseconds any plan whose estimated cost
+        # passes jit_above_cost, which batched statements (a storm's handshakes, over
+        # arrays of a few hundred users) reach while running in about as long.
+        server_settings={"jit": "off"},
     )
     await pool
     return pool

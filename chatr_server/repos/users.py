@@ -72,6 +72,12 @@ class UsersRepo:
         assert row is not None
         return row
 
+    async def socket_logins(
+        self, db: Executor, user_ids: list[UUID], token_hashes: list[str]
+    ) -> list[Record]:
+        """One row per (user id, token hash), in order (see ``socket_logins`` in users.sql)."""
+        return await db.fetch(self._q.socket_logins, user_ids, token_hashes)
+
     async def revoke_token(self, db: Executor, token_hash: str, expires_at: datetime) -> None:
         await db.execute(self._q.revoke_token, token_hash, expires_at)
 

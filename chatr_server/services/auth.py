@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -21,11 +22,13 @@ from chatr_server.presenters.users import login_user, verified_user
 from chatr_server.repos.users import UsersRepo
 from chatr_server.services.bus import EventBus
 from chatr_server.services.codes import CODE_TTL, CodeCheck, CodeService
+from chatr_server.services.messaging import SenderProfile, connection_profile_of
 from chatr_server.services.notify import Notifier
 from chatr_server.services.passwords import MAX_PASSWORD_BYTES, PasswordHasher
 from chatr_server.services.ratelimit import RateLimiter
+from chatr_server.services.read_batch import ReadBatcher
 from chatr_server.services.testmode import TestMode
-from chatr_server.services.tokens import TokenClaims, TokenService, token_hash
+from chatr_server.services.tokens import TokenClaims, TokenError, TokenService, token_hash
 from chatr_server.util.ids import parse_uuid
 from chatr_server.util.timefmt import utcnow
 
@@ -88,6 +91,19 @@ class AuthenticatedUser:
     is_guest: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SocketLogin:
+    """A socket handshake's user and what its connect sequence needs."""
+
+    user: AuthenticatedUser
+    token_hash: str
+    #: None when the token's user no longer exists.
+    profile: SenderProfile | None
+    hidden: bool
+    #: C(u) − P(u) (behaviors.md §3) at handshake time, sorted.
+    visible: list[str]
+
+
 class AuthService:
     def __init__(
         self,
@@ -114,13 +130,42 @@ class AuthService:
         # Per-account throttles (SEC-9); the per-IP limits live in the handlers.
         self._limiter = rate_limiter
         self._bus = bus
+        self._socket_logins: ReadBatcher[tuple[UUID, str], asyncpg.Record] = ReadBatcher(
+            self._run_socket_logins
+        )
 
     # ---- tokens -------------------------------------------------------
 
     async def authenticate(self, token: str) -> AuthenticatedUser:
         """Verify a bearer token: signature, expiry, logout and password resets."""
-        from chatr_server.services.tokens import TokenError
+        claims, user_id = self._verified_claims(token)
+        row = await self._users.auth_state(self._pool, user_id, token_hash(token))
+        return self._authenticated(token, claims, user_id, row)
 
+    async def socket_login(self, token: str) -> SocketLogin:
+        """:meth:`authenticate` for a socket handshake, with what the connect sequence reads.
+
+        Concurrent handshakes share one query (:class:`ReadBatcher`): the token's
+        state, the user row and the user's visible peers for all of them in one
+        round trip. Same refusals as :meth:`authenticate`; ``profile`` is None
+        when the token's user is gone.
+        """
+        claims, user_id = self._verified_claims(token)
+        digest = token_hash(token)
+        row = await self._socket_logins.get((user_id, digest))
+        user = self._authenticated(token, claims, user_id, row)
+        if not row["user_exists"]:
+            return SocketLogin(user, digest, None, False, [])
+        me, hidden = connection_profile_of(row)
+        return SocketLogin(user, digest, me, hidden, row["visible"])
+
+    async def _run_socket_logins(self, keys: list[tuple[UUID, str]]) -> list[asyncpg.Record]:
+        return await self._users.socket_logins(
+            self._pool, [user_id for user_id, _ in keys], [digest for _, digest in keys]
+        )
+
+    def _verified_claims(self, token: str) -> tuple[TokenClaims, UUID]:
+        """The claims of a well-signed, unexpired token naming a user id; else 403."""
         try:
             claims = self._tokens.decode(token)
         except TokenError:
@@ -128,7 +173,13 @@ class AuthService:
         user_id = parse_uuid(claims.user_id)
         if user_id is None:
             raise ServiceError(403, "Invalid or expired token")
-        row = await self._users.auth_state(self._pool, user_id, token_hash(token))
+        return claims, user_id
+
+    @staticmethod
+    def _authenticated(
+        token: str, claims: TokenClaims, user_id: UUID, row: asyncpg.Record
+    ) -> AuthenticatedUser:
+        """The user of a token whose state is ``row``; 403 when logged out or reset since."""
         if row["revoked"]:
             raise ServiceError(403, "Token has been revoked")
         valid_after = row["tokens_valid_after"]

@@ -70,6 +70,18 @@ class SenderProfile:
         return self.display_name or self.username
 
 
+def connection_profile_of(row: Record) -> tuple[SenderProfile, bool]:
+    """A socket's cached profile from its user row, and whether they hide their status."""
+    me = SenderProfile(
+        id=str(row["id"]),
+        username=row["username"],
+        display_name=row["display_name"],
+        profile_image=row["profile_image"],
+        is_guest=row["is_guest"],
+    )
+    return me, row["privacy_online_status"] == "nobody"
+
+
 class StoredCounts:
     """Messages stored, as plain integers: the send path bumps them for free."""
 
@@ -268,16 +280,7 @@ class MessagingService:
     async def connection_profile(self, user_id: str) -> tuple[SenderProfile, bool] | None:
         """What a socket caches about its user, and whether they hide their status."""
         row = await self._repo.socket_user(self._pool, user_id)
-        if row is None:
-            return None
-        me = SenderProfile(
-            id=str(row["id"]),
-            username=row["username"],
-            display_name=row["display_name"],
-            profile_image=row["profile_image"],
-            is_guest=row["is_guest"],
-        )
-        return me, row["privacy_online_status"] == "nobody"
+        return None if row is None else connection_profile_of(row)
 
     async def set_last_seen(self, user_id: str, when: datetime) -> None:
         await self._repo.set_last_seen(self._pool, user_id, when)

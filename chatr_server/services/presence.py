@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from chatr_server.services.dependencies import is_dependency_outage
@@ -130,17 +131,30 @@ class PresenceService:
         (self._live_nodes if live else self._dead_nodes).add(node)
         return live
 
-    async def connect(self, user_id: str, hidden: bool) -> None:
-        """Count a new connection and mark the user online."""
+    async def connect(
+        self, user_id: str, hidden: bool, peers: Sequence[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        """Count a new connection, mark the user online, and read the records of ``peers``.
+
+        One store round trip: the writes and the reads share a pipeline. The writes
+        are queued first, so of two contacts connecting at once at least one reads
+        the other's record (on a single store; on a Redis Cluster the user:status
+        the caller broadcasts afterwards covers the other one). Returns
+        :meth:`records` of ``peers``.
+        """
         count = self._local[user_id] = self._local.get(user_id, 0) + 1
         record = self._records[user_id] = ("online", iso_ms(utcnow()) or "", "1" if hidden else "0")
+        pipe = self._store.pipeline()
+        pipe.hset(f"pconn:{user_id}", {self.node_id: str(count)}, ttl_s=RECORD_TTL_S)
+        pipe.hset(f"presence:{user_id}", _fields(record), ttl_s=RECORD_TTL_S)
+        for peer in peers:
+            pipe.hgetall(f"presence:{peer}")
         try:
-            await self._store.hset(
-                f"pconn:{user_id}", {self.node_id: str(count)}, ttl_s=RECORD_TTL_S
-            )
-            await self._store.hset(f"presence:{user_id}", _fields(record), ttl_s=RECORD_TTL_S)
+            results = await pipe.execute()
         except Exception as exc:
             _local_only(exc)
+            return self._local_records(peers)
+        return _found(peers, results[2:])
 
     async def disconnect(self, user_id: str) -> bool:
         """Count a closed connection; True when it was the user's last one anywhere.
@@ -184,21 +198,26 @@ class PresenceService:
             _local_only(exc)
             local = self._records.get(user_id)
             raw = _fields(local) if local is not None else {}
-        if not raw or "status" not in raw:
-            return None
-        return {
-            "status": raw["status"],
-            "lastSeen": raw.get("lastSeen") or None,
-            "hidden": raw.get("hidden") == "1",
-        }
+        return _parsed(raw)
 
-    async def records(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+    async def records(self, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records of those of ``user_ids`` that have one, in one store round trip."""
+        if not user_ids:
+            return {}
+        pipe = self._store.pipeline()
         for user_id in user_ids:
-            rec = await self.record(user_id)
-            if rec is not None:
-                found[user_id] = rec
-        return found
+            pipe.hgetall(f"presence:{user_id}")
+        try:
+            results = await pipe.execute()
+        except Exception as exc:
+            _local_only(exc)
+            return self._local_records(user_ids)
+        return _found(user_ids, results)
+
+    def _local_records(self, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`records` from this node's own connections (the store is down)."""
+        local = self._records
+        return _found(user_ids, [_fields(local[u]) if u in local else {} for u in user_ids])
 
     async def set_status(self, user_id: str, status: str) -> dict[str, Any] | None:
         """Set online/away on an existing record; None when the user has no record."""
@@ -224,6 +243,27 @@ class PresenceService:
 def _fields(record: tuple[str, str, str]) -> dict[str, str]:
     status, last_seen, hidden = record
     return {"status": status, "lastSeen": last_seen, "hidden": hidden}
+
+
+def _parsed(raw: dict[str, str]) -> dict[str, Any] | None:
+    """A stored record as the services use it (None: no record)."""
+    if not raw or "status" not in raw:
+        return None
+    return {
+        "status": raw["status"],
+        "lastSeen": raw.get("lastSeen") or None,
+        "hidden": raw.get("hidden") == "1",
+    }
+
+
+def _found(user_ids: Sequence[str], raws: Sequence[dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """The parsed records of those of ``user_ids`` that have one, in their order."""
+    found: dict[str, dict[str, Any]] = {}
+    for user_id, raw in zip(user_ids, raws, strict=True):
+        rec = _parsed(raw)
+        if rec is not None:
+            found[user_id] = rec
+    return found
 
 
 def _local_only(exc: Exception) -> None:

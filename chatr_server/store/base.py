@@ -8,7 +8,23 @@ its own prefix so test runs and deployments never see each other's keys.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
+
+
+class StorePipeline(Protocol):
+    """Commands queued, then sent in one round trip by :meth:`execute`.
+
+    :meth:`execute` answers one result per queued command, in order (``None`` for
+    a write). Commands run in queue order for each key; on a Redis Cluster,
+    commands on keys of different slots run on their own shards, so there is no
+    order between keys there (nor atomicity across them).
+    """
+
+    def hset(self, key: str, mapping: dict[str, str], ttl_s: float | None = None) -> None: ...
+
+    def hgetall(self, key: str) -> None: ...
+
+    async def execute(self) -> list[Any]: ...
 
 
 class KeyValueStore(Protocol):
@@ -43,5 +59,8 @@ class KeyValueStore(Protocol):
     async def srem(self, key: str, *members: str) -> None: ...
 
     async def smembers(self, key: str) -> set[str]: ...
+
+    def pipeline(self) -> StorePipeline:
+        """Queue several commands for one round trip (presence at connect)."""
 
     async def close(self) -> None: ...

@@ -56,12 +56,18 @@ class MemoryStore:
         return self._data[key], left
 
     async def hset(self, key: str, mapping: dict[str, str], ttl_s: float | None = None) -> None:
+        self._hset(key, mapping, ttl_s)
+
+    def _hset(self, key: str, mapping: dict[str, str], ttl_s: float | None = None) -> None:
         if not self._alive(key):
             self._data[key] = {}
         self._data[key].update(mapping)
         self._touch(key, ttl_s)
 
     async def hgetall(self, key: str) -> dict[str, str]:
+        return self._hgetall(key)
+
+    def _hgetall(self, key: str) -> dict[str, str]:
         if not self._alive(key):
             return {}
         return {k: str(v) for k, v in self._data[key].items()}
@@ -93,6 +99,29 @@ class MemoryStore:
             return set()
         return set(self._data[key])
 
+    def pipeline(self) -> MemoryPipeline:
+        return MemoryPipeline(self)
+
     async def close(self) -> None:
         self._data.clear()
         self._expiry.clear()
+
+
+class MemoryPipeline:
+    """Commands of one :meth:`MemoryStore.pipeline`, run in order by ``execute``."""
+
+    __slots__ = ("_commands", "_store")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._commands: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def hset(self, key: str, mapping: dict[str, str], ttl_s: float | None = None) -> None:
+        self._commands.append((self._store._hset, (key, mapping, ttl_s)))
+
+    def hgetall(self, key: str) -> None:
+        self._commands.append((self._store._hgetall, (key,)))
+
+    async def execute(self) -> list[Any]:
+        commands, self._commands = self._commands, []
+        return [run(*args) for run, args in commands]

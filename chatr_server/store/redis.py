@@ -145,5 +145,41 @@ class RedisStore:
     async def smembers(self, key: str) -> set[str]:
         return set(await self._run(self._redis.smembers(self._k(key))))
 
+    def pipeline(self) -> RedisPipeline:
+        return RedisPipeline(self)
+
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class RedisPipeline:
+    """One redis-py pipeline: a MULTI transaction on a single Redis; on a cluster,
+    redis-py splits it by shard (keys of different slots cannot share a transaction)
+    and sends each shard its commands at once."""
+
+    __slots__ = ("_pipe", "_results", "_sent", "_store")
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+        self._pipe = store.client.pipeline(transaction=not isinstance(store.client, RedisCluster))
+        # Per queued command, the index of its result among redis-py's (None: a write).
+        self._results: list[int | None] = []
+        self._sent = 0
+
+    def hset(self, key: str, mapping: dict[str, str], ttl_s: float | None = None) -> None:
+        name = self._store._k(key)
+        self._pipe.hset(name, mapping=mapping)
+        self._sent += 1
+        if ttl_s is not None:
+            self._pipe.pexpire(name, int(ttl_s * 1000))
+            self._sent += 1
+        self._results.append(None)
+
+    def hgetall(self, key: str) -> None:
+        self._pipe.hgetall(self._store._k(key))
+        self._results.append(self._sent)
+        self._sent += 1
+
+    async def execute(self) -> list[Any]:
+        raw = await self._store._run(self._pipe.execute())
+        return [None if index is None else raw[index] for index in self._results]

@@ -133,3 +133,45 @@ SET password_hash = $2,
     updated_at = now()
 WHERE id = $1
 RETURNING tokens_valid_after
+
+-- name: socket_logins
+-- The socket handshakes of many connections in one round trip (AuthService.socket_login,
+-- batched by ReadBatcher): per ($1[i] user id, $2[i] token hash), in input order, what
+-- auth_state checks, the socket's user row (socket_user in messaging.sql) and C(u) − P(u)
+-- of behaviors.md §3 (the rules of `connected` in friendships.sql) as text ids in uuid
+-- order: the peers the connect sequence announces to and snapshots.
+SELECT u.id,
+       EXISTS (SELECT 1 FROM revoked_tokens t
+                       WHERE t.token_hash = r.token_hash AND t.expires_at > now()) AS revoked,
+       u.tokens_valid_after,
+       u.id IS NOT NULL AS user_exists,
+       COALESCE(u.is_guest, false) AS is_guest,
+       u.username, u.display_name, u.profile_image, u.privacy_online_status,
+       peers.visible
+FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(user_id, token_hash, pos)
+LEFT JOIN users u ON u.id = r.user_id
+LEFT JOIN LATERAL (
+    SELECT COALESCE(array_agg(e.other_id::text ORDER BY e.other_id)
+                    FILTER (WHERE NOT e.pending_outgoing), '{}') AS visible
+    FROM (
+        SELECT other_id, bool_and(outgoing_pending) AS pending_outgoing
+        FROM (
+            SELECT CASE WHEN f.requester_id = u.id THEN f.addressee_id ELSE f.requester_id END,
+                   false
+            FROM friendships f
+            WHERE f.status = 'accepted' AND (f.requester_id = u.id OR f.addressee_id = u.id)
+            UNION ALL
+            SELECT CASE WHEN c.participant_a = u.id THEN c.participant_b ELSE c.participant_a END,
+                   c.status = 'pending' AND c.initiator_id = u.id
+            FROM conversations c
+            WHERE c.participant_a = u.id OR c.participant_b = u.id
+        ) AS everyone(other_id, outgoing_pending)
+        WHERE other_id NOT IN (
+            SELECT CASE WHEN b.requester_id = u.id THEN b.addressee_id ELSE b.requester_id END
+            FROM friendships b
+            WHERE b.status = 'blocked' AND (b.requester_id = u.id OR b.addressee_id = u.id)
+        )
+        GROUP BY other_id
+    ) AS e
+) AS peers ON u.id IS NOT NULL
+ORDER BY r.pos
