@@ -69,3 +69,19 @@ async def test_a_dead_node_stops_counting_when_its_key_expires(store, nodes):
     await b._beat()  # the periodic heartbeat, run now
     assert not await b.is_online("u2")
     assert "node-a" not in await store.smembers("nodes")
+
+
+async def test_connect_reads_the_peers_records_in_its_own_pipeline(nodes):
+    """Connect writes and peer reads share one pipeline (on a cluster the keys live on
+    different shards); a key written in it reads back in it."""
+    a, b = nodes
+    assert await a.connect("pipe-1", hidden=False) == {}
+    await a.connect("pipe-2", hidden=True)
+    records = await b.connect(
+        "pipe-3", hidden=False, peers=["pipe-1", "pipe-none", "pipe-2", "pipe-3"]
+    )
+    assert list(records) == ["pipe-1", "pipe-2", "pipe-3"]
+    assert records["pipe-1"]["status"] == "online" and not records["pipe-1"]["hidden"]
+    assert records["pipe-2"]["hidden"] and not records["pipe-3"]["hidden"]
+    assert list(await a.records(["pipe-3", "pipe-none", "pipe-1"])) == ["pipe-3", "pipe-1"]
+    assert await a.is_online("pipe-3") and await b.is_online("pipe-1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import uuid
 from typing import Any
 
 import pytest_asyncio
@@ -155,4 +156,30 @@ async def test_presence_falls_back_to_the_node_and_resyncs(
     lines = [r.getMessage() for r in server_lines(log_records())]
     assert sum("redis is unreachable" in m for m in lines) == 1, lines
     assert sum("redis is back after" in m for m in lines) == 1, lines
+    assert _tracebacks(log_records()) == []
+
+
+async def test_connect_snapshot_uses_the_node_records_while_redis_is_down(
+    redis_app, private_redis, sockets, log_records
+):
+    """The connect pipeline fails as a whole: the snapshot and the announcement still
+    come from what this node knows."""
+    client = await redis_app()
+    alice, bob = await make_user(client), await make_user(client)
+    await client.server.app[SERVICES].pool.execute(
+        "INSERT INTO friendships (requester_id, addressee_id, status) VALUES ($1, $2, 'accepted')",
+        uuid.UUID(alice.id),
+        uuid.UUID(bob.id),
+    )
+    on_a = await open_socket(client, alice)
+    sockets.append(on_a)
+    private_redis.kill()
+    on_b = await open_socket(client, bob)
+    sockets.append(on_b)
+    assert on_b.events["presence:update"][0] == {
+        "status": "online",
+        "onlineUsers": [{"userId": alice.id, "status": "online"}],
+    }
+    online = await on_a.wait("user:status")
+    assert (online["userId"], online["status"]) == (bob.id, "online")
     assert _tracebacks(log_records()) == []
