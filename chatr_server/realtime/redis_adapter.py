@@ -11,6 +11,10 @@ members. What it is published on decides who pays for it (docs/scaling.md):
   nothing on processes that hold none of its recipients. An emit to several rooms is
   published once per room with a message id; a process holding members of several of
   them delivers the first copy to all of them and drops the others;
+* a *wide* emit, to ``WIDE_EMIT_ROOMS`` rooms or more and to at least as many rooms as
+  there are processes (counted every few seconds), goes once on the **namespace
+  channel**: one copy per process costs Redis and the receivers less than one per room
+  (a ``user:status`` to 50 contacts is one publish, not 50);
 * an emit to everyone, to a socket id that is not local (socket ids are not tied to a
   process: a restored session keeps its sid) or to a room whose name looks like a
   socket id goes to the **namespace channel**, which every process subscribes to;
@@ -79,6 +83,11 @@ PUBLISH_BATCH: Final = 256
 # so a long outage is retried every few seconds without hammering the server.
 BACKOFF_MIN_S: Final = 0.1
 BACKOFF_MAX_S: Final = 5.0
+# How often the processes are counted (see RedisBroker.nodes).
+CENSUS_S: Final = 5.0
+# An emit to at least this many rooms, and to at least as many rooms as there are
+# processes, is "wide": published once on the namespace channel, not once per room.
+WIDE_EMIT_ROOMS: Final = 8
 # How long a cluster-wide membership query waits for every other node.
 DEFAULT_REQUEST_TIMEOUT_S: Final = 5.0
 # Multi-room message ids remembered for de-duplication: far more than can be in flight
@@ -188,6 +197,10 @@ class RedisBroker:
         self._message_ids = itertools.count()
         # Ids of multi-room messages already delivered (insertion-ordered, bounded).
         self._seen: dict[bytes, None] = {}
+        #: Processes subscribed to the namespace channel (this one included), counted
+        #: every CENSUS_S; None until first counted. A wide emit (WIDE_EMIT_ROOMS) to at
+        #: least this many rooms is published once on the namespace channel.
+        self.nodes: int | None = None
 
     @property
     def redis(self) -> Any:
@@ -229,6 +242,7 @@ class RedisBroker:
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="redis-adapter-publish"),
             asyncio.create_task(self._subscribe_loop(), name="redis-adapter-subscribe"),
+            asyncio.create_task(self._census_loop(), name="redis-adapter-census"),
         ]
         try:
             await asyncio.wait_for(self._ready.wait(), wait)
@@ -238,15 +252,16 @@ class RedisBroker:
     async def close(self) -> None:
         self._closing = True
         if self._tasks:
-            publisher, subscriber = self._tasks
+            publisher, subscriber, census = self._tasks
             self._tasks = []
             subscriber.cancel()
+            census.cancel()
             assert self._wakeup is not None
             self._wakeup.set()  # the publisher sends what is queued, then returns
             _done, pending = await asyncio.wait((publisher,), timeout=_CLOSE_DRAIN_S)
             for task in pending:
                 task.cancel()
-            await asyncio.wait((publisher, subscriber), timeout=_CLOSE_CANCEL_S)
+            await asyncio.wait((publisher, subscriber, census), timeout=_CLOSE_CANCEL_S)
         for pending_request in self._requests.values():
             if not pending_request.future.done():
                 pending_request.future.cancel()
@@ -321,6 +336,16 @@ class RedisBroker:
             if self._dropped:
                 log.warning("redis adapter: outbox full, %d oldest messages dropped", self._dropped)
                 self._dropped = 0
+
+    async def _census_loop(self) -> None:
+        """Count the processes every CENSUS_S (a stale count only costs, never loses: the
+        namespace channel reaches every process)."""
+        while True:
+            channel = next(iter(self._adapters), None)
+            if channel is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    self.nodes = await self.subscribers(channel)
+            await asyncio.sleep(CENSUS_S)
 
     # ------------------------------------------------------------ subscribing
 
@@ -702,6 +727,11 @@ class RedisAdapter(InProcessAdapter):
             if not remote:
                 return
             channels = self._channels(remote)
+            nodes = self.broker.nodes
+            if len(channels) >= WIDE_EMIT_ROOMS and nodes is not None and len(channels) >= nodes:
+                # A wide emit (a user:status to 50 contacts): one copy per process on the
+                # namespace channel costs Redis and the receivers less than one per room.
+                channels = [self.channel]
         else:
             channels = [self.channel]
         self.broker.publish_broadcast(channels, frames, rooms, except_rooms, except_sids, origin)

@@ -13,7 +13,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from chatr_server.realtime import Socket, SocketServer
-from chatr_server.realtime.redis_adapter import RedisBroker
+from chatr_server.realtime.redis_adapter import WIDE_EMIT_ROOMS, RedisBroker
 from tests.helpers import until
 from tests.realtime.helpers import Serve
 
@@ -216,3 +216,42 @@ async def test_room_emits_reach_only_the_nodes_holding_members(
 
 async def _unsubscribed(broker: RedisBroker, channel: str) -> bool:
     return await broker.subscribers(channel) == 0
+
+
+async def test_a_wide_emit_is_published_once_per_node(serve: Serve, nodes: list[Node]) -> None:
+    """An emit to WIDE_EMIT_ROOMS rooms or more, and to at least as many rooms as there
+    are processes, goes once on the namespace channel: every node hears one copy, each
+    socket gets it once; a narrower one still goes per room, to the holders only."""
+    urls = [await serve(node.app) for node in nodes]
+    heard: list[tuple[int, bytes]] = []
+    for index, node in enumerate(nodes):
+        original = node.broker._dispatch
+
+        def spy(channel: Any, data: bytes, index: int = index, original: Any = original) -> None:
+            heard.append((index, bytes(data)))
+            original(channel, data)
+
+        node.broker._dispatch = spy  # type: ignore[method-assign]
+    got_b: list[Any] = []
+    b = await _client(urls[1], got_b)
+    try:
+        wide = [f"user:w{i}" for i in range(WIDE_EMIT_ROOMS)]
+        for room in wide:
+            await b.call("join", room)
+        for node in nodes:  # what the census task finds
+            node.broker.nodes = await node.broker.subscribers(node.broker.channel("/"))
+        assert [node.broker.nodes for node in nodes] == [3, 3, 3]
+        nodes[0].ns.emit("heard", "wide", to=wide)
+        nodes[0].ns.emit("heard", "narrow", to=wide[1:])
+        await until(lambda: got_b == ["wide", "narrow"])
+        # A round trip through node 2 after node 0's next broadcast: node 2 has heard
+        # everything node 0 published before it (one publisher, one connection, FIFO).
+        got_c: list[Any] = []
+        c = await _client(urls[2], got_c)
+        nodes[0].ns.emit("heard", "all")
+        await until(lambda: got_c == ["all"] and got_b[-1] == "all")
+        await c.disconnect()
+        assert sorted(who for who, data in heard if b"wide" in data) == [0, 1, 2]
+        assert [who for who, data in heard if b"narrow" in data] == [1] * (WIDE_EMIT_ROOMS - 1)
+    finally:
+        await b.disconnect()
