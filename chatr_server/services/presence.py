@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatr_server.services.dependencies import is_dependency_outage
-from chatr_server.store import KeyValueStore
+from chatr_server.store import KeyValueStore, StorePipeline
 from chatr_server.util.timefmt import iso_ms, utcnow
 
 log = logging.getLogger(__name__)
@@ -147,14 +147,7 @@ class PresenceService:
         pipe = self._store.pipeline()
         pipe.hset(f"pconn:{user_id}", {self.node_id: str(count)}, ttl_s=RECORD_TTL_S)
         pipe.hset(f"presence:{user_id}", _fields(record), ttl_s=RECORD_TTL_S)
-        for peer in peers:
-            pipe.hgetall(f"presence:{peer}")
-        try:
-            results = await pipe.execute()
-        except Exception as exc:
-            _local_only(exc)
-            return self._local_records(peers)
-        return _found(peers, results[2:])
+        return await self._with_records(pipe, peers, queued=2)
 
     async def disconnect(self, user_id: str) -> bool:
         """Count a closed connection; True when it was the user's last one anywhere.
@@ -204,7 +197,13 @@ class PresenceService:
         """The records of those of ``user_ids`` that have one, in one store round trip."""
         if not user_ids:
             return {}
-        pipe = self._store.pipeline()
+        return await self._with_records(self._store.pipeline(), user_ids)
+
+    async def _with_records(
+        self, pipe: StorePipeline, user_ids: Sequence[str], queued: int = 0
+    ) -> dict[str, dict[str, Any]]:
+        """Run ``pipe`` (``queued`` commands in it so far) with the reads of the records of
+        ``user_ids``; the records found (this node's own while the store is down)."""
         for user_id in user_ids:
             pipe.hgetall(f"presence:{user_id}")
         try:
@@ -212,7 +211,7 @@ class PresenceService:
         except Exception as exc:
             _local_only(exc)
             return self._local_records(user_ids)
-        return _found(user_ids, results)
+        return _found(user_ids, results[queued:])
 
     def _local_records(self, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """:meth:`records` from this node's own connections (the store is down)."""
