@@ -10,6 +10,7 @@ notices when it is back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 # A command waits at most this long for Redis (a stopped server must not hang requests).
 SOCKET_TIMEOUT_S = 3.0
 _OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
+# Commands in flight at once, below redis-py's connection pool size (100), whose
+# overflow fails at once with MaxConnectionsError — which reads as Redis being down (a
+# reconnect storm's presence pipelines did exactly that). Beyond it, commands wait.
+MAX_IN_FLIGHT = 64
 
 # INCR and set the window's expiry on the first hit, in one round trip.
 _INCR_WINDOW = """
@@ -65,6 +70,7 @@ class RedisStore:
         self._prefix = prefix
         self._monitor = monitor
         self._incr_window = self._redis.register_script(_INCR_WINDOW)
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def _run(self, command: Any) -> Any:
         """Await one command; an outage is reported to the monitor and raised."""
@@ -73,7 +79,8 @@ class RedisStore:
             command.close()
             raise DependencyUnavailable(REDIS)
         try:
-            return await command
+            async with self._slots:
+                return await command
         except _OUTAGE as exc:
             if monitor is not None:
                 monitor.failed(REDIS, exc)

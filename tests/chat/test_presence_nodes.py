@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from typing import Any
 
 import pytest
 
@@ -85,3 +86,17 @@ async def test_connect_reads_the_peers_records_in_its_own_pipeline(nodes):
     assert records["pipe-2"]["hidden"] and not records["pipe-3"]["hidden"]
     assert list(await a.records(["pipe-3", "pipe-none", "pipe-1"])) == ["pipe-3", "pipe-1"]
     assert await a.is_online("pipe-3") and await b.is_online("pipe-1")
+
+
+async def test_more_concurrent_commands_than_connections_wait_their_turn(store):
+    """A storm's pipelines outnumber the client's connection pool: they queue instead of
+    failing (a failure would read as Redis being down)."""
+
+    async def one(i: int) -> list[Any]:
+        pipe = store.pipeline()
+        pipe.hset(f"turn:{i}", {"n": str(i)}, ttl_s=60)
+        pipe.hgetall(f"turn:{i}")
+        return await pipe.execute()
+
+    results = await asyncio.gather(*(one(i) for i in range(300)))
+    assert [r[1] for r in results] == [{"n": str(i)} for i in range(300)]
