@@ -344,3 +344,45 @@ async def _wait_redis(broker: RedisBroker) -> None:
     marker = f"{broker.prefix}marker:{secrets.token_hex(4)}"
     broker.command(lambda pipe: pipe.set(marker, 1, ex=60))
     await until(lambda: broker.redis.exists(marker))
+
+
+async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
+    redis_url: str | None,
+):
+    """Every room log (and its emitter set) outlives the window after each emit, though
+    only the first emit of a refresh period sets the expiry."""
+    if redis_url is None:
+        pytest.skip("needs Redis")
+    broker = RedisBroker(redis_url, f"rec-test-{secrets.token_hex(4)}:")
+    await broker.start()
+    store = RedisRecoveryStore(broker, window=60)
+    commands: list[int] = []
+    original = broker.command
+
+    def counted(write: Any) -> None:
+        queued: list[str] = []
+
+        class Pipe:
+            def __getattr__(self, name: str) -> Any:
+                queued.append(name)
+                return lambda *args, **kwargs: None
+
+        write(Pipe())
+        commands.append(len(queued))
+        original(write)
+
+    broker.command = counted  # type: ignore[method-assign]
+    try:
+        for seq in (1, 2):
+            store.append("/", ["room-a", "room-b"], "e1", seq, frozenset(), [b'42["x"]'])
+        await _wait_redis(broker)
+        assert commands[:2] == [2 + 2 * 3, 2]  # then XADDs only, until the next period
+        redis = broker.redis
+        for room in ("room-a", "room-b"):
+            key = store._room_key("/", room)
+            assert await redis.xlen(f"{key}:e1") == 2
+            assert await redis.pttl(f"{key}:e1") > 60_000
+            assert await redis.smembers(f"{key}:e") == {b"e1"}
+            assert await redis.pttl(f"{key}:e") > 60_000
+    finally:
+        await broker.close()
