@@ -101,8 +101,7 @@ class GroupCommit(Generic[T]):
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[T]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opened_at = 0.0  # clock time of the first write queued since the last batch left
-        # The flush in flight: the flusher task, or a future a leading write resolves.
-        self._flushing: asyncio.Future[None] | None = None
+        self._flushing: asyncio.Task[None] | None = None
         # Set while the flush waits out a window; resolved early by wait_idle().
         self._window_wait: asyncio.Future[None] | None = None
         self._hurry = False
@@ -122,27 +121,6 @@ class GroupCommit(Generic[T]):
                 await asyncio.shield(self._flushing)
         finally:
             self._hurry = False
-
-    async def write(self, args: tuple[Any, ...]) -> T:
-        """Store one write and return its result row.
-
-        Idle: the caller's own task sends it as a batch of one, with no flusher task
-        to start and no extra pass of the event loop before the statement leaves.
-        Writes that arrive meanwhile queue up and leave together once it is back.
-        """
-        if self._flushing is not None or self._max_pending <= 0:
-            return await self.submit(args)  # (which also refuses when the queue is full)
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        lead = self._flushing = loop.create_future()
-        future: asyncio.Future[T] = loop.create_future()
-        try:
-            await self._flush([(args, future)])
-        finally:
-            lead.set_result(None)
-            self._flushing = loop.create_task(self._flush_all()) if self._queue else None
-        return future.result()
 
     def submit(self, args: tuple[Any, ...]) -> asyncio.Future[T]:
         """Queue one write; the returned future resolves to its result row."""

@@ -181,7 +181,7 @@ class MessagingService:
         recipient = req.recipient_id
         online = await self._presence.is_online(recipient)
         files = req.files
-        row = await self._dm_writes.write(
+        row = await self._dm_writes.submit(
             (
                 sender.id,
                 req.recipient_id,

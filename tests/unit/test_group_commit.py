@@ -11,7 +11,6 @@ import pytest
 
 from chatr_server.services.group_commit import BUSY_MESSAGE, GroupCommit, Overloaded
 from tests.clock import ManualClock
-from tests.helpers import until
 
 
 def recorder(gate: asyncio.Event | None = None, started: asyncio.Event | None = None):
@@ -166,37 +165,3 @@ async def test_wait_idle_writes_what_waits_for_a_window_at_once():
     assert batches == [[0], [1, 2, 3]]
     assert [f.result() for f in pending] == [10, 20, 30]
     assert gc.pending == 0
-
-
-async def test_write_leads_when_idle_and_others_queue_behind_it():
-    """``write``: an idle caller sends its own write; writes arriving during that flight
-    leave together once it is back, and each caller gets its own row."""
-    in_flight, started = asyncio.Event(), asyncio.Event()
-    batches, run_batch, run_one = recorder(in_flight, started)
-    gc = GroupCommit(run_batch, run_one, window=30, busy=4, clock=ManualClock())
-    lead = asyncio.ensure_future(gc.write((1,)))
-    await started.wait()
-    behind = [asyncio.ensure_future(gc.write((i,))) for i in (2, 3)]
-    await until(lambda: gc.pending == 2)  # both writers queued behind the flight
-    queued = gc.submit((4,))
-    assert batches == [[1]]
-    in_flight.set()
-    assert await asyncio.wait_for(asyncio.gather(lead, *behind, queued), 1) == [10, 20, 30, 40]
-    assert batches == [[1], [2, 3, 4]]
-    await asyncio.wait_for(gc.wait_idle(), 1)
-
-
-async def test_failed_lead_write_raises_to_its_caller_only():
-    calls = 0
-
-    async def run_batch(rows):
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise ValueError("bad row")
-        return [r[0] for r in rows]
-
-    gc = GroupCommit(run_batch, run_batch, window=0)
-    with pytest.raises(ValueError):
-        await gc.write((1,))
-    assert await gc.write((2,)) == 2
