@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import orjson
 
-from loadtest import seed
+from loadtest import seed, storm
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -351,7 +351,6 @@ def summarize_storm(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over every storm of every run of one server (violations summed)."""
     reps = [rep for r in runs for rep in r["storm"]["reps"]]
     cpu = [rep.get("cpu", {}) for rep in reps]
-    applicable = [rep for rep in reps if rep["check"]["applicable"]]
     return {
         "runs": len(runs),
         "storms": len(reps),
@@ -366,16 +365,7 @@ def summarize_storm(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "user_status": _median([rep["events"]["user_status_online"] for rep in reps]),
         "presence_update": _median([rep["events"]["presence_update"] for rep in reps]),
         "failed": sum(rep["failed"] for rep in reps),
-        "violations": (
-            sum(
-                rep["check"]["violations"]
-                + rep["check"]["ready_missing"]
-                + rep["check"]["presence_not_one"]
-                for rep in applicable
-            )
-            if applicable
-            else None
-        ),
+        "violations": storm.check_failures(reps),
         "generator_bound": any(rep["generator_bound"] for rep in reps),
         "procs": runs[0]["procs"],
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+from array import array
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,19 @@ def pct(sorted_values: list[float], q: float) -> float | None:
 
 def ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000.0, 2)
+
+
+def connect_times(parts: list[dict[str, Any]]) -> tuple[list[float], Counter[str]]:
+    """The workers' ``connect`` replies: every socket's handshake time (sorted), the errors."""
+    times: list[float] = []
+    errors: Counter[str] = Counter()
+    for part in parts:
+        a = array("d")
+        a.frombytes(part["times"])
+        times.extend(a)
+        errors.update(part["errors"])
+    times.sort()
+    return times, errors
 
 
 def trial_result(

@@ -26,7 +26,6 @@ import secrets
 import socket
 import sys
 import time
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ import orjson
 
 from loadtest import procstat, seed, storm, verify, worker
 from loadtest.merge import merge
-from loadtest.report import describe, ms, pct, trial_result, write_json
+from loadtest.report import connect_times, describe, ms, pct, trial_result, write_json
 
 DESCRIPTION = """\
 Load-test a chatr deployment. Three workloads (--workload):
@@ -386,14 +385,7 @@ def connect(ctx: Context) -> dict[str, Any]:
         {"concurrency": args.connect_concurrency, "timeout": args.connect_timeout},
     )
     connect_wall = time.monotonic() - t0
-    times: list[float] = []
-    cerr: Counter[str] = Counter()
-    for part in conn_parts:
-        a = array("d")
-        a.frombytes(part["times"])
-        times.extend(a)
-        cerr.update(part["errors"])
-    times.sort()
+    times, cerr = connect_times(conn_parts)
     connected = len(times)
     figures: dict[str, Any] = {
         "connect": {

@@ -21,12 +21,11 @@ next storm.
 from __future__ import annotations
 
 import time
-from array import array
-from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from loadtest import procstat
-from loadtest.report import ms, pct
+from loadtest.report import connect_times, ms, pct
 
 if TYPE_CHECKING:
     from loadtest.runner import Context
@@ -109,14 +108,7 @@ def one(ctx: Context, rep: int) -> dict[str, Any]:
     check, settle_s = settle(ctx)
     t_end = time.monotonic()
     after = procstat.sample(ctx.server_pid, ctx.pg_database) if cpu_on else None
-    times: list[float] = []
-    errors: Counter[str] = Counter()
-    for part in parts:
-        a = array("d")
-        a.frombytes(part["times"])
-        times.extend(a)
-        errors.update(part["errors"])
-    times.sort()
+    times, errors = connect_times(parts)
     connected = len(times)
     starts = [p["first_start"] for p in parts if p["first_start"] is not None]
     readies = [p["last_ready"] for p in parts if p["last_ready"] is not None]
@@ -213,20 +205,21 @@ def run(ctx: Context) -> dict[str, Any]:
         reps.append(r)
         if r["connected"] == 0:
             break
-    applicable = [r for r in reps if r["check"]["applicable"]]
     return {
         "contacts": ctx.args.partners,
         "connect_concurrency": ctx.args.connect_concurrency,
         "reps": reps,
-        "violations": (
-            sum(
-                r["check"]["violations"]
-                + r["check"]["ready_missing"]
-                + r["check"]["presence_not_one"]
-                for r in applicable
-            )
-            if applicable
-            else None
-        ),
+        "violations": check_failures(reps),
         "generator_bound": any(r["generator_bound"] for r in reps),
     }
+
+
+def check_failures(reps: Iterable[dict[str, Any]]) -> int | None:
+    """Contact pairs not told plus sockets without socket:ready or one presence:update.
+
+    ``None`` when no storm had anything to check (a server without presence).
+    """
+    applicable = [r["check"] for r in reps if r["check"]["applicable"]]
+    if not applicable:
+        return None
+    return sum(c["violations"] + c["ready_missing"] + c["presence_not_one"] for c in applicable)

@@ -1,4 +1,4 @@
-"""scripts/loadtest against the real server: a short run loses nothing."""
+"""scripts/loadtest against the real server: a short run of each workload, checked."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from tests.helpers import free_port, start_server
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp_path):
+async def _run_loadtest(base_settings, tmp_path, *extra: str) -> dict:
+    """scripts/loadtest with SQL seeding against a real server; its JSON report."""
     port = free_port()
     server = await start_server(base_settings, port, tmp_path)
     out = tmp_path / "result.json"
@@ -31,32 +32,28 @@ async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp
             base_settings.database_url,
             # One argument: a generated secret may start with "-".
             f"--jwt-secret={base_settings.jwt_secret}",
-            "--sockets",
-            "10",
-            "--rate",
-            "50",
-            "--duration",
-            "2",
-            "--warmup",
-            "0",
-            "--grace",
-            "3",
-            "--procs",
-            "1",
             "--server-pid",
             str(server.pid),
-            "--verify-db",
-            base_settings.database_url,
             "--json",
             str(out),
             "--quiet",
+            *extra,
             cwd=ROOT,
         )
-        assert await asyncio.wait_for(lt.wait(), 30) == 0
+        assert await asyncio.wait_for(lt.wait(), 60) == 0
     finally:
         server.terminate()
         await server.wait()
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp_path):
+    report = await _run_loadtest(
+        base_settings,
+        tmp_path,
+        *("--sockets", "10", "--rate", "50", "--duration", "2", "--warmup", "0"),
+        *("--grace", "3", "--procs", "1", "--verify-db", base_settings.database_url),
+    )
     assert report["connect"]["connected"] == 10
     (trial,) = report["trials"]
     assert trial["sent"] == 100
@@ -95,35 +92,6 @@ async def test_verify_reports_acked_ids_missing_from_the_database(base_settings)
     assert summary["missing_sample"] == [str(ghost)]
     assert summary["error_events"] == {"error: Failed to send message": 3}
     assert summary["disconnects"] == 1 and summary["unanswered"] == 2
-
-
-async def _run_loadtest(base_settings, tmp_path, *extra: str) -> dict:
-    """scripts/loadtest with SQL seeding against a real server; its JSON report."""
-    port = free_port()
-    server = await start_server(base_settings, port, tmp_path)
-    out = tmp_path / "result.json"
-    try:
-        lt = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(ROOT / "scripts" / "loadtest"),
-            "--url",
-            f"http://127.0.0.1:{port}",
-            "--seed-sql",
-            base_settings.database_url,
-            f"--jwt-secret={base_settings.jwt_secret}",
-            "--server-pid",
-            str(server.pid),
-            "--json",
-            str(out),
-            "--quiet",
-            *extra,
-            cwd=ROOT,
-        )
-        assert await asyncio.wait_for(lt.wait(), 60) == 0
-    finally:
-        server.terminate()
-        await server.wait()
-    return json.loads(out.read_text())
 
 
 async def test_first_contacts_open_new_pairs_and_lose_nothing(base_settings, tmp_path):
