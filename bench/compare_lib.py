@@ -539,16 +539,16 @@ DOC_TEMPLATE = """# Benchmarks
 """
 
 
-def write_doc(workload: str, block: str) -> None:
+def write_doc(workload: str, block: str, doc: Path = DOC) -> None:
     """Replace the block between the workload's markers (appended when missing)."""
     begin, end = markers(workload)
-    text = DOC.read_text() if DOC.exists() else DOC_TEMPLATE
+    text = doc.read_text() if doc.exists() else DOC_TEMPLATE
     if begin not in text or end not in text:
         text = text.rstrip("\n") + f"\n\n### {TITLES[workload]}\n\n{begin}\n{end}\n"
     head, _, rest = text.partition(begin)
     _, _, tail = rest.partition(end)
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(head + begin + "\n" + block + end + tail)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(head + begin + "\n" + block + end + tail)
 
 
 def _env_line() -> str:
