@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from loadtest import procstat
-from loadtest.report import connect_times, ms, pct
+from loadtest.report import connect_times, quantiles_ms
 
 if TYPE_CHECKING:
     from loadtest.runner import Context
@@ -121,12 +121,7 @@ def one(ctx: Context, rep: int) -> dict[str, Any]:
         "failed": ctx.plan.sockets - connected,
         "wall_s": None if wall is None else round(wall, 3),
         "connects_per_s": round(connected / wall, 1) if wall else None,
-        "handshake_ms": {
-            "p50": ms(pct(times, 0.5)),
-            "p90": ms(pct(times, 0.9)),
-            "p99": ms(pct(times, 0.99)),
-            "max": ms(times[-1] if times else None),
-        },
+        "handshake_ms": quantiles_ms(times),
         "events": {
             "socket_ready": connected - check["ready_missing"],
             "presence_update": check["presence_update"],
