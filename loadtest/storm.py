@@ -155,6 +155,15 @@ def one(ctx: Context, rep: int) -> dict[str, Any]:
             "exited_server_processes": srv_gone,
             "exited_pg_backends": pg_gone,
         }
+        window = max(t_end - t_call, 1e-9)
+        gen = sum(p["cpu_s"] for p in parts)
+        busy = after.machine_busy_s - before.machine_busy_s
+        result["machine"] = {
+            "busy_cores": round(busy / window, 2),
+            # Everything else on the machine: other tenants, other databases.
+            "other_cores": round(max(0.0, busy - srv - pg - gen) / window, 2),
+            "generator_cores": round(gen / window, 2),
+        }
     return result
 
 
@@ -182,6 +191,8 @@ def describe(r: dict[str, Any]) -> str:
         line += ", check n/a (no presence:update)"
     if r["errors"]:
         line += f", errors {dict(r['errors'])}"
+    if "machine" in r:
+        line += f", other load {r['machine']['other_cores']:.2f} cores"
     if r["generator_bound"]:
         line += " [GENERATOR-BOUND: add --procs]"
     return line

@@ -150,6 +150,7 @@ async def test_reconnect_storm_tells_every_contact_twice_over(base_settings, tmp
         assert rep["handshake_ms"]["p50"] is not None and rep["handshake_ms"]["p99"] is not None
         assert rep["cpu"]["server_ms_per_connect"] > 0
         assert rep["cpu"]["server_pg_ms_per_connect"] >= rep["cpu"]["server_ms_per_connect"]
+        assert rep["machine"]["other_cores"] >= 0 and rep["generator_cpu_fraction"]
         check = rep["check"]
         assert check["applicable"] is True
         assert check["contact_pairs"] == 20 * 4
