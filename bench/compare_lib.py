@@ -367,6 +367,7 @@ def summarize_storm(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "failed": sum(rep["failed"] for rep in reps),
         "violations": storm.check_failures(reps),
         "other_cores": _median([rep.get("machine", {}).get("other_cores") for rep in reps]),
+        "listen_overflows": _median([rep.get("listen_overflows") for rep in reps]),
         "generator_bound": any(rep["generator_bound"] for rep in reps),
         "procs": runs[0]["procs"],
     }
@@ -495,8 +496,8 @@ def render_storm(results: dict[tuple[int, str], dict[str, Any]], meta: dict[str,
         "| sockets | server | connect wall s | connects/s | handshake p50 ms | "
         "handshake p99 ms | server CPU ms/connect | server+PG CPU ms/connect | "
         "user:status online | presence:update | check failures | wall vs Node | "
-        "CPU vs Node | +PG vs Node | other load (cores) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU vs Node | +PG vs Node | listen overflows | other load (cores) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     na = _skipped("storm", meta)
     for sockets in meta["scales"]:
@@ -518,10 +519,10 @@ def render_storm(results: dict[tuple[int, str], dict[str, Any]], meta: dict[str,
                 f"{_ratio(s['wall_s'], ref and ref['wall_s'])} | "
                 f"{_ratio(s['server_ms'], ref and ref['server_ms'])} | "
                 f"{_ratio(s['server_pg_ms'], ref and ref['server_pg_ms'])} | "
-                f"{_f(s['other_cores'])} |"
+                f"{_f(s['listen_overflows'], 0)} | {_f(s['other_cores'])} |"
             )
         for kind in na:
-            lines.append(f"| {sockets:,} | {NAMES[kind]} | n/a |" + " |" * 12)
+            lines.append(f"| {sockets:,} | {NAMES[kind]} | n/a |" + " |" * 13)
     notes = (
         "Connect wall = first connect started → last `socket:ready`; handshake = one "
         "socket's connect start → its `socket:ready`; CPU per connect over the storm "
@@ -529,7 +530,10 @@ def render_storm(results: dict[tuple[int, str], dict[str, Any]], meta: dict[str,
         "`socket:ready` or without exactly one `presence:update`, plus contact pairs (u, v) "
         "where u never learned that v is online (neither in u's `presence:update` snapshot "
         "nor by `user:status`); n/a = the server sends no presence at all (the minimal "
-        "baseline). Other load = machine-wide busy CPU during the storm minus the server, "
+        "baseline). Listen overflows = connection attempts the kernel dropped on a full "
+        "accept queue during the storm (`TcpExt ListenOverflows`, machine-wide; the client "
+        "retries such a SYN after 1 s, then 3 s, 7 s: the wall time then moves in those "
+        "steps). Other load = machine-wide busy CPU during the storm minus the server, "
         "its database backends and the load generator. "
         "⚠ = a load generator process was CPU-bound (> 85 % of a core). "
         "† = a database backend exited during the window."

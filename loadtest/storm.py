@@ -100,6 +100,7 @@ def one(ctx: Context, rep: int) -> dict[str, Any]:
     args = ctx.args
     cpu_on = ctx.server_pid is not None and not args.no_cpu
     before = procstat.sample(ctx.server_pid, ctx.pg_database) if cpu_on else None
+    overflows = procstat.listen_overflows()
     t_call = time.monotonic()
     parts = ctx.pool.call(
         "connect",
@@ -108,6 +109,7 @@ def one(ctx: Context, rep: int) -> dict[str, Any]:
     check, settle_s = settle(ctx)
     t_end = time.monotonic()
     after = procstat.sample(ctx.server_pid, ctx.pg_database) if cpu_on else None
+    overflows_after = procstat.listen_overflows()
     times, errors = connect_times(parts)
     connected = len(times)
     starts = [p["first_start"] for p in parts if p["first_start"] is not None]
@@ -136,6 +138,12 @@ def one(ctx: Context, rep: int) -> dict[str, Any]:
             "violations": check["violations"] if applicable else None,
             "violation_sample": check["sample"] if applicable else [],
         },
+        # Machine-wide (other tenants too): SYNs dropped on a full accept queue.
+        "listen_overflows": (
+            overflows_after - overflows
+            if overflows is not None and overflows_after is not None
+            else None
+        ),
         "settle_s": round(settle_s, 3),
         "window_s": round(t_end - t_call, 3),
         "generator_cpu_fraction": [round(p["cpu_s"] / max(p["elapsed"], 1e-9), 2) for p in parts],
@@ -193,6 +201,11 @@ def describe(r: dict[str, Any]) -> str:
         line += f", errors {dict(r['errors'])}"
     if "machine" in r:
         line += f", other load {r['machine']['other_cores']:.2f} cores"
+    if r["listen_overflows"]:
+        line += (
+            f", listen-queue overflows {r['listen_overflows']} "
+            "(SYNs dropped, retried after 1 s or more)"
+        )
     if r["generator_bound"]:
         line += " [GENERATOR-BOUND: add --procs]"
     return line
