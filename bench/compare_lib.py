@@ -524,19 +524,18 @@ def render_storm(results: dict[tuple[int, str], dict[str, Any]], meta: dict[str,
         for kind in na:
             lines.append(f"| {sockets:,} | {NAMES[kind]} | n/a |" + " |" * 13)
     notes = (
-        "Connect wall = first connect started → last `socket:ready`; handshake = one "
-        "socket's connect start → its `socket:ready`; CPU per connect over the storm "
-        "(connects and the presence events they cause). Check failures = sockets without "
-        "`socket:ready` or without exactly one `presence:update`, plus contact pairs (u, v) "
+        "Connect wall = first connect started → last `socket:ready`; handshake = one socket's"
+        " connect start → its `socket:ready`; CPU per connect over the storm (connects and "
+        "the presence events they cause). Check failures = sockets without `socket:ready` or "
+        "without exactly one `presence:update`, plus contact pairs (u, v) of connected users "
         "where u never learned that v is online (neither in u's `presence:update` snapshot "
         "nor by `user:status`); n/a = the server sends no presence at all (the minimal "
         "baseline). Listen overflows = connection attempts the kernel dropped on a full "
         "accept queue during the storm (`TcpExt ListenOverflows`, machine-wide; the client "
         "retries such a SYN after 1 s, then 3 s, 7 s: the wall time then moves in those "
-        "steps). Other load = machine-wide busy CPU during the storm minus the server, "
-        "its database backends and the load generator. "
-        "⚠ = a load generator process was CPU-bound (> 85 % of a core). "
-        "† = a database backend exited during the window."
+        "steps). Other load = machine-wide busy CPU during the storm minus the server, its "
+        "database backends and the load generator. ⚠ = a load generator process was CPU-bound"
+        " (> 85 % of a core). † = a database backend exited during the window."
     )
     if na:
         notes += " n/a rows: that server does not implement this workload."

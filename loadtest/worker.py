@@ -215,6 +215,7 @@ class Worker:
         elapsed = time.monotonic() - t0
         return {
             "connected": len(times),
+            "users": sorted({self.slots[i] % self.n_users for i, c in enumerate(self.socks) if c}),
             "times": times.tobytes(),
             "elapsed": elapsed,
             # Monotonic clock (system-wide): the coordinator spans all workers.
@@ -224,13 +225,15 @@ class Worker:
             "errors": dict(self.errors),
         }
 
-    async def storm_check(self, _: dict[str, Any]) -> dict[str, Any]:
+    async def storm_check(self, args: dict[str, Any]) -> dict[str, Any]:
         """The connect sequence's events so far, and the contact pairs not yet told.
 
         A socket of user u must have got one ``socket:ready`` and one
-        ``presence:update``, and for every contact v of u either v in the
-        snapshot or ``user:status {userId: v, status: online}``.
+        ``presence:update``, and for every contact v of u that is online
+        (``args["online"]``: one byte per user, from every worker) either v in
+        the snapshot or ``user:status {userId: v, status: online}``.
         """
+        online: bytes = args["online"]
         violations = 0
         sample: list[tuple[int, int]] = []
         pairs = 0
@@ -240,6 +243,8 @@ class Worker:
             u = g % self.n_users
             seen = self.learned[i]
             for v in self.partners[u]:
+                if not online[v]:
+                    continue  # v never connected: nothing to learn
                 pairs += 1
                 if v not in seen:
                     violations += 1
