@@ -105,6 +105,7 @@ BEGIN
         -- Pairs without an accepted conversation only (statement 1 had the others),
         -- judged in chatr_send_dm's order: a stored temp id, a block, the recipient.
         SELECT t.*, c.conv_id, c.conv_status, c.initiator, f.blocked_by, f.friends,
+               gen_random_uuid() AS row_conv,
                CASE WHEN s.seen OR (t.temp_id IS NOT NULL AND t.copies > 1)
                          OR t.reply_to IS NOT NULL OR t.message_id IS NOT NULL
                          OR t.sender = t.recipient THEN 'later'
@@ -143,7 +144,9 @@ BEGIN
                bool_and(j.verdict = 'store') OVER pair AS whole,
                COALESCE(j.initiator, first_value(j.sender) OVER (pair ORDER BY j.pos))
                    AS initiator_id,
-               first_value(gen_random_uuid()) OVER (pair ORDER BY j.pos) AS new_conv
+               -- (a window function evaluates its argument again per row: the id
+               -- must be a column already)
+               first_value(j.row_conv) OVER (pair ORDER BY j.pos) AS new_conv
         FROM judged j
         WHERE j.verdict IN ('store', 'later')
         WINDOW pair AS (PARTITION BY j.lo, j.hi)
