@@ -6,13 +6,14 @@
 -- chatr_send_dm would have returned for it, had the batch run row by row in
 -- order. Inputs without a row go through chatr_send_dm afterwards, as before:
 -- replies, upload announcements, temp ids stored before or repeated inside the
--- batch, sends to oneself, and the rows of any pair that holds one of those;
--- also the rows of a pair whose conversation another transaction created or
--- accepted while this one ran (that statement sees its commit).
+-- batch, sends to oneself, blocked sends on an accepted conversation, and the
+-- rows of any pair that holds one of those; also the rows of a pair whose
+-- conversation another transaction created or accepted while this one ran
+-- (chatr_send_dm's statements see its commit).
 --
 -- Two set-based statements, the second only when the first left something:
---  1. plain sends on accepted conversations, exactly the statement of
---     chatr_send_dm_plain (migration 0008): the hot path pays nothing more;
+--  1. plain sends on accepted conversations (chatr_send_dm_plain of migration
+--     0008, its results no longer joined back to the insert: see below);
 --  2. plain sends of pairs without an accepted conversation. Per pair, in batch
 --     order: the first message creates the conversation (initiator = its
 --     sender; accepted iff the two are friends at that moment); a message from
@@ -28,6 +29,12 @@
 -- A pair's conversation created here with a reply in the same batch is
 -- inserted accepted at once: the row ends as chatr_send_dm leaves it (created
 -- pending, then accepted with updated_at = now(), the same transaction time).
+--
+-- Each statement computes a message's id, status and created_at before the
+-- insert (in batch order: `ORDER BY pos` evaluates volatile columns after the
+-- sort) and answers the rows the insert kept, found with a hashed subplan on
+-- the ids. Joining the insert's RETURNING back to its input cost a nested loop
+-- over both CTEs (their row estimates are tiny): n² comparisons a batch.
 CREATE FUNCTION chatr_send_dm_batch(p_batch jsonb)
 RETURNS TABLE (n bigint, result chatr_dm_result)
 LANGUAGE plpgsql
@@ -49,7 +56,8 @@ BEGIN
     ), ready AS (
         -- LATERAL ... LIMIT 1 keeps these as index probes per input row, whatever
         -- the table statistics say (a hash join would scan every conversation).
-        SELECT gen_random_uuid() AS new_id, t.*, c.conv_id, c.initiator
+        SELECT gen_random_uuid() AS new_id, clock_timestamp() AS new_at, t.*, c.conv_id,
+               c.initiator
         FROM input t
         CROSS JOIN LATERAL (
             SELECT cv.id AS conv_id, cv.initiator_id AS initiator
@@ -66,25 +74,28 @@ BEGIN
                    OR (f.requester_id = t.recipient AND f.addressee_id = t.sender))
             LIMIT 1) b ON true
         WHERE b.blocked IS NULL
+        ORDER BY t.pos
     ), stored AS (
+        -- In batch order (ready's): of two rows with one temp id, the first is kept.
         INSERT INTO messages AS m (id, sender_id, recipient_id, content, type, status, file_url,
                                    file_name, file_size, file_type, audio_waveform,
-                                   audio_duration, link_preview, temp_id)
+                                   audio_duration, link_preview, temp_id, created_at)
         SELECT new_id, sender, recipient, body, kind,
                CASE WHEN online THEN 'delivered' ELSE 'sent' END,
-               f_url, f_name, f_size, f_type, waveform, duration, preview, temp_id
+               f_url, f_name, f_size, f_type, waveform, duration, preview, temp_id, new_at
         FROM ready
-        ORDER BY pos
         ON CONFLICT (sender_id, temp_id) DO NOTHING
-        RETURNING m.id AS stored_id, m.status AS stored_status, m.created_at AS stored_at
+        RETURNING m.id
     )
     SELECT r.pos,
            ROW('created', NULL, false, r.conv_id, 'accepted', r.initiator,
-               s.stored_id, r.sender, r.recipient, r.body, r.kind, s.stored_status, s.stored_at,
+               r.new_id, r.sender, r.recipient, r.body, r.kind,
+               CASE WHEN r.online THEN 'delivered' ELSE 'sent' END, r.new_at,
                r.f_url, r.f_name, r.f_size, r.f_type, r.waveform, r.duration, r.preview,
                NULL, NULL, NULL, NULL, NULL)::chatr_dm_result
-    FROM stored s
-    JOIN ready r ON r.new_id = s.stored_id;
+    FROM ready r
+    -- IS TRUE keeps this a hashed subplan (not a join the planner would nest).
+    WHERE (r.new_id IN (SELECT id FROM stored)) IS TRUE;
 
     GET DIAGNOSTICS settled = ROW_COUNT;
     IF settled = jsonb_array_length(p_batch) THEN
@@ -137,35 +148,43 @@ BEGIN
             SELECT true AS known FROM users us WHERE us.id = t.recipient AND c.conv_id IS NULL
             LIMIT 1) u ON true
         WHERE c.conv_status IS DISTINCT FROM 'accepted'
-    ), pair_rows AS (
-        -- Each pair's rows in batch order. A pair with a row left for later is left
-        -- whole: handling the rest here would change the order its conversation sees.
-        SELECT j.*,
-               bool_and(j.verdict = 'store') OVER pair AS whole,
-               COALESCE(j.initiator, first_value(j.sender) OVER (pair ORDER BY j.pos))
-                   AS initiator_id,
-               -- (a window function evaluates its argument again per row: the id
-               -- must be a column already)
-               first_value(j.row_conv) OVER (pair ORDER BY j.pos) AS new_conv
-        FROM judged j
-        WHERE j.verdict IN ('store', 'later')
-        WINDOW pair AS (PARTITION BY j.lo, j.hi)
     ), planned AS (
-        -- start: the conversation's status before the batch (or as created);
-        -- first_reply: the first message of its non-initiator, which accepts it.
-        SELECT r.*,
-               COALESCE(r.conv_status, CASE WHEN r.friends THEN 'accepted' ELSE 'pending' END)
-                   AS start_status,
-               min(r.pos) FILTER (WHERE r.sender <> r.initiator_id) OVER pair AS first_reply,
-               r.pos = min(r.pos) OVER pair AS opens
-        FROM pair_rows r
-        WHERE r.whole
-        WINDOW pair AS (PARTITION BY r.lo, r.hi)
+        -- Per pair: left whole for later when any of its rows is (handling the rest
+        -- here would change the order its conversation sees); the initiator (the
+        -- conversation's, or the sender of the pair's first row); the start status
+        -- (the conversation's, or accepted iff friends); first_reply, the first row
+        -- of the non-initiator, which accepts a pending conversation; opens, the
+        -- pair's first row; new_conv, the id of a conversation created here.
+        SELECT w.*,
+               w.pos = LEAST(w.first_lo, w.first_hi) AS opens,
+               CASE WHEN w.initiator_id = w.lo THEN w.first_hi ELSE w.first_lo END
+                   AS first_reply
+        FROM (
+            SELECT p.*,
+                   COALESCE(p.initiator,
+                            CASE WHEN p.first_hi IS NULL OR p.first_lo < p.first_hi
+                                 THEN p.lo ELSE p.hi END) AS initiator_id,
+                   COALESCE(p.conv_status,
+                            CASE WHEN p.friends THEN 'accepted' ELSE 'pending' END)
+                       AS start_status
+            FROM (
+                SELECT j.*,
+                       bool_and(j.verdict = 'store') OVER pair AS whole,
+                       min(j.pos) FILTER (WHERE j.sender = j.lo) OVER pair AS first_lo,
+                       min(j.pos) FILTER (WHERE j.sender = j.hi) OVER pair AS first_hi,
+                       (array_agg(j.row_conv) OVER pair)[1] AS new_conv
+                FROM judged j
+                WHERE j.verdict IN ('store', 'later')
+                WINDOW pair AS (PARTITION BY j.lo, j.hi)
+            ) p
+            WHERE p.whole
+        ) w
     ), opened AS (
         -- In key order: two batches opening the same pairs wait, never deadlock.
         INSERT INTO conversations AS cv (id, participant_a, participant_b, initiator_id, status)
         SELECT new_conv, lo, hi, initiator_id,
-               CASE WHEN first_reply IS NULL THEN start_status ELSE 'accepted' END
+               CASE WHEN start_status = 'pending' AND first_reply IS NOT NULL
+                    THEN 'accepted' ELSE start_status END
         FROM planned
         WHERE opens AND conv_id IS NULL
         ORDER BY lo, hi
@@ -182,40 +201,39 @@ BEGIN
     ), ready AS (
         -- The rows whose conversation is as planned (created here, accepted here, or
         -- pending and left so); the others go to chatr_send_dm, which sees the
-        -- other transaction's commit. ORDER BY pos: ids and timestamps in batch order.
-        SELECT p.*, gen_random_uuid() AS new_id, clock_timestamp() AS new_at,
-               COALESCE(p.conv_id, p.new_conv) AS final_id,
-               CASE WHEN p.start_status = 'accepted' OR p.pos >= p.first_reply
-                    THEN 'accepted' ELSE 'pending' END AS conv_now,
-               p.start_status = 'pending' AND p.pos IS NOT DISTINCT FROM p.first_reply
-                   AS accepted_now
-        FROM planned p
-        WHERE CASE WHEN p.conv_id IS NULL THEN p.new_conv IN (SELECT id FROM opened)
-                   WHEN p.start_status = 'pending' AND p.first_reply IS NOT NULL
-                       THEN p.conv_id IN (SELECT id FROM accepted)
-                   ELSE true END
-        ORDER BY p.pos
+        -- other transaction's commit.
+        SELECT q.*, gen_random_uuid() AS new_id, clock_timestamp() AS new_at,
+               CASE WHEN q.online AND q.conv_now = 'accepted' THEN 'delivered' ELSE 'sent' END
+                   AS new_status
+        FROM (
+            SELECT p.*, COALESCE(p.conv_id, p.new_conv) AS final_id,
+                   CASE WHEN p.start_status = 'accepted' OR p.pos >= p.first_reply
+                        THEN 'accepted' ELSE 'pending' END AS conv_now,
+                   p.start_status = 'pending' AND p.pos IS NOT DISTINCT FROM p.first_reply
+                       AS accepted_now
+            FROM planned p
+            WHERE CASE WHEN p.conv_id IS NULL THEN p.new_conv IN (SELECT id FROM opened)
+                       WHEN p.start_status = 'pending' AND p.first_reply IS NOT NULL
+                           THEN p.conv_id IN (SELECT id FROM accepted)
+                       ELSE true END
+        ) q
+        ORDER BY q.pos
     ), stored AS (
         INSERT INTO messages AS m (id, sender_id, recipient_id, content, type, status, file_url,
                                    file_name, file_size, file_type, audio_waveform,
                                    audio_duration, link_preview, temp_id, created_at)
-        SELECT new_id, sender, recipient, body, kind,
-               CASE WHEN online AND conv_now = 'accepted' THEN 'delivered' ELSE 'sent' END,
+        SELECT new_id, sender, recipient, body, kind, new_status,
                f_url, f_name, f_size, f_type, waveform, duration, preview, temp_id, new_at
         FROM ready
-        ORDER BY pos
         ON CONFLICT (sender_id, temp_id) DO NOTHING
         RETURNING m.id
     )
     SELECT r.pos,
            ROW('created', NULL, r.accepted_now, r.final_id, r.conv_now, r.initiator_id,
-               r.new_id, r.sender, r.recipient, r.body, r.kind,
-               CASE WHEN r.online AND r.conv_now = 'accepted' THEN 'delivered' ELSE 'sent' END,
-               r.new_at, r.f_url, r.f_name, r.f_size, r.f_type, r.waveform, r.duration,
-               r.preview, NULL, NULL, NULL, NULL, NULL)::chatr_dm_result
+               r.new_id, r.sender, r.recipient, r.body, r.kind, r.new_status, r.new_at,
+               r.f_url, r.f_name, r.f_size, r.f_type, r.waveform, r.duration, r.preview,
+               NULL, NULL, NULL, NULL, NULL)::chatr_dm_result
     FROM ready r
-    -- IS TRUE keeps this a hashed subplan (a join here would be planned as a
-    -- nested loop over both CTEs: their row estimates are tiny).
     WHERE (r.new_id IN (SELECT id FROM stored)) IS TRUE
     UNION ALL
     SELECT j.pos,
