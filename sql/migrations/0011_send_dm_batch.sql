@@ -31,10 +31,13 @@
 -- pending, then accepted with updated_at = now(), the same transaction time).
 --
 -- Each statement computes a message's id, status and created_at before the
--- insert (in batch order: `ORDER BY pos` evaluates volatile columns after the
--- sort) and answers the rows the insert kept, found with a hashed subplan on
--- the ids. Joining the insert's RETURNING back to its input cost a nested loop
--- over both CTEs (their row estimates are tiny): n² comparisons a batch.
+-- insert, in batch order (volatile columns are evaluated after an ORDER BY;
+-- statement 1 needs no sort: the ordinality of jsonb_array_elements is known
+-- sorted), and answers the rows the insert kept: `id = ANY (ARRAY(SELECT ...))`,
+-- one array built once. Joining the insert's RETURNING back to its input cost
+-- a nested loop rescanning a CTE (their row estimates are tiny), n² CTE reads a
+-- batch; a hashed subplan pays building a hash table, more than a small batch
+-- saves.
 CREATE FUNCTION chatr_send_dm_batch(p_batch jsonb)
 RETURNS TABLE (n bigint, result chatr_dm_result)
 LANGUAGE plpgsql
@@ -94,8 +97,7 @@ BEGIN
                r.f_url, r.f_name, r.f_size, r.f_type, r.waveform, r.duration, r.preview,
                NULL, NULL, NULL, NULL, NULL)::chatr_dm_result
     FROM ready r
-    -- IS TRUE keeps this a hashed subplan (not a join the planner would nest).
-    WHERE (r.new_id IN (SELECT id FROM stored)) IS TRUE;
+    WHERE r.new_id = ANY (ARRAY(SELECT id FROM stored));
 
     GET DIAGNOSTICS settled = ROW_COUNT;
     IF settled = jsonb_array_length(p_batch) THEN
@@ -212,9 +214,9 @@ BEGIN
                    p.start_status = 'pending' AND p.pos IS NOT DISTINCT FROM p.first_reply
                        AS accepted_now
             FROM planned p
-            WHERE CASE WHEN p.conv_id IS NULL THEN p.new_conv IN (SELECT id FROM opened)
+            WHERE CASE WHEN p.conv_id IS NULL THEN p.new_conv = ANY (ARRAY(SELECT id FROM opened))
                        WHEN p.start_status = 'pending' AND p.first_reply IS NOT NULL
-                           THEN p.conv_id IN (SELECT id FROM accepted)
+                           THEN p.conv_id = ANY (ARRAY(SELECT id FROM accepted))
                        ELSE true END
         ) q
         ORDER BY q.pos
@@ -234,7 +236,7 @@ BEGIN
                r.f_url, r.f_name, r.f_size, r.f_type, r.waveform, r.duration, r.preview,
                NULL, NULL, NULL, NULL, NULL)::chatr_dm_result
     FROM ready r
-    WHERE (r.new_id IN (SELECT id FROM stored)) IS TRUE
+    WHERE r.new_id = ANY (ARRAY(SELECT id FROM stored))
     UNION ALL
     SELECT j.pos,
            ROW(j.verdict, j.blocked_by, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
