@@ -181,17 +181,6 @@ BEGIN
             ) p
             WHERE p.whole
         ) w
-    ), opened AS (
-        -- In key order: two batches opening the same pairs wait, never deadlock.
-        INSERT INTO conversations AS cv (id, participant_a, participant_b, initiator_id, status)
-        SELECT new_conv, lo, hi, initiator_id,
-               CASE WHEN start_status = 'pending' AND first_reply IS NOT NULL
-                    THEN 'accepted' ELSE start_status END
-        FROM planned
-        WHERE opens AND conv_id IS NULL
-        ORDER BY lo, hi
-        ON CONFLICT (participant_a, participant_b) DO NOTHING
-        RETURNING cv.id
     ), accepted AS (
         -- = ANY (ARRAY(...)): index probes, never a scan of every conversation.
         UPDATE conversations AS cv SET status = 'accepted', updated_at = now()
@@ -199,6 +188,19 @@ BEGIN
                                  WHERE opens AND start_status = 'pending'
                                    AND first_reply IS NOT NULL AND conv_id IS NOT NULL))
           AND cv.status = 'pending'
+        RETURNING cv.id
+    ), opened AS (
+        -- Locks in one order in every batch, so that two batches wait for each other
+        -- rather than deadlock: the accepted rows first (the count forces it; the
+        -- update visits them in id order), then the new pairs in key order.
+        INSERT INTO conversations AS cv (id, participant_a, participant_b, initiator_id, status)
+        SELECT new_conv, lo, hi, initiator_id,
+               CASE WHEN start_status = 'pending' AND first_reply IS NOT NULL
+                    THEN 'accepted' ELSE start_status END
+        FROM planned
+        WHERE opens AND conv_id IS NULL AND (SELECT count(*) FROM accepted) >= 0
+        ORDER BY lo, hi
+        ON CONFLICT (participant_a, participant_b) DO NOTHING
         RETURNING cv.id
     ), ready AS (
         -- The rows whose conversation is as planned (created here, accepted here, or
@@ -214,7 +216,8 @@ BEGIN
                    p.start_status = 'pending' AND p.pos IS NOT DISTINCT FROM p.first_reply
                        AS accepted_now
             FROM planned p
-            WHERE CASE WHEN p.conv_id IS NULL THEN p.new_conv = ANY (ARRAY(SELECT id FROM opened))
+            WHERE CASE WHEN p.conv_id IS NULL
+                           THEN p.new_conv = ANY (ARRAY(SELECT id FROM opened))
                        WHEN p.start_status = 'pending' AND p.first_reply IS NOT NULL
                            THEN p.conv_id = ANY (ARRAY(SELECT id FROM accepted))
                        ELSE true END

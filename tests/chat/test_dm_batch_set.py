@@ -400,6 +400,25 @@ async def test_first_contacts_in_one_batch_over_sockets(client, connect, bus):
     assert len(bus.events("message:received")) == 3
 
 
+async def test_a_send_to_oneself_is_refused_before_the_batch(client, connect):
+    """No conversation with oneself: refused with the send's failure text before it
+    joins a batch (it used to fail its batch's statement, stored rows included)."""
+    alice, bob = await make_user(client), await make_user(client)
+    a, a2, b = await connect(alice), await connect(alice), await connect(bob)
+    writes = client.app[SERVICES].messaging._dm_writes
+    writes._window = 3600  # the batch leaves when the test says so (below)
+    await a.emit("message:send", {"recipientId": bob.id, "content": "hi", "tempId": "x1"})
+    await until(lambda: writes.pending == 1)
+    await a2.emit("message:send", {"recipientId": alice.id, "content": "me", "tempId": "x2"})
+    assert await a2.wait("error") == {"message": "Failed to send message"}
+    assert writes.pending == 1
+    writes._start_flush()
+    sent = await a.wait("message:sent")
+    assert (await b.wait("message:received"))["id"] == sent["id"]
+    stored = "SELECT count(*) FROM messages WHERE sender_id = $1"
+    assert await client.app[SERVICES].pool.fetchval(stored, alice.id) == 1
+
+
 async def test_migration_applies_on_a_database_at_0010(empty_db, tmp_path):
     """A database migrated up to 0010, with DMs in it, takes 0011 and uses it."""
     folder = tmp_path / "sql"
