@@ -22,7 +22,7 @@ from chatr_server.db.migrate import discover, migrate
 from chatr_server.db.pool import _init_connection
 from chatr_server.db.queries import Queries, sql_dir
 from chatr_server.repos.messaging import MessagingRepo
-from tests.helpers import make_user, until
+from tests.helpers import dm_args, make_user, until
 from tests.live import settle
 
 NAMES = "abcdefghijklmn"
@@ -51,23 +51,8 @@ def _args(
     reply_to: str | None = None,
 ) -> tuple[Any, ...]:
     """A ``chatr_send_dm`` argument tuple, the scenario's names resolved in world ``w``."""
-    return (
-        w.ids[sender],
-        w.ids[recipient],
-        content,
-        "text",
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None if reply_to is None else w.setup[reply_to],
-        temp_id,
-        None,
-        online,
-    )
+    reply = None if reply_to is None else w.setup[reply_to]
+    return dm_args(w.ids[sender], w.ids[recipient], content, temp_id, online=online, reply_to=reply)
 
 
 async def _world(pool: asyncpg.Pool, repo: MessagingRepo) -> World:
@@ -168,6 +153,13 @@ FALLBACK_2 = {1, 3}
 FALLBACK_RERUN = set(range(1, len(BATCH_1) + 1)) - {10, 11, 12, 13, 19, 20, 27}
 
 
+async def _setup(client: Any) -> tuple[asyncpg.Pool, MessagingRepo, World]:
+    """The app's pool, a repository on the app's SQL, and one world of users."""
+    services = client.app[SERVICES]
+    repo = MessagingRepo(services.queries)
+    return services.pool, repo, await _world(services.pool, repo)
+
+
 async def _translation(pool: asyncpg.Pool, w: World) -> dict[str, str]:
     """Every id of world ``w`` (users, conversations, messages) → a name shared by worlds."""
     names = dict(w.names)
@@ -225,10 +217,8 @@ async def _state(pool: asyncpg.Pool, w: World, names: dict[str, str]) -> dict[st
 async def test_batch_matches_chatr_send_dm_row_by_row(client):
     """Three batches (the first, one repeating some of its temp ids, the first again):
     results, conversations and messages as chatr_send_dm row by row leaves them."""
-    services = client.app[SERVICES]
-    pool = services.pool
-    repo = MessagingRepo(services.queries)
-    mine, oracle = await _world(pool, repo), await _world(pool, repo)
+    pool, repo, mine = await _setup(client)
+    oracle = await _world(pool, repo)
     for batch, fallback in (
         (BATCH_1, FALLBACK_1),
         (BATCH_2, FALLBACK_2),
@@ -261,10 +251,7 @@ async def test_batch_matches_chatr_send_dm_row_by_row(client):
 
 async def test_results_of_each_kind(client):
     """The results behind the events: outcome, statuses, initiator, accepted_now, blocker."""
-    services = client.app[SERVICES]
-    pool = services.pool
-    repo = MessagingRepo(services.queries)
-    w = await _world(pool, repo)
+    pool, repo, w = await _setup(client)
     async with pool.acquire() as conn:
         rows = await repo.send_dm_batch(conn, [_args(w, *r) for r in BATCH_1])
     by = {i: rows[i - 1] for i in range(1, len(rows) + 1)}
@@ -314,10 +301,7 @@ async def test_results_of_each_kind(client):
 
 async def test_two_batches_opening_the_same_pairs_concurrently(client):
     """Two connections (two nodes' writers) open the same pairs at once, both ways."""
-    services = client.app[SERVICES]
-    pool = services.pool
-    repo = MessagingRepo(services.queries)
-    w = await _world(pool, repo)
+    pool, repo, w = await _setup(client)
     pairs = [(x, y) for x in "hijk" for y in "hijk" if x < y]
     one = [_args(w, x, y, f"{x}>{y}", f"c1-{x}{y}") for x, y in pairs]
     other = [_args(w, y, x, f"{y}>{x}", f"c2-{y}{x}") for x, y in reversed(pairs)]
@@ -349,10 +333,7 @@ async def test_two_batches_opening_the_same_pairs_concurrently(client):
 
 async def test_concurrent_batches_without_holding(client):
     """Same pairs from both sides on two connections, neither waiting on purpose."""
-    services = client.app[SERVICES]
-    pool = services.pool
-    repo = MessagingRepo(services.queries)
-    w = await _world(pool, repo)
+    pool, repo, w = await _setup(client)
     pairs = [(x, y) for x in "hijkm" for y in "hijkm" if x < y]
 
     async def run(conn_rows: list[tuple[Any, ...]]) -> list[Any]:
