@@ -25,6 +25,11 @@
 --     the same pairs wait for each other instead of deadlocking.
 -- Statement 2 runs in a new snapshot (a plpgsql function's statements do), so it
 -- sees what statement 1 stored: those pairs are accepted and left alone.
+-- Where the batch order is not kept (as with 0008): one temp id sent by one
+-- sender first to a pair without an accepted conversation, then to an accepted
+-- pair, stores the second (statement 1) and answers the first as its duplicate;
+-- row by row it is the other way round. (A client reuses a temp id only to
+-- resend the same message, to the same recipient.)
 --
 -- A pair's conversation created here with a reply in the same batch is
 -- inserted accepted at once: the row ends as chatr_send_dm leaves it (created
