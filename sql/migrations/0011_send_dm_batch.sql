@@ -113,7 +113,8 @@ BEGIN
     WITH input AS (
         SELECT t.*, e.pos, LEAST(t.sender, t.recipient) AS lo,
                GREATEST(t.sender, t.recipient) AS hi,
-               count(*) OVER (PARTITION BY t.sender, t.temp_id) AS copies
+               -- (COLLATE "C": grouping equal temp ids needs no locale-aware sort)
+               count(*) OVER (PARTITION BY t.sender, t.temp_id COLLATE "C") AS copies
         FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS e(item, pos)
         CROSS JOIN LATERAL jsonb_to_record(e.item)
              AS t(sender uuid, recipient uuid, body text, kind text, f_url text, f_name text,
