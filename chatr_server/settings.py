@@ -191,7 +191,7 @@ class Settings:
     group_commit_window_ms: float = setting(
         "GROUP_COMMIT_WINDOW_MS",
         2.0,
-        "how long the first write of a batch waits for others",
+        "under load, how long the first write of a batch waits for others (idle: none)",
         rule=between(0, 100),
     )
     max_pending_writes: int = setting(

@@ -187,7 +187,7 @@ class MessagingService:
             req.files = await self._own_files(sender.id, req.files)
         online = await self._presence.is_online(recipient)
         files = req.files
-        row = await self._dm_writes.submit(
+        row = await self._dm_writes.write(
             (
                 sender.id,
                 req.recipient_id,

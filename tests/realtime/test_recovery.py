@@ -344,3 +344,22 @@ async def _wait_redis(broker: RedisBroker) -> None:
     marker = f"{broker.prefix}marker:{secrets.token_hex(4)}"
     broker.command(lambda pipe: pipe.set(marker, 1, ex=60))
     await until(lambda: broker.redis.exists(marker))
+
+
+async def test_memory_log_entries_cost_the_garbage_collector_nothing():
+    """Logged emits are plain tuples, so a full log (up to window × rate entries) adds no
+    collector work; the excluded rooms still come back as a set."""
+    import gc
+
+    store = MemoryRecoveryStore(window=60, max_missed=5)
+    store.append("/", ("user:a",), "e1", 1, frozenset(), (b'2["x"]',))
+    store.append("/", ("user:a",), "e1", 2, frozenset({"user:b"}), (b'2["y"]',))
+    gc.collect()
+    gc.collect()  # nested tuples: the inner ones are untracked first
+    assert not any(gc.is_tracked(item) for item in store._rooms[("/", "user:a")])
+    found = await store.entries("/", ["user:a"], {}, 0)
+    assert found is not None
+    assert sorted((e.seq, e.excluded) for e in found) == [
+        (1, frozenset()),
+        (2, frozenset({"user:b"})),
+    ]
