@@ -23,19 +23,44 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import orjson
 
-from loadtest import seed
+from loadtest import seed, storm
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN = "<!-- bench/compare:begin -->"
-END = "<!-- bench/compare:end -->"
-PORTS = {"chatr": 3301, "node": 3302, "pysio": 3303}
+PORTS = {"chatr": 3301, "node": 3302, "pysio": 3303, "node-full": 3304}
 NAMES = {
     "chatr": "chatr_server",
     "node": "Node socket.io 4 + pg",
     "pysio": "python-socketio + asyncpg",
+    "node-full": "Node, full (conversation + connect sequence)",
 }
+WORKLOADS = ("accepted", "first", "storm")
+TITLES = {
+    "accepted": "(a) accepted pairs",
+    "first": "(b) first contacts",
+    "storm": "(c) reconnect storm",
+}
+# Servers run when --servers is not given. The python-socketio baseline does
+# only the accepted-pair workload (n/a for the others).
+DEFAULT_SERVERS = {
+    "accepted": ["chatr", "node", "pysio"],
+    "first": ["chatr", "node", "node-full"],
+    "storm": ["chatr", "node", "node-full"],
+}
+SUPPORTED = {
+    "accepted": {"chatr", "node", "node-full", "pysio"},
+    "first": {"chatr", "node", "node-full"},
+    "storm": {"chatr", "node", "node-full"},
+}
+# Usernames per workload (seed run id prefix): separate users, so first
+# contacts never touch the ring conversations of the other workloads.
+SEED_PREFIX = {"accepted": "s", "first": "f", "storm": "k"}
+
+
+def markers(workload: str) -> tuple[str, str]:
+    """The begin/end comments around a workload's block in docs/benchmarks.md."""
+    return (f"<!-- bench/compare:{workload}:begin -->", f"<!-- bench/compare:{workload}:end -->")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="200:400,2000:800",
         help="comma-separated SOCKETS:RATE pairs (fixed offered msg/s per scale)",
     )
-    p.add_argument("--servers", default="chatr,node,pysio")
+    p.add_argument(
+        "--servers",
+        help="comma-separated, of chatr,node,node-full,pysio (default per workload: "
+        "accepted chatr,node,pysio; first and storm chatr,node,node-full)",
+    )
+    p.add_argument(
+        "--workloads",
+        default="accepted,first,storm",
+        help="comma-separated: accepted (ring pairs with accepted conversations), first "
+        "(first contacts: random recipients among all users), storm (reconnect storm)",
+    )
+    p.add_argument("--contacts", type=int, default=50, help="storm: contacts per user (even)")
+    p.add_argument("--storm-reps", type=int, default=2, help="storm: storms per server run")
     p.add_argument("--reps", type=int, default=2, help="repetitions (order alternates)")
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     p.add_argument("--warmup", type=float, default=3.0)
@@ -88,7 +125,7 @@ def _server_cmd(kind: str, port: int) -> list[str]:
             "--port",
             str(port),
         ]
-    if kind == "node":
+    if kind in ("node", "node-full"):
         return ["node", str(BENCH / "node-baseline" / "server.js")]
     if kind == "pysio":
         return [_pysio_python(), str(BENCH / "pysocketio-baseline" / "server.py")]
@@ -180,6 +217,7 @@ def _aborted(result: dict[str, Any]) -> bool:
 
 def run_one(
     kind: str,
+    workload: str,
     sockets: int,
     rate: float,
     users_file: Path,
@@ -190,7 +228,14 @@ def run_one(
     ramp: bool,
 ) -> dict[str, Any]:
     port = PORTS[kind]
-    asyncio.run(_sql(dsn, "TRUNCATE messages CASCADE", "CHECKPOINT"))
+    reset = ["TRUNCATE messages CASCADE"]
+    if workload == "first":
+        # Every server starts from users without conversations.
+        reset.append(
+            "DELETE FROM conversations WHERE participant_a IN "
+            "(SELECT id FROM users WHERE username LIKE '@lt\\_f%')"
+        )
+    asyncio.run(_sql(dsn, *reset, "CHECKPOINT"))
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
     env = {
         **os.environ,
@@ -203,15 +248,18 @@ def run_one(
         "LOG_LEVEL": "WARNING",
         "DATABASE_POOL_SIZE": "20",
     }
-    for var in ("REDIS_URL", "CHATR_TEST_MODE", "NODE_ENV"):
+    for var in ("REDIS_URL", "CHATR_TEST_MODE", "NODE_ENV", "BASELINE_FULL"):
         env.pop(var, None)
+    if kind == "node-full":
+        env["BASELINE_FULL"] = "1"
     log = (out / f"{kind}-{sockets}-{int(time.time())}.log").open("wb")
     proc = subprocess.Popen(
         _server_cmd(kind, port), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         _wait_healthy(port, proc)
-        result_path = out / f"{kind}-{sockets}-{'ramp' if ramp else 'fixed'}-{time.time():.0f}.json"
+        mode = "ramp" if ramp else "fixed"
+        result_path = out / f"{workload}-{kind}-{sockets}-{mode}-{time.time():.0f}.json"
         cmd = [
             sys.executable,
             str(ROOT / "scripts" / "loadtest"),
@@ -238,6 +286,9 @@ def run_one(
             "--json",
             str(result_path),
         ]
+        cmd += ["--workload", workload]
+        if workload == "storm":
+            cmd += ["--contacts", str(args.contacts), "--storm-reps", str(args.storm_reps)]
         if ramp:
             cmd.append("--ramp")
         budget = 600 if ramp else 300
@@ -296,26 +347,87 @@ def _ratio(v: float | None, ref: float | None) -> str:
     return f"{v / ref:.2f}×"
 
 
-def render(
+def summarize_storm(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over every storm of every run of one server (violations summed)."""
+    reps = [rep for r in runs for rep in r["storm"]["reps"]]
+    cpu = [rep.get("cpu", {}) for rep in reps]
+    return {
+        "runs": len(runs),
+        "storms": len(reps),
+        "contacts": runs[0]["storm"]["contacts"],
+        "wall_s": _median([rep["wall_s"] for rep in reps]),
+        "connects_per_s": _median([rep["connects_per_s"] for rep in reps]),
+        "p50": _median([rep["handshake_ms"]["p50"] for rep in reps]),
+        "p99": _median([rep["handshake_ms"]["p99"] for rep in reps]),
+        "server_ms": _median([c.get("server_ms_per_connect") for c in cpu]),
+        "server_pg_ms": _median([c.get("server_pg_ms_per_connect") for c in cpu]),
+        "pg_exited": sum(c.get("exited_pg_backends", 0) for c in cpu),
+        "user_status": _median([rep["events"]["user_status_online"] for rep in reps]),
+        "presence_update": _median([rep["events"]["presence_update"] for rep in reps]),
+        "failed": sum(rep["failed"] for rep in reps),
+        "violations": storm.check_failures(reps),
+        "other_cores": _median([rep.get("machine", {}).get("other_cores") for rep in reps]),
+        "listen_overflows": _median([rep.get("listen_overflows") for rep in reps]),
+        "generator_bound": any(rep["generator_bound"] for rep in reps),
+        "procs": runs[0]["procs"],
+    }
+
+
+def _head(workload: str, meta: dict[str, Any]) -> list[str]:
+    if workload == "storm":
+        what = (
+            f"{meta['storm_reps']} storm(s) per server run × {meta['reps']} run(s) per cell "
+            f"(medians over all storms; check failures summed) · {meta['contacts']} contacts "
+            "per user"
+        )
+    else:
+        what = (
+            f"{meta['reps']} repetition(s) per cell (medians; loss summed) · "
+            f"{meta['duration']:g} s measured after {meta['warmup']:g} s warm-up"
+        )
+    return [
+        f"Run {meta['date']} on {meta['host']} · {what} · `synchronous_commit = off` on the "
+        "benchmark database for every server · load generator on the same machine "
+        f"(`scripts/loadtest --workload {workload} --procs {meta['procs']}`).",
+        "",
+    ]
+
+
+def _foot(meta: dict[str, Any], notes: str) -> list[str]:
+    return [
+        "",
+        notes,
+        "",
+        f"Environment: {meta['env']}. Load average before the run: {meta['loadavg']}.",
+        "",
+        f"Reproduce: `bench/compare {meta['argv']}` (raw JSON: `{meta['results_dir']}`).",
+    ]
+
+
+def _skipped(workload: str, meta: dict[str, Any]) -> list[str]:
+    """Servers asked for that do not run this workload."""
+    return [k for k in meta["asked"] if k not in SUPPORTED[workload]]
+
+
+def render_messages(
+    workload: str,
     results: dict[tuple[int, str], dict[str, Any]],
     ramps: dict[tuple[int, str], Any],
     meta: dict[str, Any],
 ) -> str:
+    """The table of a message workload (accepted pairs or first contacts)."""
+    servers = meta["servers"][workload]
     lines = [
-        f"Run {meta['date']} on {meta['host']} · {meta['reps']} repetition(s) per cell "
-        f"(medians; loss summed) · {meta['duration']:g} s measured after "
-        f"{meta['warmup']:g} s warm-up · `synchronous_commit = off` on the benchmark "
-        "database for every server · load generator on the same machine "
-        f"(`scripts/loadtest --procs {meta['procs']}`).",
-        "",
+        *_head(workload, meta),
         "| sockets | server | offered msg/s | delivered msg/s | p50 ms | p99 ms | lost | "
         "server CPU ms/msg | server+PG CPU ms/msg | server CPU % | RSS KB/socket | connect s "
         "| CPU/msg vs Node | +PG vs Node | RSS vs Node | other load (cores) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    na = _skipped(workload, meta)
     for sockets in meta["scales"]:
         ref = results.get((sockets, "node"))
-        for kind in meta["servers"]:
+        for kind in servers:
             s = results.get((sockets, kind))
             if s is None:
                 continue
@@ -334,6 +446,8 @@ def render(
                 f"{_ratio(s['server_pg_ms'], ref and ref['server_pg_ms'])} | "
                 f"{_ratio(s['rss_kb'], ref and ref['rss_kb'])} | {_f(s['other_cores'])} |"
             )
+        for kind in na:
+            lines.append(f"| {sockets:,} | {NAMES[kind]} | n/a |" + " |" * 13)
     if ramps:
         lines += [
             "",
@@ -364,35 +478,84 @@ def render(
                 f"{_ratio(cpu.get('server_ms_per_msg'), node_cpu.get('server_ms_per_msg'))} | "
                 f"{_ratio(cpu.get('server_pg_ms_per_msg'), node_cpu.get('server_pg_ms_per_msg'))} |"
             )
-    lines += [
-        "",
+    notes = (
         "⚠ = the load generator reported itself CPU-bound in that cell. Other load = "
         "machine-wide busy CPU during the window minus the server, its database backends "
         "and the load generator (other tenants of this machine and of its PostgreSQL). "
-        "† = a database backend exited during the window, so PG CPU is undercounted.",
-        "",
-        f"Environment: {meta['env']}. Load average before the run: {meta['loadavg']}.",
-        "",
-        f"Reproduce: `bench/compare {meta['argv']}` (raw JSON: `{meta['results_dir']}`).",
+        "† = a database backend exited during the window, so PG CPU is undercounted."
+    )
+    if na:
+        notes += " n/a = that server does not implement this workload."
+    return "\n".join(lines + _foot(meta, notes)) + "\n"
+
+
+def render_storm(results: dict[tuple[int, str], dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The reconnect-storm table."""
+    lines = [
+        *_head("storm", meta),
+        "| sockets | server | connect wall s | connects/s | handshake p50 ms | "
+        "handshake p99 ms | server CPU ms/connect | server+PG CPU ms/connect | "
+        "user:status online | presence:update | check failures | wall vs Node | "
+        "CPU vs Node | +PG vs Node | listen overflows | other load (cores) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    return "\n".join(lines) + "\n"
+    na = _skipped("storm", meta)
+    for sockets in meta["scales"]:
+        ref = results.get((sockets, "node"))
+        for kind in meta["servers"]["storm"]:
+            s = results.get((sockets, kind))
+            if s is None:
+                continue
+            flag = " ⚠" if s["generator_bound"] else ""
+            dagger = " †" if s["pg_exited"] else ""
+            check = "n/a" if s["violations"] is None else f"{s['violations']}"
+            if s["failed"]:
+                check += f" ({s['failed']} not connected)"
+            lines.append(
+                f"| {sockets:,} | {NAMES[kind]}{flag} | {_f(s['wall_s'])} | "
+                f"{_f(s['connects_per_s'], 0)} | {_f(s['p50'])} | {_f(s['p99'])} | "
+                f"{_f(s['server_ms'], 3)} | {_f(s['server_pg_ms'], 3)}{dagger} | "
+                f"{_f(s['user_status'], 0)} | {_f(s['presence_update'], 0)} | {check} | "
+                f"{_ratio(s['wall_s'], ref and ref['wall_s'])} | "
+                f"{_ratio(s['server_ms'], ref and ref['server_ms'])} | "
+                f"{_ratio(s['server_pg_ms'], ref and ref['server_pg_ms'])} | "
+                f"{_f(s['listen_overflows'], 0)} | {_f(s['other_cores'])} |"
+            )
+        for kind in na:
+            lines.append(f"| {sockets:,} | {NAMES[kind]} | n/a |" + " |" * 13)
+    notes = (
+        "Connect wall = first connect started → last `socket:ready`; handshake = one socket's"
+        " connect start → its `socket:ready`; CPU per connect over the storm (connects and "
+        "the presence events they cause). Check failures = sockets without `socket:ready` or "
+        "without exactly one `presence:update`, plus contact pairs (u, v) of connected users "
+        "where u never learned that v is online (neither in u's `presence:update` snapshot "
+        "nor by `user:status`); n/a = the server sends no presence at all (the minimal "
+        "baseline). Listen overflows = connection attempts the kernel dropped on a full "
+        "accept queue during the storm (`TcpExt ListenOverflows`, machine-wide; the client "
+        "retries such a SYN after 1 s, then 3 s, 7 s: the wall time then moves in those "
+        "steps). Other load = machine-wide busy CPU during the storm minus the server, its "
+        "database backends and the load generator. ⚠ = a load generator process was CPU-bound"
+        " (> 85 % of a core). † = a database backend exited during the window."
+    )
+    if na:
+        notes += " n/a rows: that server does not implement this workload."
+    return "\n".join(lines + _foot(meta, notes)) + "\n"
 
 
-DOC_TEMPLATE = f"""# Benchmarks
-
-{BEGIN}
-{END}
+DOC_TEMPLATE = """# Benchmarks
 """
 
 
-def write_doc(block: str) -> None:
-    text = DOC.read_text() if DOC.exists() else DOC_TEMPLATE
-    if BEGIN not in text or END not in text:
-        text = text.rstrip("\n") + "\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(head + BEGIN + "\n" + block + END + tail)
+def write_doc(workload: str, block: str, doc: Path = DOC) -> None:
+    """Replace the block between the workload's markers (appended when missing)."""
+    begin, end = markers(workload)
+    text = doc.read_text() if doc.exists() else DOC_TEMPLATE
+    if begin not in text or end not in text:
+        text = text.rstrip("\n") + f"\n\n### {TITLES[workload]}\n\n{begin}\n{end}\n"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(head + begin + "\n" + block + end + tail)
 
 
 def _env_line() -> str:
@@ -409,6 +572,29 @@ def _env_line() -> str:
     )
 
 
+def _seed(dsn: str, secret: str, workload: str, sockets: int, contacts: int, out: Path) -> Path:
+    """Users for one workload and scale (their own usernames); the users file."""
+    partners = {"accepted": 2, "first": 0, "storm": contacts}[workload]
+    pairs = seed.ring_pairs(sockets, partners) if partners else []
+    users = asyncio.run(
+        seed.seed_sql(dsn, secret, sockets, f"{SEED_PREFIX[workload]}{sockets}", pairs)
+    )
+    users_file = out / f"users-{workload}-{sockets}.json"
+    users_file.write_bytes(
+        orjson.dumps(
+            {"users": [u.as_json() for u in users], "accepted": True, "partners": partners}
+        )
+    )
+    return users_file
+
+
+def _servers(args: argparse.Namespace, workload: str) -> list[str]:
+    if args.servers is None:
+        return DEFAULT_SERVERS[workload]
+    asked = [s.strip() for s in args.servers.split(",") if s.strip()]
+    return [k for k in asked if k in SUPPORTED[workload]]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     scales = []
@@ -417,11 +603,22 @@ def main(argv: list[str] | None = None) -> int:
         scales.append((int(s), float(r or 200)))
     if len({s for s, _ in scales}) != len(scales):
         raise SystemExit("--scales: each socket count once (results are kept per socket count)")
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    for s in servers:
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    for w in workloads:
+        if w not in WORKLOADS:
+            raise SystemExit(f"unknown workload {w!r} ({', '.join(WORKLOADS)})")
+    asked = (
+        [s.strip() for s in args.servers.split(",") if s.strip()]
+        if args.servers
+        else ["chatr", "node", "node-full", "pysio"]
+    )
+    for s in asked:
         if s not in PORTS:
-            raise SystemExit(f"unknown server {s!r} (chatr, node, pysio)")
-    if "node" in servers:
+            raise SystemExit(f"unknown server {s!r} ({', '.join(PORTS)})")
+    if args.contacts < 2 or args.contacts % 2:
+        raise SystemExit("--contacts: an even number >= 2 (ring neighbours)")
+    servers = {w: _servers(args, w) for w in workloads}
+    if any(k.startswith("node") for w in workloads for k in servers[w]):
         _ensure_node_modules()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = BENCH / "results" / stamp
@@ -432,8 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     secret = secrets.token_urlsafe(48)
     print(f"database {name} (synchronous_commit = off); results in {out}", flush=True)
     t_start = time.monotonic()
-    runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    ramps: dict[tuple[int, str], Any] = {}
+    runs: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    ramps: dict[tuple[str, int, str], Any] = {}
     try:
         subprocess.run(
             [sys.executable, "-m", "chatr_server", "migrate"],
@@ -444,41 +641,46 @@ def main(argv: list[str] | None = None) -> int:
         )
         pg_version = asyncio.run(_sql(dsn, "SHOW server_version"))[0]
         for sockets, rate in scales:
-            users = asyncio.run(
-                seed.seed_sql(dsn, secret, sockets, f"s{sockets}", seed.ring_pairs(sockets, 2))
-            )
-            users_file = out / f"users-{sockets}.json"
-            users_file.write_bytes(
-                orjson.dumps(
-                    {"users": [u.as_json() for u in users], "accepted": True, "partners": 2}
+            for workload in workloads:
+                users_file = _seed(dsn, secret, workload, sockets, args.contacts, out)
+                for rep in range(args.reps):
+                    order = servers[workload]
+                    order = order if rep % 2 == 0 else list(reversed(order))
+                    for kind in order:
+                        what = "storm" if workload == "storm" else f"{rate:g} msg/s"
+                        print(
+                            f"== {TITLES[workload]}, {NAMES[kind]}: {sockets} sockets, {what}, "
+                            f"rep {rep + 1}/{args.reps}",
+                            flush=True,
+                        )
+                        r = run_with_retry(
+                            kind, workload, sockets, rate, users_file, dsn, secret, args, out, False
+                        )
+                        runs.setdefault((workload, sockets, kind), []).append(r)
+                ramp_here = (
+                    args.ramp
+                    and workload != "storm"
+                    and (not args.ramp_scales or str(sockets) in args.ramp_scales.split(","))
                 )
-            )
-            for rep in range(args.reps):
-                order = servers if rep % 2 == 0 else list(reversed(servers))
-                for kind in order:
-                    print(
-                        f"== {NAMES[kind]}: {sockets} sockets, {rate:g} msg/s, "
-                        f"rep {rep + 1}/{args.reps}",
-                        flush=True,
-                    )
-                    r = run_with_retry(
-                        kind, sockets, rate, users_file, dsn, secret, args, out, False
-                    )
-                    runs.setdefault((sockets, kind), []).append(r)
-            ramp_here = args.ramp and (
-                not args.ramp_scales or str(sockets) in args.ramp_scales.split(",")
-            )
-            if ramp_here:
-                for kind in servers:
-                    print(f"== ramp {NAMES[kind]}: {sockets} sockets", flush=True)
-                    r = run_with_retry(
-                        kind, sockets, rate / 2, users_file, dsn, secret, args, out, True
-                    )
-                    ramps[(sockets, kind)] = r.get("ramp", {})
+                if ramp_here:
+                    for kind in servers[workload]:
+                        print(f"== ramp {TITLES[workload]}, {NAMES[kind]}: {sockets}", flush=True)
+                        r = run_with_retry(
+                            kind,
+                            workload,
+                            sockets,
+                            rate / 2,
+                            users_file,
+                            dsn,
+                            secret,
+                            args,
+                            out,
+                            True,
+                        )
+                        ramps[(workload, sockets, kind)] = r.get("ramp", {})
     finally:
         if not args.keep_db:
             asyncio.run(_drop_db(args.pg, name))
-    results = {key: summarize(v) for key, v in runs.items()}
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "host": platform.node() or "this machine",
@@ -487,28 +689,36 @@ def main(argv: list[str] | None = None) -> int:
         "warmup": args.warmup,
         "procs": args.procs,
         "ramp_duration": args.ramp_duration,
+        "contacts": args.contacts,
+        "storm_reps": args.storm_reps,
         "scales": [s for s, _ in scales],
         "servers": servers,
+        "asked": asked,
         "env": _env_line().format(pg=pg_version),
         "loadavg": " ".join(loadavg),
         "argv": " ".join(sys.argv[1:] if argv is None else argv),
         "results_dir": str(out.relative_to(ROOT)),
     }
-    block = render(results, ramps, meta)
-    (out / "summary.json").write_bytes(
-        orjson.dumps(
-            {
-                "meta": meta,
-                "results": {f"{k[0]}:{k[1]}": v for k, v in results.items()},
-                "ramps": {f"{k[0]}:{k[1]}": v for k, v in ramps.items()},
-            },
-            option=orjson.OPT_INDENT_2,
-        )
-    )
-    (out / "table.md").write_text(block)
-    print(block)
-    if not args.no_write:
-        write_doc(block)
-        print(f"wrote {DOC.relative_to(ROOT)}")
+    summary: dict[str, Any] = {"meta": meta}
+    for workload in workloads:
+        mine = {(k[1], k[2]): v for k, v in runs.items() if k[0] == workload}
+        if workload == "storm":
+            results = {key: summarize_storm(v) for key, v in mine.items()}
+            block = render_storm(results, meta)
+            wramps: dict[tuple[int, str], Any] = {}
+        else:
+            results = {key: summarize(v) for key, v in mine.items()}
+            wramps = {(k[1], k[2]): v for k, v in ramps.items() if k[0] == workload}
+            block = render_messages(workload, results, wramps, meta)
+        summary[workload] = {
+            "results": {f"{k[0]}:{k[1]}": v for k, v in results.items()},
+            "ramps": {f"{k[0]}:{k[1]}": v for k, v in wramps.items()},
+        }
+        (out / f"table-{workload}.md").write_text(block)
+        print(f"\n## {TITLES[workload]}\n\n{block}")
+        if not args.no_write:
+            write_doc(workload, block)
+            print(f"wrote {DOC.relative_to(ROOT)} ({workload})")
+    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     print(f"total {time.monotonic() - t_start:.0f}s")
     return 0

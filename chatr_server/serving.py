@@ -170,7 +170,7 @@ async def _serve(
             async with asyncio.timeout(settings.shutdown_timeout_seconds):
                 await runner.cleanup()
         return report(describe_failure(exc))
-    public = web.SockSite(runner, listener)
+    public = web.SockSite(runner, listener, backlog=settings.listen_backlog)
     try:
         await public.start()
         if internal is not None:

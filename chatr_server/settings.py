@@ -191,7 +191,7 @@ class Settings:
     group_commit_window_ms: float = setting(
         "GROUP_COMMIT_WINDOW_MS",
         2.0,
-        "how long the first write of a batch waits for others",
+        "under load, how long the first write of a batch waits for others (idle: none)",
         rule=between(0, 100),
     )
     max_pending_writes: int = setting(
@@ -212,6 +212,14 @@ class Settings:
     node_host: str = setting("NODE_HOST", "127.0.0.1", "address of the internal listeners")
     node_port: int = setting("NODE_PORT", 0, "port of the internal listener (0: any)")
     workers: int = setting("WEB_WORKERS", 1, "processes sharing the port", rule=at_least(1))
+    # A reconnect storm (every client of a restarted node at once) overflows a short
+    # accept queue; each dropped SYN then waits 1, 3, 7 s for its retry.
+    listen_backlog: int = setting(
+        "LISTEN_BACKLOG",
+        4096,
+        "pending connections the kernel queues before accept (capped by net.core.somaxconn)",
+        rule=at_least(1),
+    )
     # Set by `serve --workers`: the private directory where workers hand websocket
     # connections to each other (not an environment variable).
     node_handoff_dir: str | None = None

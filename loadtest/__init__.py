@@ -3,7 +3,8 @@
 A lean raw Engine.IO v4 / Socket.IO v5 client (aiohttp websockets or long
 polling, orjson), several worker processes each owning a slice of the
 sockets, a coordinator that drives a fixed offered rate of ``message:send``
-between pairs with accepted conversations, and /proc based CPU and RSS
+between pairs with accepted conversations (or first contacts between random
+users) or a reconnect storm (:mod:`.storm`), and /proc based CPU and RSS
 accounting of the server and PostgreSQL. Only ever talks to the URL it is
 given; every loop is bounded in count and time.
 

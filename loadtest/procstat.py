@@ -171,3 +171,22 @@ def listener_pid(port: int) -> int | None:
         if pid in stats and stats[pid].ppid not in pids:
             return pid
     return found[0]
+
+
+def listen_overflows() -> int | None:
+    """Machine-wide count of connection attempts dropped on a full listen queue.
+
+    ``TcpExt ListenOverflows`` of /proc/net/netstat. A dropped SYN is retried
+    by the client after 1 s, then 3 s, 7 s, …: during a connect storm a short
+    accept backlog shows as a wall time in those steps, whatever the CPU.
+    """
+    try:
+        lines = (PROC / "net" / "netstat").read_text().splitlines()
+    except FileNotFoundError:  # pragma: no cover - not Linux
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            raw = table.get("ListenOverflows")
+            return int(raw) if raw is not None else None
+    return None

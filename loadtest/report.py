@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+from array import array
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,29 @@ def pct(sorted_values: list[float], q: float) -> float | None:
 
 def ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000.0, 2)
+
+
+def quantiles_ms(sorted_values: list[float]) -> dict[str, float | None]:
+    """p50, p90, p99 and max of sorted seconds, in milliseconds."""
+    return {
+        "p50": ms(pct(sorted_values, 0.50)),
+        "p90": ms(pct(sorted_values, 0.90)),
+        "p99": ms(pct(sorted_values, 0.99)),
+        "max": ms(sorted_values[-1] if sorted_values else None),
+    }
+
+
+def connect_times(parts: list[dict[str, Any]]) -> tuple[list[float], Counter[str]]:
+    """The workers' ``connect`` replies: every socket's handshake time (sorted), the errors."""
+    times: list[float] = []
+    errors: Counter[str] = Counter()
+    for part in parts:
+        a = array("d")
+        a.frombytes(part["times"])
+        times.extend(a)
+        errors.update(part["errors"])
+    times.sort()
+    return times, errors
 
 
 def trial_result(
@@ -63,12 +88,7 @@ def trial_result(
         "lost": m.lost,
         "duplicates": m.duplicates,
         "late_from_earlier_trials": m.late,
-        "latency_ms": {
-            "p50": ms(pct(lat, 0.50)),
-            "p90": ms(pct(lat, 0.90)),
-            "p99": ms(pct(lat, 0.99)),
-            "max": ms(lat[-1] if lat else None),
-        },
+        "latency_ms": quantiles_ms(lat),
         "ack_latency_ms": {
             "p50": ms(pct(ack, 0.50)),
             "p99": ms(pct(ack, 0.99)),

@@ -10,6 +10,8 @@ The stages, in the order :func:`main` runs them:
 * merge: the workers' records of a trial into one account (:mod:`.merge`);
 * report: a trial's figures and summary line (:mod:`.report`), then the run's
   JSON and the database check (:func:`_verify`).
+
+The storm workload replaces connect and trials by :func:`loadtest.storm.run`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import secrets
 import socket
 import sys
 import time
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +34,28 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from loadtest import procstat, seed, verify, worker
+from loadtest import procstat, seed, storm, verify, worker
 from loadtest.merge import merge
-from loadtest.report import describe, ms, pct, trial_result, write_json
+from loadtest.report import connect_times, describe, ms, pct, trial_result, write_json
 
 DESCRIPTION = """\
-Load-test a chatr deployment with direct messages (message:send) between
-pairs of users whose conversation is accepted.
+Load-test a chatr deployment. Three workloads (--workload):
+
+  accepted  message:send between pairs of users whose conversation is
+            accepted (each user talks to --partners ring neighbours; default)
+  first     first contacts: each message:send goes from a random connected
+            user to a random user among all users, so nearly every message
+            opens a new pair (SQL seeding: users only, no friendships or
+            conversations)
+  storm     reconnect storm: every socket connects at once (--contacts K ring
+            neighbours with accepted friendships and conversations, default
+            50); reports connect wall time, connects/s, handshake p50/p99,
+            server and PostgreSQL CPU per connect, the user:status (online)
+            and presence:update events delivered, and checks that every
+            socket got socket:ready and one presence:update and that every
+            contact learned the other is online. Repeated --storm-reps times
+            (disconnect all, wait until the server and its database are idle,
+            connect all again). No messages are sent.
 
 Users come from --users-file, or are seeded through the REST API (the server
 must run with CHATR_TEST_MODE=1 and RATE_LIMITS_ENABLED=false), or with
@@ -70,14 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback URL")
     p.add_argument("--sockets", "-c", type=int, default=100, help="sockets to connect (C)")
     p.add_argument("--users", "-n", type=int, help="users (N, default C; sockets round-robin)")
-    p.add_argument("--partners", type=int, default=2, help="ring neighbours per user (even)")
+    p.add_argument(
+        "--workload", choices=["accepted", "first", "storm"], default="accepted", help="see above"
+    )
+    p.add_argument(
+        "--partners",
+        "--contacts",
+        type=int,
+        help="ring neighbours per user (even; default 2, storm 50, first 0)",
+    )
+    p.add_argument("--storm-reps", type=int, default=2, help="storm: connect-all repetitions")
     p.add_argument("--rate", "-r", type=float, default=200.0, help="offered message:send per s")
     p.add_argument("--duration", "-t", type=float, default=10.0, help="seconds of sending")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     p.add_argument("--grace", type=float, default=5.0, help="seconds to wait for stragglers")
     p.add_argument("--transport", choices=["websocket", "polling"], default="websocket")
     p.add_argument("--procs", default="auto", help="worker processes (int or auto)")
-    p.add_argument("--connect-concurrency", type=int, default=64, help="per process")
+    p.add_argument(
+        "--connect-concurrency",
+        type=int,
+        help="connects in flight per process (default 64; storm: all of its sockets)",
+    )
     p.add_argument("--connect-timeout", type=float, default=30.0)
     p.add_argument(
         "--ready-event",
@@ -135,11 +164,24 @@ def _is_loopback(url: str) -> bool:
             return False
 
 
-def _auto_procs(rate: float, sockets: int) -> int:
+def _auto_procs(rate: float, sockets: int, workload: str = "accepted") -> int:
     # One asyncio process comfortably handles ~2,500 msg/s (send + receive +
-    # ack) and a few thousand idle sockets; beyond that, split.
-    want = max(math.ceil(rate / 2500.0), math.ceil(sockets / 5000.0), 1)
+    # ack) and a few thousand idle sockets; beyond that, split. A storm opens
+    # every socket at once (client handshakes and the presence events cost the
+    # generator ~1 ms of CPU per socket): split from 1,000 sockets.
+    if workload == "storm":
+        want = max(math.ceil(sockets / 1000.0), 1)
+    else:
+        want = max(math.ceil(rate / 2500.0), math.ceil(sockets / 5000.0), 1)
     return min(want, max(1, (os.cpu_count() or 1)))
+
+
+def resolve_defaults(args: argparse.Namespace) -> None:
+    """Workload-dependent defaults: ring partners and connect concurrency."""
+    if args.partners is None:
+        args.partners = {"accepted": 2, "first": 0, "storm": 50}[args.workload]
+    if args.connect_concurrency is None:
+        args.connect_concurrency = args.sockets if args.workload == "storm" else 64
 
 
 @dataclass
@@ -221,9 +263,12 @@ def make_plan(args: argparse.Namespace) -> Plan | None:
     n = args.users or sockets
     if n < 2 or sockets < n:
         return None
-    n_procs = _auto_procs(args.rate, sockets) if args.procs == "auto" else int(args.procs)
+    if args.procs == "auto":
+        n_procs = _auto_procs(args.rate, sockets, args.workload)
+    else:
+        n_procs = int(args.procs)
     n_procs = max(1, min(n_procs, sockets))
-    pairs = seed.ring_pairs(n, args.partners)
+    pairs = seed.ring_pairs(n, args.partners) if args.partners > 0 else []
     partners: list[list[int]] = [[] for _ in range(n)]
     for a, b in pairs:
         partners[a].append(b)
@@ -270,6 +315,7 @@ def start_workers(args: argparse.Namespace, plan: Plan, users: list[seed.User]) 
             "partners": plan.partners,
             "sockets_of_user": plan.sockets_of_user,
             "ready_event": args.ready_event,
+            "workload": args.workload,
             "record_acks": bool(args.verify_db),
         }
         proc = ctxmp.Process(
@@ -339,14 +385,7 @@ def connect(ctx: Context) -> dict[str, Any]:
         {"concurrency": args.connect_concurrency, "timeout": args.connect_timeout},
     )
     connect_wall = time.monotonic() - t0
-    times: list[float] = []
-    cerr: Counter[str] = Counter()
-    for part in conn_parts:
-        a = array("d")
-        a.frombytes(part["times"])
-        times.extend(a)
-        cerr.update(part["errors"])
-    times.sort()
+    times, cerr = connect_times(conn_parts)
     connected = len(times)
     figures: dict[str, Any] = {
         "connect": {
@@ -559,6 +598,7 @@ def trials(ctx: Context) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    resolve_defaults(args)
     if not args.allow_remote and not _is_loopback(args.url):
         print(f"refusing non-loopback URL {args.url} (use --allow-remote)", file=sys.stderr)
         return 2
@@ -579,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         "transport": args.transport,
         "sockets": plan.sockets,
         "users": plan.users,
+        "workload": args.workload,
         "partners": args.partners,
         "procs": plan.n_procs,
         "server_pid": ctx.server_pid,
@@ -589,8 +630,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{plan.users} users, {len(plan.pairs)} conversations"
     )
     try:
+        if args.workload == "storm":
+            if not accepted and not args.no_prime and plan.pairs:
+                report.update(connect(ctx))
+                prime(ctx)
+                ctx.pool.call("disconnect", {})
+                storm.wait_idle(ctx)
+            report["storm"] = storm.run(ctx)
+            return _finish(ctx, report)
         report.update(connect(ctx))
-        if not accepted and not args.no_prime:
+        if not accepted and not args.no_prime and plan.pairs:
             prime(ctx)
         report.update(trials(ctx))
         if args.verify_db:
@@ -602,8 +651,13 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         ctx.pool.shutdown()
-    if args.json:
-        write_json(report, args.json)
+    return _finish(ctx, report)
+
+
+def _finish(ctx: Context, report: dict[str, Any]) -> int:
+    """Write the JSON; exit status 1 when an acknowledged message is missing."""
+    if ctx.args.json:
+        write_json(report, ctx.args.json)
     return 1 if report.get("verify", {}).get("acked_missing") else 0
 
 

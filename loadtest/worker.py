@@ -1,12 +1,19 @@
 """One load-generator process: owns a slice of the sockets, sends and receives.
 
 The coordinator talks to it over a multiprocessing pipe with small commands
-(connect, prime, run, stats, collect, acked_ids, close) and gets plain dicts back. The
+(connect, prime, run, stats, collect, acked_ids, storm_check, disconnect, close)
+and gets plain dicts back. The
 message content carries ``trial|proc|seq|t_send`` (monotonic clock, which is
 system-wide on Linux), so the recipient — in whichever process — measures
 the end-to-end latency and the coordinator can match every delivery to its
 send. With ``record_acks`` the worker also keeps the stored id (16 bytes) of
 every acknowledged send, trial or not, for the coordinator's database check.
+
+Workloads: ``accepted`` sends to a random ring partner, ``first`` to a random
+user among all (a first contact for nearly every pair), ``storm`` sends
+nothing: it records, per socket, the connect sequence's events (``socket:ready``,
+``presence:update`` snapshot, ``user:status`` online) so the coordinator can
+check that every contact learned that every other contact is online.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ class Worker:
         self.partners: list[list[int]] = cfg["partners"]
         self.sockets_of_user: list[int] = cfg["sockets_of_user"]
         self.ready_event: str = cfg["ready_event"]
+        self.workload: str = cfg.get("workload", "accepted")
+        self.index_of = {u["id"]: i for i, u in enumerate(self.users)}
         self.socks: list[SioClient | None] = [None] * len(self.slots)
         self.ready: list[asyncio.Future[Any] | None] = [None] * len(self.slots)
         self.errors: Counter[str] = Counter()
@@ -50,6 +59,17 @@ class Worker:
         self.prime_acks: list[dict[str, Any]] = []
         self.http: aiohttp.ClientSession | None = None
         self.stop = asyncio.Event()
+        self._reset_storm()
+
+    def _reset_storm(self) -> None:
+        """Per-socket records of the connect sequence (storm workload)."""
+        n = len(self.slots)
+        self.ready_seen = array("I", [0]) * n
+        self.presence_seen = array("I", [0]) * n
+        # Users each socket learned are online: snapshot entries and user:status.
+        self.learned: list[set[int]] = [set() for _ in range(n)]
+        self.status_online = 0
+        self.presence_events = 0
 
     def _reset(self) -> None:
         self.rx_keys = array("q")
@@ -73,9 +93,14 @@ class Worker:
             elif name == "message:sent":
                 self._acked(data)
             elif name == self.ready_event:
+                self.ready_seen[i] += 1
                 fut = self.ready[i]
                 if fut is not None and not fut.done():
                     fut.set_result(None)
+            elif name == "user:status":
+                self._user_status(i, data)
+            elif name == "presence:update":
+                self._presence_update(i, data)
             elif name in ("error", "message:blocked", "connect_error"):
                 detail = data
                 if isinstance(data, dict):
@@ -125,6 +150,22 @@ class Worker:
             self.ack_lat.append(now - t)
             self.ack_at.append(now)
 
+    def _user_status(self, i: int, data: Any) -> None:
+        if isinstance(data, dict) and data.get("status") == "online":
+            self.status_online += 1
+            who = self.index_of.get(data.get("userId"))
+            if who is not None:
+                self.learned[i].add(who)
+
+    def _presence_update(self, i: int, data: Any) -> None:
+        self.presence_events += 1
+        self.presence_seen[i] += 1
+        online = data.get("onlineUsers") if isinstance(data, dict) else None
+        for entry in online or ():
+            who = self.index_of.get(entry.get("userId")) if isinstance(entry, dict) else None
+            if who is not None:
+                self.learned[i].add(who)
+
     def _closed(self, client: SioClient, reason: str) -> None:
         self.errors[f"disconnected: {reason}"] += 1
 
@@ -136,6 +177,10 @@ class Worker:
         times = array("d")
         loop = asyncio.get_running_loop()
         assert self.http is not None
+        self._reset_storm()
+        cpu0 = time.process_time()
+        starts: list[float] = []
+        readies: list[float] = []
 
         async def one(i: int) -> None:
             user = self.users[self.slots[i] % self.n_users]
@@ -150,6 +195,7 @@ class Worker:
                 )
                 self.ready[i] = loop.create_future() if self.ready_event else None
                 t0 = time.monotonic()
+                starts.append(t0)
                 try:
                     await client.connect(timeout)
                     fut = self.ready[i]
@@ -159,17 +205,72 @@ class Worker:
                     self.errors[f"connect: {type(exc).__name__}: {exc}"[:200]] += 1
                     await client.close()
                     return
-                times.append(time.monotonic() - t0)
+                t1 = time.monotonic()
+                readies.append(t1)
+                times.append(t1 - t0)
                 self.socks[i] = client
 
         t0 = time.monotonic()
         await asyncio.gather(*(one(i) for i in range(len(self.slots))))
+        elapsed = time.monotonic() - t0
         return {
             "connected": len(times),
+            "users": sorted({self.slots[i] % self.n_users for i, c in enumerate(self.socks) if c}),
             "times": times.tobytes(),
-            "elapsed": time.monotonic() - t0,
+            "elapsed": elapsed,
+            # Monotonic clock (system-wide): the coordinator spans all workers.
+            "first_start": min(starts, default=None),
+            "last_ready": max(readies, default=None),
+            "cpu_s": time.process_time() - cpu0,
             "errors": dict(self.errors),
         }
+
+    async def storm_check(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The connect sequence's events so far, and the contact pairs not yet told.
+
+        A socket of user u must have got one ``socket:ready`` and one
+        ``presence:update``, and for every contact v of u that is online
+        (``args["online"]``: one byte per user, from every worker) either v in
+        the snapshot or ``user:status {userId: v, status: online}``.
+        """
+        online: bytes = args["online"]
+        violations = 0
+        sample: list[tuple[int, int]] = []
+        pairs = 0
+        for i, g in enumerate(self.slots):
+            if self.socks[i] is None:
+                continue
+            u = g % self.n_users
+            seen = self.learned[i]
+            for v in self.partners[u]:
+                if not online[v]:
+                    continue  # v never connected: nothing to learn
+                pairs += 1
+                if v not in seen:
+                    violations += 1
+                    if len(sample) < 10:
+                        sample.append((u, v))
+        live = [i for i, s in enumerate(self.socks) if s is not None]
+        return {
+            "sockets": len(live),
+            "ready_missing": sum(1 for i in live if self.ready_seen[i] == 0),
+            "ready_repeated": sum(1 for i in live if self.ready_seen[i] > 1),
+            "presence_not_one": sum(1 for i in live if self.presence_seen[i] != 1),
+            "presence_update": self.presence_events,
+            "user_status_online": self.status_online,
+            "pairs": pairs,
+            "violations": violations,
+            "sample": sample,
+            "errors": dict(self.errors),
+        }
+
+    async def disconnect(self, _: dict[str, Any]) -> dict[str, Any]:
+        """Close every socket (close handshake done), keep the process for another storm."""
+        socks = [s for s in self.socks if s is not None]
+        await asyncio.gather(*(s.close() for s in socks), return_exceptions=True)
+        self.socks = [None] * len(self.slots)
+        self.ready = [None] * len(self.slots)
+        return {"closed": len(socks)}
 
     async def prime(self, args: dict[str, Any]) -> dict[str, Any]:
         """Send one message per (from, to) pair and wait for the acks."""
@@ -215,6 +316,7 @@ class Worker:
         ]
         users, partners, tabs = self.users, self.partners, self.sockets_of_user
         trial, proc = self.trial, self.proc
+        first, n_users = self.workload == "first", self.n_users
         rnd = random.Random(args["seed"] * 1000 + proc)
         tick = min(0.005, max(0.001, 1.0 / rate)) if rate > 0 else 0.005
         max_behind = 0
@@ -243,7 +345,13 @@ class Worker:
                             sock = live[k]
                     if not live:
                         break
-                    to = rnd.choice(partners[live_users[k]])
+                    if first:
+                        # Any other user: nearly every pair is new (a first contact).
+                        to = rnd.randrange(n_users - 1)
+                        if to >= live_users[k]:
+                            to += 1
+                    else:
+                        to = rnd.choice(partners[live_users[k]])
                     t = time.monotonic()
                     sock.emit(
                         "message:send",
@@ -328,6 +436,8 @@ class Worker:
             "stats": self.stats,
             "collect": self.collect,
             "acked_ids": self.acked_ids_cmd,
+            "storm_check": self.storm_check,
+            "disconnect": self.disconnect,
             "close": self.close,
         }
         tasks: set[asyncio.Task[None]] = set()

@@ -39,6 +39,7 @@ class ManualClock:
         self._now = start
         self._order = itertools.count()
         self._timers: list[tuple[float, int, ManualTimer]] = []
+        self._scheduled: asyncio.Event | None = None
 
     def time(self) -> float:
         return self._now
@@ -46,6 +47,8 @@ class ManualClock:
     def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> ManualTimer:
         timer = ManualTimer(when, callback, args)
         heapq.heappush(self._timers, (when, next(self._order), timer))
+        if self._scheduled is not None:
+            self._scheduled.set()
         return timer
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> ManualTimer:
@@ -63,6 +66,13 @@ class ManualClock:
     def pending(self) -> list[float]:
         """Deadlines of the timers still waiting, earliest first."""
         return sorted(when for when, _, timer in self._timers if not timer.cancelled())
+
+    async def next_deadline(self) -> float:
+        """Wait until code under test has set a timer; the earliest deadline."""
+        while not self.pending:
+            self._scheduled = asyncio.Event()
+            await self._scheduled.wait()
+        return self.pending[0]
 
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, running each timer due on the way."""

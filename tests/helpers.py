@@ -175,6 +175,20 @@ async def until(condition: Callable[[], Awaitable[bool] | bool], timeout: float 
             await asyncio.sleep(0.01)
 
 
+def dm_args(
+    sender_id: str,
+    recipient_id: str,
+    content: str,
+    temp_id: str | None,
+    *,
+    online: bool = False,
+    reply_to: Any = None,
+) -> tuple[Any, ...]:
+    """A plain text ``chatr_send_dm`` argument tuple (migration 0006 gives the order)."""
+    files = (None,) * 7  # file url, name, size, type, waveform, duration, link preview
+    return (sender_id, recipient_id, content, "text", *files, reply_to, temp_id, None, online)
+
+
 def database_dsn(server_dsn: str, name: str) -> str:
     """The DSN of database ``name`` on the server of ``server_dsn``."""
     query = ""

@@ -11,6 +11,17 @@
 // then emits message:received to user:<recipient> and message:sent to the
 // sender, with the payload fields of events.md §7.2. Presence is an
 // in-memory count of sockets per user (one process, like the others).
+//
+// BASELINE_FULL=1 (bench/compare's "node-full") does the closest equivalent
+// of chatr_server's conversation logic and connect sequence: message:send
+// runs bench/send_create.sql (the conversation is created when the pair has
+// none), and the handshake runs bench/contacts.sql instead of the user select
+// (the user row and its contacts C with the pending-outgoing flag P, one
+// round trip); on connect the socket joins user:<id>, user:status online goes
+// to the rooms of the online contacts in C - P (unless the user is hidden),
+// then presence:update {status, onlineUsers} and socket:ready; the last
+// disconnect of a user sends user:status offline the same way and stores
+// last_seen.
 'use strict';
 
 const crypto = require('node:crypto');
@@ -27,7 +38,12 @@ if (!SECRET) {
   console.error('JWT_SECRET is required');
   process.exit(2);
 }
-const SEND_SQL = fs.readFileSync(path.join(__dirname, '..', 'send.sql'), 'utf8');
+const FULL = process.env.BASELINE_FULL === '1';
+const SEND_SQL = fs.readFileSync(
+  path.join(__dirname, '..', FULL ? 'send_create.sql' : 'send.sql'),
+  'utf8',
+);
+const CONTACTS_SQL = fs.readFileSync(path.join(__dirname, '..', 'contacts.sql'), 'utf8');
 const pool = new Pool({
   connectionString: process.env.DATABASE_URL,
   max: Number(process.env.DATABASE_POOL_SIZE || 20),
@@ -65,11 +81,50 @@ const server = http.createServer((req, res) => {
 });
 const io = new Server(server, { cors: { origin: '*' }, serveClient: false });
 const online = new Map(); // userId -> number of sockets
+const hidden = new Set(); // online users with privacy_online_status 'nobody' (full mode)
+
+async function loadContacts(socket, userId) {
+  const { rows } = await pool.query({ name: 'contacts', text: CONTACTS_SQL, values: [userId] });
+  if (!rows.length) return false;
+  const u = rows[0];
+  socket.data.user = {
+    id: u.id,
+    username: u.username,
+    display_name: u.display_name,
+    profile_image: u.profile_image,
+    is_guest: u.is_guest,
+  };
+  socket.data.hidden = u.privacy_online_status === 'nobody';
+  // C - P: the contacts that get this user's live status and appear in its snapshot.
+  socket.data.notify = rows.filter((r) => r.other_id && !r.pending_outgoing).map((r) => r.other_id);
+  return true;
+}
+
+function announce(socket, status, extra) {
+  const me = socket.data.user;
+  if (socket.data.hidden) return;
+  const rooms = socket.data.notify.filter((id) => online.has(id)).map((id) => `user:${id}`);
+  if (rooms.length) {
+    io.to(rooms).emit('user:status', {
+      userId: me.id,
+      username: me.username,
+      status,
+      ...extra,
+      timestamp: new Date().toISOString(),
+    });
+  }
+}
 
 io.use(async (socket, next) => {
   try {
     const claims = verifyToken(socket.handshake.auth && socket.handshake.auth.token);
     if (!claims) return next(new Error('Authentication error: Invalid token'));
+    if (FULL) {
+      if (!(await loadContacts(socket, claims.userId))) {
+        return next(new Error('Authentication error: User not found'));
+      }
+      return next();
+    }
     const { rows } = await pool.query({
       name: 'socket_user',
       text: 'SELECT id, username, display_name, profile_image, is_guest FROM users WHERE id = $1',
@@ -87,6 +142,14 @@ io.on('connection', (socket) => {
   const me = socket.data.user;
   socket.join(`user:${me.id}`);
   online.set(me.id, (online.get(me.id) || 0) + 1);
+  if (FULL) {
+    if (socket.data.hidden) hidden.add(me.id);
+    announce(socket, 'online', {});
+    const onlineUsers = socket.data.notify
+      .filter((id) => online.has(id) && !hidden.has(id))
+      .map((id) => ({ userId: id, status: 'online' }));
+    socket.emit('presence:update', { status: 'online', onlineUsers });
+  }
   socket.emit('socket:ready', { userId: me.id });
 
   socket.on('message:send', async (data) => {
@@ -151,8 +214,19 @@ io.on('connection', (socket) => {
 
   socket.on('disconnect', () => {
     const n = (online.get(me.id) || 1) - 1;
-    if (n <= 0) online.delete(me.id);
-    else online.set(me.id, n);
+    if (n > 0) {
+      online.set(me.id, n);
+      return;
+    }
+    online.delete(me.id);
+    if (FULL) {
+      hidden.delete(me.id);
+      const lastSeen = new Date();
+      announce(socket, 'offline', { lastSeen: lastSeen.toISOString() });
+      pool
+        .query({ name: 'last_seen', text: 'UPDATE users SET last_seen = $2 WHERE id = $1', values: [me.id, lastSeen] })
+        .catch(() => {});
+    }
   });
 });
 

@@ -10,7 +10,7 @@ from chatr_server.chat.guard import event
 from chatr_server.metrics import Metrics
 from chatr_server.realtime import Namespace, Socket
 from chatr_server.services.message_input import InvalidPayload, bare_id, opt_uuid, parse_direct_send
-from chatr_server.services.messaging import MessagingService, SendRefused
+from chatr_server.services.messaging import SEND_FAILED, MessagingService, SendRefused
 
 
 class MessageHandlers:
@@ -31,7 +31,7 @@ class MessageHandlers:
         ns.on("message:edit", self.edit)
         ns.on("message:unsend", self.unsend)
 
-    @event("Failed to send message")
+    @event(SEND_FAILED)
     async def send(self, sock: Socket, data: Any = None, *_: Any) -> None:
         started = perf_counter()
         try:

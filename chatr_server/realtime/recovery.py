@@ -189,8 +189,9 @@ class RecoveryStore(ABC):
 class MemoryRecoveryStore(RecoveryStore):
     """One process: a bounded deque per room, sessions in a dict; swept periodically.
 
-    Entries are plain tuples of str/int/bytes, which the garbage collector stops tracking:
-    a full log costs memory but no collector time.
+    Entries are plain tuples of str/int/bytes (the excluded rooms too: a frozenset, even
+    an empty one, would keep every entry tracked), which the garbage collector stops
+    tracking: a full log costs memory but no collector time.
     """
 
     def __init__(self, window: float = DEFAULT_WINDOW_S, max_missed: int = DEFAULT_MAX_MISSED):
@@ -198,7 +199,7 @@ class MemoryRecoveryStore(RecoveryStore):
         # (namespace, room) → (seq, emitter, excluded, frames) in seq order (one emitter:
         # this process; seq is also the time, in µs, for the sweep).
         self._rooms: dict[
-            tuple[str, str], deque[tuple[int, str, frozenset[str], tuple[bytes, ...]]]
+            tuple[str, str], deque[tuple[int, str, tuple[str, ...], tuple[bytes, ...]]]
         ] = {}
         # pid → (record, expiry time or None while connected)
         self._sessions: dict[str, tuple[SessionRecord, float | None]] = {}
@@ -212,7 +213,7 @@ class MemoryRecoveryStore(RecoveryStore):
         excluded: frozenset[str],
         frames: Sequence[bytes],
     ) -> None:
-        item = (seq, emitter, excluded, tuple(frames))
+        item = (seq, emitter, tuple(excluded) if excluded else (), tuple(frames))
         logs = self._rooms
         for room in rooms:
             key = (namespace, room)
@@ -257,7 +258,7 @@ class MemoryRecoveryStore(RecoveryStore):
                 count += 1
                 if count > self.max_missed:
                     return None
-                found.append(Entry(emitter, seq, excluded, frames))
+                found.append(Entry(emitter, seq, frozenset(excluded), frames))
         return found
 
     def sweep(self) -> None:

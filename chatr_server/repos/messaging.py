@@ -68,17 +68,18 @@ class MessagingRepo:
     async def send_dm_batch(self, db: Executor, rows: list[tuple[Any, ...]]) -> list[Record]:
         """Store a group-committed batch of ``chatr_send_dm`` argument tuples; results in order.
 
-        Plain sends on accepted conversations (nearly all traffic) are stored by one
-        set-based statement (``send_dm_batch_plain``); whatever it leaves (replies,
-        upload announcements, first messages, requests, blocks, repeated temp ids)
-        goes through the function, in a second statement only when there is any.
+        One set-based function call (``chatr_send_dm_batch``, migration 0011) settles
+        the plain sends: accepted conversations, and first messages, requests and their
+        replies, blocks, unknown recipients. It sees the whole batch, so that a pair
+        holding a row it leaves keeps its order. What it leaves (replies, upload
+        announcements, repeated temp ids, a conversation another node created
+        meanwhile) goes through ``chatr_send_dm`` row by row, in a second statement
+        only when there is any.
         """
         results: list[Any] = [None] * len(rows)  # every slot is filled below
-        plain = [i for i, r in enumerate(rows) if r[_REPLY_TO] is None and r[_MESSAGE_ID] is None]
-        if plain:
-            batch = batch_json([rows[i] for i in plain])
-            for row in await db.fetch(self._q.send_dm_batch_plain, batch):
-                results[plain[row["n"] - 1]] = row
+        if any(r[_REPLY_TO] is None and r[_MESSAGE_ID] is None for r in rows):
+            for row in await db.fetch(self._q.send_dm_batch_set, batch_json(rows)):
+                results[row["n"] - 1] = row
         rest = [i for i, row in enumerate(results) if row is None]
         if rest:
             batch = batch_json([rows[i] for i in rest])

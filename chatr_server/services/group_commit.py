@@ -1,15 +1,21 @@
 """Group commit: many concurrent writers, one database round trip.
 
-Callers ``await submit(args)`` and get their own result row. The first
-submission of a batch opens a short collection window (``window`` seconds, a
-millisecond or two); everything submitted until it closes, or until
-``max_batch`` rows are waiting, goes out in one statement, one transaction,
-one commit. While a flush is in flight new submissions queue up; the next
-batch leaves when the flush is done and its own window (counted from its
-first submission) has passed, so a busy server sends full windows' worth
-rather than whatever arrived during one round trip. That is what makes the
-database side cheap: the fixed cost of a statement and its commit (most of a
-lone INSERT's cost) is paid once per batch instead of once per message.
+Callers ``await submit(args)`` and get their own result row. Batching adapts
+to the load:
+
+* **Idle** (nothing in flight): a write leaves at once, so at low and moderate
+  rates a message costs one round trip, as a plain INSERT would. "At once"
+  is the next pass of the event loop, so the writes that arrive in the same
+  pass (one read of several frames) still share its statement.
+* **Writes queue up behind a flight**: they leave together as soon as it
+  returns: batches form on their own, as large as one round trip's arrivals.
+* **Busy** (at least ``busy`` writes queued behind one flight): the next batch
+  also waits out the collection ``window`` (a millisecond or two, counted from
+  its first write) unless ``max_batch`` rows are waiting, so a busy server sends
+  full windows' worth rather than whatever arrived during one round trip.
+  That is what makes the database side cheap under load: the fixed cost of a
+  statement and its commit (most of a lone INSERT's cost) is paid once per
+  batch instead of once per message.
 
 Submissions keep their order inside a batch, and batches run one after the
 other, so writes from one connection (which awaits each result before the
@@ -37,7 +43,7 @@ from typing import Any, Generic, TypeVar
 
 from chatr_server.errors import ServiceError
 from chatr_server.services.dependencies import is_dependency_outage
-from chatr_server.util.clock import Clock, LoopClock, Timer
+from chatr_server.util.clock import Clock, LoopClock
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +51,10 @@ T = TypeVar("T")
 
 # Large enough to amortise a commit; small enough to keep one batch's latency low.
 DEFAULT_MAX_BATCH = 128
-# How long the first write of a batch waits for company (seconds).
+# Under load, how long the first write of a batch waits for company (seconds).
 DEFAULT_WINDOW = 0.002
+# Writes queued behind one flight from which the load counts as busy (windows apply).
+DEFAULT_BUSY = 4
 # Queued writes beyond which new ones are refused.
 DEFAULT_MAX_PENDING = 1_000
 
@@ -69,6 +77,7 @@ class GroupCommit(Generic[T]):
         max_batch: int = DEFAULT_MAX_BATCH,
         window: float = DEFAULT_WINDOW,
         max_pending: int = DEFAULT_MAX_PENDING,
+        busy: int = DEFAULT_BUSY,
         retry_safe: Callable[[list[tuple[Any, ...]], BaseException], bool] | None = None,
         clock: Clock | None = None,
         on_batch: Callable[[int], object] | None = None,
@@ -76,8 +85,9 @@ class GroupCommit(Generic[T]):
         """``run_batch`` writes many argument tuples in one statement and returns one
         result per tuple, in order; ``run_one`` retries single rows of a failed batch.
         ``retry_safe(rows, error)``: whether a batch that failed with a database
-        outage may run again (idempotent rows, or nothing was sent). ``clock`` times the
-        collection windows (the event loop's by default). ``on_batch(size)`` is told the
+        outage may run again (idempotent rows, or nothing was sent). ``window`` and
+        ``busy``: see the module docstring (``window=0``: never wait). ``clock`` times
+        the collection windows (the event loop's by default). ``on_batch(size)`` is told the
         size of every batch that leaves (metrics)."""
         self._run_batch = run_batch
         self._on_batch = on_batch
@@ -86,12 +96,15 @@ class GroupCommit(Generic[T]):
         self._max_batch = max_batch
         self._window = window
         self._max_pending = max_pending
+        self._busy = max(busy, 1)
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[T]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: Timer | None = None
         self._opened_at = 0.0  # clock time of the first write queued since the last batch left
         self._flushing: asyncio.Task[None] | None = None
+        # Set while the flush waits out a window; resolved early by wait_idle().
+        self._window_wait: asyncio.Future[None] | None = None
+        self._hurry = False
 
     @property
     def pending(self) -> int:
@@ -99,11 +112,15 @@ class GroupCommit(Generic[T]):
         return len(self._queue)
 
     async def wait_idle(self) -> None:
-        """Return once nothing is queued or in flight (used at shutdown)."""
-        while self._flushing is not None or self._queue:
-            self._start_flush()
-            if self._flushing is not None:
+        """Write what is queued without waiting for windows; return once nothing is queued
+        or in flight (used at shutdown)."""
+        self._hurry = True
+        try:
+            while self._flushing is not None:
+                _wake(self._window_wait)
                 await asyncio.shield(self._flushing)
+        finally:
+            self._hurry = False
 
     def submit(self, args: tuple[Any, ...]) -> asyncio.Future[T]:
         """Queue one write; the returned future resolves to its result row."""
@@ -118,32 +135,34 @@ class GroupCommit(Generic[T]):
             self._opened_at = self._clock.time()
         queue.append((args, future))
         if self._flushing is None:
-            if len(queue) >= self._max_batch or self._window <= 0:
-                self._start_flush()
-            elif self._timer is None:
-                self._timer = self._clock.call_later(self._window, self._start_flush)
+            # Idle: the flush starts on the loop's next pass, with whatever arrived by then.
+            self._flushing = loop.create_task(self._flush_all())
         return future
 
-    def _start_flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._flushing is None and self._queue:
-            assert self._loop is not None
-            self._flushing = self._loop.create_task(self._flush_all())
-
     async def _flush_all(self) -> None:
+        queue, max_batch = self._queue, self._max_batch
         try:
-            while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
+            while queue:
+                batch = queue[:max_batch]
+                del queue[:max_batch]
                 await self._flush(batch)
-                if 0 < len(self._queue) < self._max_batch:
+                if self._busy <= len(queue) < max_batch and not self._hurry:
+                    # Busy: let the next batch fill its window (counted from its first write).
                     rest = self._opened_at + self._window - self._clock.time()
                     if rest > 0:
-                        await self._clock.sleep(rest)
+                        await self._wait_window(rest)
         finally:
             self._flushing = None
+
+    async def _wait_window(self, delay: float) -> None:
+        assert self._loop is not None
+        wait = self._window_wait = self._loop.create_future()
+        timer = self._clock.call_later(delay, _wake, wait)
+        try:
+            await wait
+        finally:
+            timer.cancel()
+            self._window_wait = None
 
     async def _flush(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[T]]]) -> None:
         rows = [args for args, _ in batch]
@@ -190,6 +209,11 @@ class GroupCommit(Generic[T]):
         ):
             raise exc
         return await self._run_batch(rows)
+
+
+def _wake(wait: asyncio.Future[None] | None) -> None:
+    if wait is not None and not wait.done():
+        wait.set_result(None)
 
 
 def _settle(future: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:

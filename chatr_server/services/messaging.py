@@ -37,6 +37,7 @@ from chatr_server.util.timefmt import iso_ms, utcnow
 
 BLOCKED_BY_ME = "You have blocked this user"
 BLOCKED_BY_THEM = "Could not deliver — you're blocked"
+SEND_FAILED = "Failed to send message"  # what a failed message:send answers
 
 
 @dataclass(slots=True)
@@ -188,9 +189,14 @@ class MessagingService:
         Raises :class:`InvalidPayload` (→ ``error``) or :class:`SendRefused`
         (→ ``message:blocked``).
         """
+        recipient = req.recipient_id
+        if recipient == sender.id:
+            # No conversation with oneself (conversations_sorted): chatr_send_dm
+            # would raise, failing the statement of the whole batch, whose other
+            # rows the set-based call may have stored already. Same answer as then.
+            raise InvalidPayload(SEND_FAILED)
         if req.message_id is None and req.files.url is not None:
             req.files = await self._own_files(sender.id, req.files)
-        recipient = req.recipient_id
         online = await self._presence.is_online(recipient)
         files = req.files
         row = await self._dm_writes.submit(

@@ -85,7 +85,10 @@ CROSS JOIN LATERAL chatr_send_dm(t.sender, t.recipient, t.body, t.kind, t.f_url,
                                  t.reply_to, t.temp_id, t.message_id, t.online) r
 ORDER BY e.pos
 
--- name: send_dm_batch_plain
--- The plain sends of a group-committed batch, set-based (migration 0008);
--- $1 is a JSON array of objects, see MessagingRepo.send_dm_batch_plain.
-SELECT p.n, (p.result).* FROM chatr_send_dm_plain($1) AS p
+-- name: send_dm_batch_set
+-- The set-based part of a group-committed batch (migration 0011): plain sends
+-- on accepted conversations, and first messages, requests, their replies,
+-- blocks and unknown recipients of plain sends. $1 is the whole batch as a JSON
+-- array of objects (see MessagingRepo.batch_json); one row per input it
+-- settled, `n` its 1-based position.
+SELECT p.n, (p.result).* FROM chatr_send_dm_batch($1) AS p

@@ -6,7 +6,7 @@ import asyncio
 import re
 
 from chatr_server.appkeys import SERVICES
-from tests.helpers import make_user
+from tests.helpers import dm_args, make_user
 from tests.live import settle
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -214,23 +214,7 @@ async def test_batched_sends_share_one_statement_correctly(client):
     repo = MessagingRepo(services.queries)
 
     def args(content, temp_id, sender=alice, recipient=bob):
-        return (
-            sender.id,
-            recipient.id,
-            content,
-            "text",
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            temp_id,
-            None,
-            False,
-        )
+        return dm_args(sender.id, recipient.id, content, temp_id)
 
     rows = await repo.send_dm_batch(
         services.pool,

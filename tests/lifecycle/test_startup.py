@@ -40,7 +40,9 @@ async def test_port_in_use(serve: Any) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         served = await serve(wait=False, PORT=str(port))
-        await _fails_in_one_line(served, f"cannot listen on 127.0.0.1:{port}: address already in use")
+        await _fails_in_one_line(
+            served, f"cannot listen on 127.0.0.1:{port}: address already in use"
+        )
 
 
 async def test_database_unreachable_names_it_without_credentials(serve: Any) -> None:
@@ -48,7 +50,9 @@ async def test_database_unreachable_names_it_without_credentials(serve: Any) -> 
     served = await serve(
         wait=False, DATABASE_URL=f"postgresql://chatr:hunter2-secret@127.0.0.1:{port}/chatr"
     )
-    line = await _fails_in_one_line(served, f"cannot connect to PostgreSQL at 127.0.0.1:{port}/chatr")
+    line = await _fails_in_one_line(
+        served, f"cannot connect to PostgreSQL at 127.0.0.1:{port}/chatr"
+    )
     assert "hunter2" not in line
 
 
@@ -72,3 +76,22 @@ async def test_bad_settings(serve: Any) -> None:
     await _fails_in_one_line(served, '"SHUTDOWN_TIMEOUT_SECONDS" invalid', code=2)
     served = await serve(wait=False, LOG_LEVEL="LOUD")
     await _fails_in_one_line(served, "LOG_LEVEL must be one of", code=2)
+
+
+async def test_public_port_queues_a_storm_of_connections(serve: Any) -> None:
+    """LISTEN_BACKLOG reaches listen(2): a reconnect storm is queued, not dropped (a dropped
+    SYN waits seconds for its retry). The kernel shows a listener's backlog as its Send-Q."""
+    import asyncio
+    import shutil
+
+    import pytest
+
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss (iproute2) to read the listen backlog")
+    served = await serve(LISTEN_BACKLOG="777")
+    await served.wait_log(r".*listening on.*")
+    ss = await asyncio.create_subprocess_exec(
+        "ss", "-ltnH", f"sport = :{served.port}", stdout=asyncio.subprocess.PIPE
+    )
+    out = (await ss.communicate())[0].decode().split()
+    assert out[0] == "LISTEN" and out[2] == "777", out

@@ -1,4 +1,4 @@
-"""scripts/loadtest against the real server: a short run loses nothing."""
+"""scripts/loadtest against the real server: a short run of each workload, checked."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from tests.helpers import free_port, start_server
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp_path):
+async def _run_loadtest(base_settings, tmp_path, *extra: str) -> dict:
+    """scripts/loadtest with SQL seeding against a real server; its JSON report."""
     port = free_port()
     server = await start_server(base_settings, port, tmp_path)
     out = tmp_path / "result.json"
@@ -31,32 +32,28 @@ async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp
             base_settings.database_url,
             # One argument: a generated secret may start with "-".
             f"--jwt-secret={base_settings.jwt_secret}",
-            "--sockets",
-            "10",
-            "--rate",
-            "50",
-            "--duration",
-            "2",
-            "--warmup",
-            "0",
-            "--grace",
-            "3",
-            "--procs",
-            "1",
             "--server-pid",
             str(server.pid),
-            "--verify-db",
-            base_settings.database_url,
             "--json",
             str(out),
             "--quiet",
+            *extra,
             cwd=ROOT,
         )
-        assert await asyncio.wait_for(lt.wait(), 30) == 0
+        assert await asyncio.wait_for(lt.wait(), 60) == 0
     finally:
         server.terminate()
         await server.wait()
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp_path):
+    report = await _run_loadtest(
+        base_settings,
+        tmp_path,
+        *("--sockets", "10", "--rate", "50", "--duration", "2", "--warmup", "0"),
+        *("--grace", "3", "--procs", "1", "--verify-db", base_settings.database_url),
+    )
     assert report["connect"]["connected"] == 10
     (trial,) = report["trials"]
     assert trial["sent"] == 100
@@ -95,3 +92,73 @@ async def test_verify_reports_acked_ids_missing_from_the_database(base_settings)
     assert summary["missing_sample"] == [str(ghost)]
     assert summary["error_events"] == {"error: Failed to send message": 3}
     assert summary["disconnects"] == 1 and summary["unanswered"] == 2
+
+
+async def test_first_contacts_open_new_pairs_and_lose_nothing(base_settings, tmp_path):
+    report = await _run_loadtest(
+        base_settings,
+        tmp_path,
+        *("--workload", "first", "--sockets", "20", "--rate", "50", "--duration", "2"),
+        *("--warmup", "0", "--grace", "3", "--procs", "1"),
+        *("--verify-db", base_settings.database_url),
+    )
+    assert report["workload"] == "first" and report["partners"] == 0
+    assert report["connect"]["connected"] == 20
+    (trial,) = report["trials"]
+    assert trial["sent"] == 100
+    assert trial["lost"] == 0 and trial["duplicates"] == 0 and trial["errors"] == {}
+    # Every message reaches its recipient, pending requests included.
+    assert trial["delivered"] == trial["sent"] == trial["acked"]
+    assert trial["latency_ms"]["p99"] is not None
+    assert trial["cpu"]["server_ms_per_msg"] > 0 and trial["cpu"]["server_pg_ms_per_msg"] > 0
+    # A first contact is a message request, stored as 'sent'.
+    assert trial["received_status"].get("sent", 0) > 0
+    assert report["verify"]["acked"] == 100 and report["verify"]["acked_missing"] == 0
+    conn = await asyncpg.connect(base_settings.database_url)
+    try:
+        prefix = f"@lt\\_{report['run_id']}\\_%"
+        pairs = await conn.fetchval(
+            "SELECT count(*) FROM conversations c JOIN users u ON u.id = c.participant_a "
+            "WHERE u.username LIKE $1",
+            prefix,
+        )
+        friendships = await conn.fetchval(
+            "SELECT count(*) FROM friendships f JOIN users u ON u.id = f.requester_id "
+            "WHERE u.username LIKE $1",
+            prefix,
+        )
+    finally:
+        await conn.close()
+    assert friendships == 0  # seeded as users only
+    assert pairs > 20  # the sends opened conversations between random pairs
+
+
+async def test_reconnect_storm_tells_every_contact_twice_over(base_settings, tmp_path):
+    report = await _run_loadtest(
+        base_settings,
+        tmp_path,
+        *("--workload", "storm", "--sockets", "20", "--contacts", "4", "--storm-reps", "2"),
+        *("--procs", "2"),
+    )
+    assert report["workload"] == "storm" and report["partners"] == 4
+    storm = report["storm"]
+    assert storm["contacts"] == 4 and storm["violations"] == 0
+    assert [r["rep"] for r in storm["reps"]] == [1, 2]
+    for rep in storm["reps"]:
+        assert rep["connected"] == 20 and rep["failed"] == 0 and rep["errors"] == {}
+        assert rep["wall_s"] > 0 and rep["connects_per_s"] > 0
+        assert rep["handshake_ms"]["p50"] is not None and rep["handshake_ms"]["p99"] is not None
+        assert rep["cpu"]["server_ms_per_connect"] > 0
+        assert rep["cpu"]["server_pg_ms_per_connect"] >= rep["cpu"]["server_ms_per_connect"]
+        assert rep["machine"]["other_cores"] >= 0 and rep["generator_cpu_fraction"]
+        assert rep["listen_overflows"] >= 0  # machine-wide kernel counter
+        check = rep["check"]
+        assert check["applicable"] is True
+        assert check["contact_pairs"] == 20 * 4
+        assert check["violations"] == 0 and check["violation_sample"] == []
+        assert check["ready_missing"] == check["ready_repeated"] == 0
+        assert check["presence_not_one"] == 0
+        assert rep["events"]["socket_ready"] == 20
+        assert rep["events"]["presence_update"] == 20
+        # Whoever connected earlier is told by user:status; at least one pair was.
+        assert 0 < rep["events"]["user_status_online"] <= 20 * 4

@@ -386,3 +386,22 @@ async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
             assert await redis.pttl(f"{key}:e") > 60_000
     finally:
         await broker.close()
+
+
+async def test_memory_log_entries_cost_the_garbage_collector_nothing():
+    """Logged emits are plain tuples, so a full log (up to window × rate entries) adds no
+    collector work; the excluded rooms still come back as a set."""
+    import gc
+
+    store = MemoryRecoveryStore(window=60, max_missed=5)
+    store.append("/", ("user:a",), "e1", 1, frozenset(), (b'2["x"]',))
+    store.append("/", ("user:a",), "e1", 2, frozenset({"user:b"}), (b'2["y"]',))
+    gc.collect()
+    gc.collect()  # nested tuples: the inner ones are untracked first
+    assert not any(gc.is_tracked(item) for item in store._rooms[("/", "user:a")])
+    found = await store.entries("/", ["user:a"], {}, 0)
+    assert found is not None
+    assert sorted((e.seq, e.excluded) for e in found) == [
+        (1, frozenset()),
+        (2, frozenset({"user:b"})),
+    ]

@@ -45,41 +45,53 @@ async def test_concurrent_submissions_share_batches_in_order():
     assert [len(b) for b in batches] == [8, 8, 4]
 
 
-async def test_window_collects_writes_that_arrive_shortly_after_the_first():
+async def test_lone_write_leaves_at_once_whatever_the_window():
+    """Idle: no window is paid (the clock never moves here)."""
     batches, run_batch, run_one = recorder()
     clock = ManualClock()
     gc = GroupCommit(run_batch, run_one, window=0.5, clock=clock)
+    assert await asyncio.wait_for(gc.submit((1,)), 1) == 10
+    assert await asyncio.wait_for(gc.submit((2,)), 1) == 20
+    assert batches == [[1], [2]]
+    assert clock.pending == []
+
+
+async def test_writes_queued_behind_a_flight_leave_together_when_it_returns():
+    in_flight, started = asyncio.Event(), asyncio.Event()
+    batches, run_batch, run_one = recorder(in_flight, started)
+    clock = ManualClock()
+    gc = GroupCommit(run_batch, run_one, window=2, busy=4, clock=clock)
     first = gc.submit((1,))
-    clock.advance(0.25)  # inside the window: joins the same batch
-    second = gc.submit((2,))
-    assert clock.pending == [clock.time() + 0.25]  # one timer: the first write's window
-    clock.advance(0.25)
-    assert await asyncio.gather(first, second) == [10, 20]
-    assert batches == [[1, 2]]
+    await started.wait()
+    queued = [gc.submit((i,)) for i in (2, 3, 4)]  # fewer than `busy`: no window
+    in_flight.set()
+    assert await asyncio.wait_for(asyncio.gather(first, *queued), 1) == [10, 20, 30, 40]
+    assert batches == [[1], [2, 3, 4]]
+    assert clock.pending == []
 
 
-async def test_writes_queued_during_a_flush_still_get_their_full_window():
-    """The next batch leaves a window after its first write, not when the flush returns."""
+async def test_busy_batches_wait_out_their_window():
+    """Under load the next batch leaves a window after its first write, not when the flight
+    returns."""
     in_flight, started = asyncio.Event(), asyncio.Event()
     batches, run_batch, run_one = recorder(in_flight, started)
     clock = ManualClock(start=0.0)
-    gc = GroupCommit(run_batch, run_one, window=2, clock=clock)
-    first = gc.submit((1,))
-    clock.advance(2)  # t=2: the window closes, batch [1] leaves and stays in flight
+    gc = GroupCommit(run_batch, run_one, window=2, busy=2, clock=clock)
+    first = gc.submit((1,))  # t=0: idle, leaves at once and stays in flight
     await started.wait()
-    assert batches == [[1]]
     clock.advance(1)
-    second = gc.submit((2,))  # t=3: opens the next window, which closes at t=5
-    clock.advance(1)
-    in_flight.set()  # t=4: the flight is over, the window is not
+    second, third = gc.submit((2,)), gc.submit((3,))  # t=1: two behind the flight: busy
+    in_flight.set()
     assert await first == 10
-    assert clock.pending == [5.0]  # the flush waits for the rest of second's window
-    third = gc.submit((3,))
+    assert await asyncio.wait_for(clock.next_deadline(), 1) == 3.0  # the window of t=1's write
+    fourth = gc.submit((4,))
     clock.advance(0.5)
     assert batches == [[1]] and not second.done()
-    clock.advance(0.5)  # t=5
-    assert await asyncio.gather(second, third) == [20, 30]
-    assert batches == [[1], [2, 3]]
+    clock.advance(0.5)  # t=2
+    assert batches == [[1]]
+    clock.advance(1)  # t=3
+    assert await asyncio.gather(second, third, fourth) == [20, 30, 40]
+    assert batches == [[1], [2, 3, 4]]
 
 
 async def test_full_batch_leaves_without_waiting_for_the_window():
@@ -139,12 +151,17 @@ async def test_full_queue_refuses_new_writes_and_recovers():
     assert await gc.submit((6,)) == 6  # accepted again once the queue drained
 
 
-async def test_wait_idle_flushes_what_is_waiting_for_the_window():
-    batches, run_batch, run_one = recorder()
+async def test_wait_idle_writes_what_waits_for_a_window_at_once():
+    in_flight, started = asyncio.Event(), asyncio.Event()
+    batches, run_batch, run_one = recorder(in_flight, started)
     clock = ManualClock()
-    gc = GroupCommit(run_batch, run_one, window=30, clock=clock)  # a window never closed
-    pending = [gc.submit((i,)) for i in range(3)]
+    gc = GroupCommit(run_batch, run_one, window=30, busy=1, clock=clock)  # never closes
+    first = gc.submit((0,))
+    await started.wait()
+    pending = [gc.submit((i,)) for i in range(1, 4)]
+    in_flight.set()
+    await first
     await asyncio.wait_for(gc.wait_idle(), 1)
-    assert batches == [[0, 1, 2]]
-    assert [f.result() for f in pending] == [0, 10, 20]
+    assert batches == [[0], [1, 2, 3]]
+    assert [f.result() for f in pending] == [10, 20, 30]
     assert gc.pending == 0
