@@ -54,14 +54,6 @@ class ManualClock:
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> ManualTimer:
         return self.call_at(self._now + delay, callback, *args)
 
-    async def sleep(self, delay: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        timer = self.call_later(delay, _resolve, future)
-        try:
-            await future
-        finally:
-            timer.cancel()
-
     @property
     def pending(self) -> list[float]:
         """Deadlines of the timers still waiting, earliest first."""
@@ -84,8 +76,3 @@ class ManualClock:
             self._now = max(self._now, when)
             timer._callback(*timer._args)
         self._now = target
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

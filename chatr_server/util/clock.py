@@ -29,8 +29,6 @@ class Clock(Protocol):
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer: ...
 
-    async def sleep(self, delay: float) -> None: ...
-
 
 class LoopClock:
     """The running event loop's clock (bound on first use, then cached: looking the
@@ -56,6 +54,3 @@ class LoopClock:
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
         return self.loop.call_later(delay, callback, *args)
-
-    async def sleep(self, delay: float) -> None:
-        await asyncio.sleep(delay)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from chatr_server.services.read_batch import ReadBatcher
+from tests.helpers import until
 
 
 class Lookups:
@@ -51,8 +52,7 @@ async def test_lookups_queue_while_batches_are_in_flight():
     second = asyncio.ensure_future(batcher.get(2))
     await lookups.started(2)
     waiting = [asyncio.ensure_future(batcher.get(k)) for k in range(3, 8)]
-    await asyncio.sleep(0)  # one loop pass, no time: the five gets run up to their await
-    assert len(batcher._queue) == 5
+    await until(lambda: len(batcher._queue) == 5)  # the five gets reached their await
     assert lookups.batches == [[1], [2]]  # two in flight; the rest wait for one to end
     lookups.gate.set()
     assert await asyncio.gather(first, second, *waiting) == [k * 10 for k in range(1, 8)]
