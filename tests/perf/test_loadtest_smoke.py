@@ -148,7 +148,10 @@ async def test_reconnect_storm_tells_every_contact_twice_over(base_settings, tmp
         assert rep["connected"] == 20 and rep["failed"] == 0 and rep["errors"] == {}
         assert rep["wall_s"] > 0 and rep["connects_per_s"] > 0
         assert rep["handshake_ms"]["p50"] is not None and rep["handshake_ms"]["p99"] is not None
-        assert rep["cpu"]["server_ms_per_connect"] > 0
+        # /proc counts CPU in clock ticks (10 ms); 20 connects may fit in none,
+        # so only the shape is checked here (tests/unit/test_procstat.py checks
+        # that CPU is counted).
+        assert rep["cpu"]["server_ms_per_connect"] >= 0
         assert rep["cpu"]["server_pg_ms_per_connect"] >= rep["cpu"]["server_ms_per_connect"]
         assert rep["machine"]["other_cores"] >= 0 and rep["generator_cpu_fraction"]
         assert rep["listen_overflows"] >= 0  # machine-wide kernel counter
