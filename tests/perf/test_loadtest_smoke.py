@@ -64,7 +64,7 @@ async def test_loadtest_ten_sockets_two_seconds_loses_nothing(base_settings, tmp
     # Pre-created accepted conversations and online recipients: delivered status.
     assert trial["received_status"] == {"delivered": 100}
     assert trial["latency_ms"]["p99"] is not None
-    assert trial["cpu"]["server_ms_per_msg"] > 0
+    assert trial["cpu"]["server_ms_per_msg"] >= 0  # clock ticks: see the storm test
     assert report["memory"]["server_rss_connected_mb"] > 0
     assert trial["unanswered"] == trial["send_errors"] == 0
     assert sum(trial["acks_per_second"]) == 100
@@ -110,7 +110,7 @@ async def test_first_contacts_open_new_pairs_and_lose_nothing(base_settings, tmp
     # Every message reaches its recipient, pending requests included.
     assert trial["delivered"] == trial["sent"] == trial["acked"]
     assert trial["latency_ms"]["p99"] is not None
-    assert trial["cpu"]["server_ms_per_msg"] > 0 and trial["cpu"]["server_pg_ms_per_msg"] > 0
+    assert 0 <= trial["cpu"]["server_ms_per_msg"] <= trial["cpu"]["server_pg_ms_per_msg"]
     # A first contact is a message request, stored as 'sent'.
     assert trial["received_status"].get("sent", 0) > 0
     assert report["verify"]["acked"] == 100 and report["verify"]["acked_missing"] == 0
