@@ -56,6 +56,41 @@ def wait_idle(ctx: Context) -> float:
     return time.monotonic() - t0
 
 
+def disconnect_all(ctx: Context) -> dict[str, Any]:
+    """Close every socket, wait until the server is idle; the disconnects' cost.
+
+    ``settle_s`` is from the close call to the start of the idle windows (the last
+    ``2 × IDLE_WINDOW_S`` of the wait are the idle check itself); CPU covers the whole
+    wait, idle windows included (at most ``2 × IDLE_CPU_S``).
+    """
+    cpu_on = ctx.server_pid is not None and not ctx.args.no_cpu
+    before = procstat.sample(ctx.server_pid, ctx.pg_database) if cpu_on else None
+    parts = ctx.pool.call("disconnect", {})
+    closed = sum(p.get("closed", 0) for p in parts)
+    waited = wait_idle(ctx)
+    out: dict[str, Any] = {
+        "closed": closed,
+        "settle_s": round(max(0.0, waited - 2 * IDLE_WINDOW_S), 3) if cpu_on else None,
+    }
+    if before is not None:
+        after = procstat.sample(ctx.server_pid, ctx.pg_database)
+        srv = procstat.cpu_delta(before.server_pids, after.server_pids)[0]
+        pg = procstat.cpu_delta(before.pg_pids, after.pg_pids)[0]
+        per = max(closed, 1)
+        out["server_ms_per_disconnect"] = round(srv * 1000.0 / per, 4)
+        out["server_pg_ms_per_disconnect"] = round((srv + pg) * 1000.0 / per, 4)
+    ctx.log(
+        f"disconnected {closed} sockets; server idle after {out['settle_s']} s"
+        + (
+            f", server {out['server_ms_per_disconnect']:.3f} ms/disconnect, "
+            f"+PG {out['server_pg_ms_per_disconnect']:.3f} ms/disconnect"
+            if "server_ms_per_disconnect" in out
+            else ""
+        )
+    )
+    return out
+
+
 def _check(ctx: Context, online: bytes) -> dict[str, Any]:
     """The workers' storm_check replies summed (contacts in ``online`` only)."""
     parts = ctx.pool.call("storm_check", {"online": online})
@@ -221,11 +256,10 @@ def run(ctx: Context) -> dict[str, Any]:
     """--storm-reps storms, idle waits in between; the report's ``storm`` block."""
     reps: list[dict[str, Any]] = []
     for rep in range(1, ctx.args.storm_reps + 1):
-        if rep > 1:
-            ctx.pool.call("disconnect", {})
-            waited = wait_idle(ctx)
-            ctx.log(f"disconnected every socket; server idle after {waited:.1f}s")
+        gone = disconnect_all(ctx) if rep > 1 else None
         r = one(ctx, rep)
+        if gone is not None:
+            r["disconnect"] = gone
         ctx.log(describe(r))
         reps.append(r)
         if r["connected"] == 0:

@@ -137,23 +137,18 @@ class ConnectionHandlers:
         hidden = record["hidden"] if record is not None else bool(sock.data.get(HIDDEN))
         if not await presence.disconnect(me.id):
             return  # other tabs or devices are still connected
-        try:
-            await self._ctx.services.calls.end_all_for(me.id)
-        except Exception as exc:
-            if self._ctx.dependencies.refuse(exc) is None:
-                log.exception("call cleanup on disconnect failed")
-        now = utcnow()
-        # Stored before the broadcast, so whoever reacts to it reads the new value.
-        await self._ctx.services.messaging.set_last_seen(me.id, now)
+        # last_seen stored and live calls ended before the broadcast, so whoever reacts
+        # to it reads the new values; one statement for the disconnects running meanwhile.
+        logout = await self._ctx.services.auth.socket_logout(me.id)
+        self._ctx.services.calls.ended_by_disconnect(me.id, logout.calls)
         if not hidden:
-            visible = await self._ctx.visible_peers(me.id)
             self._ctx.services.bus.to_users(
-                visible,
+                logout.visible,
                 "user:status",
                 {
                     "userId": me.id,
                     "username": me.username,
                     "status": "offline",
-                    "lastSeen": iso_ms(now),
+                    "lastSeen": iso_ms(logout.last_seen),
                 },
             )

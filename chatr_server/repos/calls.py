@@ -37,9 +37,6 @@ class CallsRepo:
     async def live_parties(self, db: Executor, call_id: UUID, user_id: str) -> Record | None:
         return await db.fetchrow(self._q.live_parties, call_id, user_id)
 
-    async def end_all_for(self, db: Executor, user_id: str) -> list[Record]:
-        return await db.fetch(self._q.end_all_for, user_id)
-
     async def caller_card(self, db: Executor, user_id: str) -> Record | None:
         return await db.fetchrow(self._q.caller_card, user_id)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -116,9 +115,6 @@ class MessagingRepo:
 
     async def socket_user(self, db: Executor, user_id: UUID | str) -> Record | None:
         return await db.fetchrow(self._q.socket_user, user_id)
-
-    async def set_last_seen(self, db: Executor, user_id: str, when: datetime) -> None:
-        await db.execute(self._q.set_last_seen, user_id, when)
 
     async def last_seen_many(self, db: Executor, user_ids: list[UUID]) -> list[Record]:
         return await db.fetch(self._q.last_seen_many, user_ids)

@@ -78,6 +78,12 @@ class UsersRepo:
         """One row per (user id, token hash), in order (see ``socket_logins`` in users.sql)."""
         return await db.fetch(self._q.socket_logins, user_ids, token_hashes)
 
+    async def socket_logouts(
+        self, db: Executor, user_ids: list[UUID], last_seen: datetime
+    ) -> list[Record]:
+        """One row per distinct user id, in order (see ``socket_logouts`` in users.sql)."""
+        return await db.fetch(self._q.socket_logouts, user_ids, last_seen)
+
     async def revoke_token(self, db: Executor, token_hash: str, expires_at: datetime) -> None:
         await db.execute(self._q.revoke_token, token_hash, expires_at)
 

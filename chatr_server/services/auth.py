@@ -104,6 +104,19 @@ class SocketLogin:
     visible: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class SocketLogout:
+    """What a user's last disconnect stored, and whom its sequence tells."""
+
+    #: The ``last_seen`` stored (the offline ``user:status`` carries it).
+    last_seen: datetime
+    #: C(u) − P(u) (behaviors.md §3) now, sorted.
+    visible: list[str]
+    #: Calls ended by this disconnect: ``id``, ``caller_id``, ``receiver_id`` (text) and
+    #: ``duration``.
+    calls: list[dict[str, Any]]
+
+
 class AuthService:
     def __init__(
         self,
@@ -133,6 +146,7 @@ class AuthService:
         self._socket_logins: ReadBatcher[tuple[UUID, str], asyncpg.Record] = ReadBatcher(
             self._run_socket_logins
         )
+        self._socket_logouts: ReadBatcher[str, SocketLogout] = ReadBatcher(self._run_socket_logouts)
 
     # ---- tokens -------------------------------------------------------
 
@@ -163,6 +177,31 @@ class AuthService:
         return await self._users.socket_logins(
             self._pool, [user_id for user_id, _ in keys], [digest for _, digest in keys]
         )
+
+    async def socket_logout(self, user_id: str) -> SocketLogout:
+        """The database side of a user's last disconnect: ``last_seen`` stored, live calls
+        ended, the peers to tell. Concurrent disconnects share one statement
+        (:class:`ReadBatcher`), as handshakes do: a disconnect storm (a network blip,
+        a drain) costs the database a few statements, not three per user."""
+        return await self._socket_logouts.get(user_id)
+
+    async def _run_socket_logouts(self, user_ids: list[str]) -> list[SocketLogout]:
+        # A user can leave twice in one batch (reconnected and left again): one row
+        # each, the calls reported once.
+        distinct = list(dict.fromkeys(user_ids))
+        now = utcnow()
+        rows = await self._users.socket_logouts(self._pool, [UUID(u) for u in distinct], now)
+        first = {
+            user_id: SocketLogout(now, row["visible"], row["calls"])
+            for user_id, row in zip(distinct, rows, strict=True)
+        }
+        out = []
+        for user_id in user_ids:
+            logout = first[user_id]
+            out.append(logout)
+            if logout.calls:
+                first[user_id] = SocketLogout(now, logout.visible, [])
+        return out
 
     def _verified_claims(self, token: str) -> tuple[TokenClaims, UUID]:
         """The claims of a well-signed, unexpired token naming a user id; else 403."""

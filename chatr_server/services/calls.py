@@ -127,18 +127,17 @@ class CallService:
             str(target), event, {"callId": str(call_id), "fromUserId": user_id, key: value}
         )
 
-    async def end_all_for(self, user_id: str) -> None:
-        """The user's last connection closed: end or miss their live calls."""
-        for row in await self._repo.end_all_for(self._pool, user_id):
-            other = (
-                str(row["receiver_id"])
-                if str(row["caller_id"]) == user_id
-                else str(row["caller_id"])
-            )
+    def ended_by_disconnect(self, user_id: str, calls: list[dict[str, Any]]) -> None:
+        """Tell the other party of each call that ended because ``user_id``'s last
+        connection closed (the disconnect's batch statement ended them: ``socket_logouts``
+        in users.sql; ids arrive as text)."""
+        for call in calls:
+            caller = call["caller_id"]
+            other = call["receiver_id"] if caller == user_id else caller
             self._bus.to_user(
                 other,
                 "call:ended",
-                {"callId": str(row["id"]), "reason": "disconnect", "duration": row["duration"]},
+                {"callId": call["id"], "reason": "disconnect", "duration": call["duration"]},
             )
 
     async def close(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -287,9 +286,6 @@ class MessagingService:
         """What a socket caches about its user, and whether they hide their status."""
         row = await self._repo.socket_user(self._pool, user_id)
         return None if row is None else connection_profile_of(row)
-
-    async def set_last_seen(self, user_id: str, when: datetime) -> None:
-        await self._repo.set_last_seen(self._pool, user_id, when)
 
     async def last_seen_many(self, user_ids: list[UUID]) -> list[Record]:
         """Stored last-seen rows of users with no live presence record."""

@@ -34,15 +34,6 @@ RETURNING caller_id, receiver_id
 SELECT caller_id, receiver_id FROM calls
 WHERE id = $1 AND status IN ('ringing', 'active') AND (caller_id = $2 OR receiver_id = $2)
 
--- name: end_all_for
-UPDATE calls
-SET status = CASE WHEN status = 'ringing' THEN 'missed' ELSE 'ended' END,
-    ended_at = now(),
-    duration = CASE WHEN started_at IS NULL THEN NULL
-                    ELSE round(extract(epoch FROM now() - started_at))::int END
-WHERE (caller_id = $1 OR receiver_id = $1) AND status IN ('ringing', 'active')
-RETURNING id, caller_id, receiver_id, duration
-
 -- name: caller_card
 SELECT id, username, display_name, profile_image FROM users WHERE id = $1
 

@@ -57,9 +57,6 @@ SELECT status FROM group_members WHERE group_id = $1 AND user_id = $2
 SELECT id, username, display_name, profile_image, is_guest, privacy_online_status
 FROM users WHERE id = $1
 
--- name: set_last_seen
-UPDATE users SET last_seen = $2 WHERE id = $1
-
 -- name: last_seen_many
 SELECT id, last_seen, privacy_online_status FROM users WHERE id = ANY($1::uuid[])
 

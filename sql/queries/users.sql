@@ -138,8 +138,8 @@ RETURNING tokens_valid_after
 -- The socket handshakes of many connections in one round trip (AuthService.socket_login,
 -- batched by ReadBatcher): per ($1[i] user id, $2[i] token hash), in input order, what
 -- auth_state checks, the socket's user row (socket_user in messaging.sql) and C(u) − P(u)
--- of behaviors.md §3 (the rules of `connected` in friendships.sql) as text ids in uuid
--- order: the peers the connect sequence announces to and snapshots.
+-- (chatr_visible_peers, migration 0012): the peers the connect sequence announces to and
+-- snapshots.
 SELECT u.id,
        EXISTS (SELECT 1 FROM revoked_tokens t
                        WHERE t.token_hash = r.token_hash AND t.expires_at > now()) AS revoked,
@@ -147,31 +147,39 @@ SELECT u.id,
        u.id IS NOT NULL AS user_exists,
        COALESCE(u.is_guest, false) AS is_guest,
        u.username, u.display_name, u.profile_image, u.privacy_online_status,
-       peers.visible
+       CASE WHEN u.id IS NOT NULL THEN chatr_visible_peers(u.id) END AS visible
 FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(user_id, token_hash, pos)
 LEFT JOIN users u ON u.id = r.user_id
-LEFT JOIN LATERAL (
-    SELECT COALESCE(array_agg(e.other_id::text ORDER BY e.other_id)
-                    FILTER (WHERE NOT e.pending_outgoing), '{}') AS visible
-    FROM (
-        SELECT other_id, bool_and(outgoing_pending) AS pending_outgoing
-        FROM (
-            SELECT CASE WHEN f.requester_id = u.id THEN f.addressee_id ELSE f.requester_id END,
-                   false
-            FROM friendships f
-            WHERE f.status = 'accepted' AND (f.requester_id = u.id OR f.addressee_id = u.id)
-            UNION ALL
-            SELECT CASE WHEN c.participant_a = u.id THEN c.participant_b ELSE c.participant_a END,
-                   c.status = 'pending' AND c.initiator_id = u.id
-            FROM conversations c
-            WHERE c.participant_a = u.id OR c.participant_b = u.id
-        ) AS everyone(other_id, outgoing_pending)
-        WHERE other_id NOT IN (
-            SELECT CASE WHEN b.requester_id = u.id THEN b.addressee_id ELSE b.requester_id END
-            FROM friendships b
-            WHERE b.status = 'blocked' AND (b.requester_id = u.id OR b.addressee_id = u.id)
-        )
-        GROUP BY other_id
-    ) AS e
-) AS peers ON u.id IS NOT NULL
 ORDER BY r.pos
+
+-- name: socket_logouts
+-- The database side of many users' last disconnects in one round trip
+-- (AuthService.socket_logout, batched by ReadBatcher). $1: distinct user ids; $2: the
+-- last-seen time stored for all of them. Their ringing or active calls end (a ringing
+-- one as missed, with calls.sql's duration rule); per user, in input order: C(u) − P(u),
+-- who is told the user went offline, and the calls ended for that user, each reported
+-- once (to its caller when both parties are leaving).
+WITH gone AS (
+    SELECT user_id, pos FROM unnest($1::uuid[]) WITH ORDINALITY AS r(user_id, pos)
+), seen AS (
+    UPDATE users u SET last_seen = $2 FROM gone WHERE u.id = gone.user_id
+), ended AS (
+    UPDATE calls c
+    SET status = CASE WHEN c.status = 'ringing' THEN 'missed' ELSE 'ended' END,
+        ended_at = now(),
+        duration = CASE WHEN c.started_at IS NULL THEN NULL
+                        ELSE round(extract(epoch FROM now() - c.started_at))::int END
+    WHERE c.status IN ('ringing', 'active')
+      AND (c.caller_id = ANY($1::uuid[]) OR c.receiver_id = ANY($1::uuid[]))
+    RETURNING c.id, c.caller_id, c.receiver_id, c.duration
+)
+SELECT g.user_id,
+       chatr_visible_peers(g.user_id) AS visible,
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object(
+                   'id', e.id, 'caller_id', e.caller_id, 'receiver_id', e.receiver_id,
+                   'duration', e.duration)), '[]')
+        FROM ended e
+        WHERE e.caller_id = g.user_id
+           OR (e.receiver_id = g.user_id AND e.caller_id <> ALL($1::uuid[]))) AS calls
+FROM gone g
+ORDER BY g.pos

@@ -17,6 +17,7 @@ from chatr_server.appkeys import SERVICES
 from chatr_server.services.dependencies import POSTGRES
 from tests.degradation.helpers import monitor_of, open_socket, refused_handshake, server_lines
 from tests.helpers import PASSWORD, make_user, unique_username, until
+from tests.live import server_settled, settle
 
 UNAVAILABLE = {"error": "Service temporarily unavailable"}
 
@@ -206,3 +207,37 @@ async def test_handshake_with_a_revoked_token_stays_an_authentication_error(pg_c
     assert resp.status == 200
     refusal = await refused_handshake(pg_client, user.token)
     assert refusal["message"].startswith("Authentication error")
+
+
+async def test_disconnects_during_an_outage_are_quiet_and_leave_no_state(
+    pg_client, running_pg, sockets, log_records
+):
+    """Last disconnects share one statement; with PostgreSQL down it fails for all of
+    them at once: no traceback, presence still forgets them, later ones work."""
+    watcher, *leavers = [await make_user(pg_client) for _ in range(4)]
+    pool = pg_client.server.app[SERVICES].pool
+    for user in leavers:
+        await pool.execute(
+            "INSERT INTO friendships (requester_id, addressee_id, status) "
+            "VALUES ($1, $2, 'accepted')",
+            user.id,
+            watcher.id,
+        )
+    w = await open_socket(pg_client, watcher)
+    sockets.append(w)
+    lives = [await open_socket(pg_client, u) for u in leavers]
+    running_pg.stop()
+    try:
+        await server_settled(pg_client, *lives)
+    finally:
+        running_pg.start()
+    presence = pg_client.server.app[SERVICES].presence
+    assert [await presence.is_online(u.id) for u in leavers] == [False] * len(leavers)
+    await until(lambda: monitor_of(pg_client).is_up(POSTGRES))
+    # After the outage a disconnect stores and announces as usual.
+    again = await open_socket(pg_client, leavers[0])
+    await server_settled(pg_client, again)
+    await settle(w)
+    offline = [s for s in w.events["user:status"] if s["status"] == "offline"]
+    assert [s["userId"] for s in offline] == [leavers[0].id]
+    assert _tracebacks(log_records()) == []
