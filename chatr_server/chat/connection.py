@@ -131,12 +131,10 @@ class ConnectionHandlers:
                 raise  # the realtime layer logs it
 
     async def _leave(self, me: SenderProfile, sock: Socket) -> None:
-        presence = self._ctx.services.presence
-        # The shared record knows about settings:update made on any process.
-        record = await presence.record(me.id)
-        hidden = record["hidden"] if record is not None else bool(sock.data.get(HIDDEN))
-        if not await presence.disconnect(me.id):
+        last, record = await self._ctx.services.presence.disconnect(me.id)
+        if not last:
             return  # other tabs or devices are still connected
+        hidden = record["hidden"] if record is not None else bool(sock.data.get(HIDDEN))
         # last_seen stored and live calls ended before the broadcast, so whoever reacts
         # to it reads the new values; one statement for the disconnects running meanwhile.
         logout = await self._ctx.services.auth.socket_logout(me.id)

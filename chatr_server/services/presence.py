@@ -109,7 +109,10 @@ class PresenceService:
     # ---- connections -----------------------------------------------------
 
     async def _total(self, user_id: str) -> int:
-        counts = await self._store.hgetall(f"pconn:{user_id}")
+        return await self._live_total(await self._store.hgetall(f"pconn:{user_id}"))
+
+    async def _live_total(self, counts: dict[str, str]) -> int:
+        """The connections of a ``pconn:<user>`` hash that count (their node is alive)."""
         total = 0
         for node, value in counts.items():
             if value.isdigit() and await self._is_live(node):
@@ -149,29 +152,37 @@ class PresenceService:
         pipe.hset(f"presence:{user_id}", _fields(record), ttl_s=RECORD_TTL_S)
         return await self._with_records(pipe, peers, queued=2)
 
-    async def disconnect(self, user_id: str) -> bool:
-        """Count a closed connection; True when it was the user's last one anywhere.
+    async def disconnect(self, user_id: str) -> tuple[bool, dict[str, Any] | None]:
+        """Count a closed connection: whether it was the user's last one anywhere, and
+        the user's :meth:`record` as it stood (the shared one knows about a
+        ``settings:update`` made on any process).
 
-        Without the store, "anywhere" is this node: its last connection counts as the last.
+        One store round trip, plus one to delete the user's keys after their last
+        connection. Without the store, "anywhere" is this node: its last connection
+        counts as the last, and the record is this node's.
         """
         left = self._local.get(user_id, 0) - 1
-        try:
-            if left > 0:
-                self._local[user_id] = left
-                await self._store.hset(
-                    f"pconn:{user_id}", {self.node_id: str(left)}, ttl_s=RECORD_TTL_S
-                )
-                return False
+        local = self._records.get(user_id)
+        pipe = self._store.pipeline()
+        pipe.hgetall(f"presence:{user_id}")
+        if left > 0:
+            self._local[user_id] = left
+            pipe.hset(f"pconn:{user_id}", {self.node_id: str(left)}, ttl_s=RECORD_TTL_S)
+        else:
             self._local.pop(user_id, None)
             self._records.pop(user_id, None)
-            await self._store.hdel(f"pconn:{user_id}", self.node_id)
-            if await self._total(user_id) > 0:
-                return False
+            pipe.hdel(f"pconn:{user_id}", self.node_id)
+            pipe.hgetall(f"pconn:{user_id}")
+        try:
+            results = await pipe.execute()
+            record = _parsed(results[0])
+            if left > 0 or await self._live_total(results[2]) > 0:
+                return False, record
             await self._store.delete(f"presence:{user_id}", f"pconn:{user_id}")
         except Exception as exc:
             _local_only(exc)
-            return left <= 0
-        return True
+            return left <= 0, _parsed(_fields(local)) if local is not None else None
+        return True, record
 
     async def is_online(self, user_id: str) -> bool:
         if self._local.get(user_id, 0) > 0:

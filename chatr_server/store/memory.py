@@ -73,6 +73,9 @@ class MemoryStore:
         return {k: str(v) for k, v in self._data[key].items()}
 
     async def hdel(self, key: str, *fields: str) -> None:
+        self._hdel(key, *fields)
+
+    def _hdel(self, key: str, *fields: str) -> None:
         if self._alive(key):
             for name in fields:
                 self._data[key].pop(name, None)
@@ -121,6 +124,9 @@ class MemoryPipeline:
 
     def hgetall(self, key: str) -> None:
         self._commands.append((self._store._hgetall, (key,)))
+
+    def hdel(self, key: str, field: str) -> None:
+        self._commands.append((self._store._hdel, (key, field)))
 
     async def execute(self) -> list[Any]:
         commands, self._commands = self._commands, []

@@ -187,6 +187,11 @@ class RedisPipeline:
         self._results.append(self._sent)
         self._sent += 1
 
+    def hdel(self, key: str, field: str) -> None:
+        self._pipe.hdel(self._store._k(key), field)
+        self._results.append(None)
+        self._sent += 1
+
     async def execute(self) -> list[Any]:
         raw = await self._store._run(self._pipe.execute())
         return [None if index is None else raw[index] for index in self._results]

@@ -48,9 +48,12 @@ async def test_connections_on_two_nodes_count_as_one_user(nodes):
     await b.connect("u1", hidden=False)
     assert await a.is_online("u1") and await b.is_online("u1")
     # a's last heartbeat ran before b existed: b's connection must count anyway.
-    assert await a.disconnect("u1") is False  # still connected on b
+    last, record = await a.disconnect("u1")
+    assert last is False and record is not None  # still connected on b
     assert await a.is_online("u1")
-    assert await b.disconnect("u1") is True  # the last connection anywhere
+    last, record = await b.disconnect("u1")
+    assert last is True  # the last connection anywhere
+    assert record is not None and record["status"] == "online"
     assert not await a.is_online("u1") and not await b.is_online("u1")
     assert await a.record("u1") is None
     assert not await b.is_online("never-connected")
@@ -100,3 +103,19 @@ async def test_more_concurrent_commands_than_connections_wait_their_turn(store):
 
     results = await asyncio.gather(*(one(i) for i in range(300)))
     assert [r[1] for r in results] == [{"n": str(i)} for i in range(300)]
+
+
+async def test_disconnect_reads_the_record_another_node_changed(nodes):
+    """The last disconnect hears of a settings:update made on another node (hidden)
+    from the same pipeline that drops its count; a second connection on the same
+    node only lowers the count."""
+    a, b = nodes
+    await a.connect("hid-1", hidden=False)
+    await a.connect("hid-1", hidden=False)
+    await b.set_hidden("hid-1", True)
+    last, record = await a.disconnect("hid-1")
+    assert last is False and record is not None and record["hidden"] is True
+    assert await b.is_online("hid-1")
+    last, record = await a.disconnect("hid-1")
+    assert last is True and record is not None and record["hidden"] is True
+    assert not await b.is_online("hid-1") and await b.record("hid-1") is None
