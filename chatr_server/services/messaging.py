@@ -20,7 +20,12 @@ from asyncpg.pool import PoolConnectionProxy
 
 from chatr_server.presenters.groups import live_message
 from chatr_server.presenters.messages_live import live_payloads
-from chatr_server.repos.messaging import MessagingRepo, all_have_temp_ids
+from chatr_server.repos.messaging import (
+    DM_TEMP_ID,
+    GROUP_TEMP_ID,
+    MessagingRepo,
+    all_have_temp_ids,
+)
 from chatr_server.services.attachments import Attachments
 from chatr_server.services.bus import EventBus
 from chatr_server.services.dependencies import CONNECTION_LOST_BEFORE_SEND
@@ -101,14 +106,19 @@ class SendRefused(Exception):
         self.payload = payload
 
 
-def _dm_batch_retry_safe(rows: list[tuple[Any, ...]], exc: BaseException) -> bool:
-    """Whether a DM batch that failed on a lost connection may run again.
+def _retry_safe(temp_id_at: int) -> Callable[[list[tuple[Any, ...]], BaseException], bool]:
+    """Whether a batch (its rows hold their temp id at ``temp_id_at``) that failed on a
+    lost connection may run again.
 
     Rows with temp ids are idempotent (``all_have_temp_ids``). Without them only
     an error raised before anything was sent allows it (the connection was
     already closed or handed back to the pool).
     """
-    return type(exc) in CONNECTION_LOST_BEFORE_SEND or all_have_temp_ids(rows)
+
+    def safe(rows: list[tuple[Any, ...]], exc: BaseException) -> bool:
+        return type(exc) in CONNECTION_LOST_BEFORE_SEND or all_have_temp_ids(rows, temp_id_at)
+
+    return safe
 
 
 class MessagingService:
@@ -135,8 +145,17 @@ class MessagingService:
             lambda args: repo.send_dm(pool, args),
             window=write_window,
             max_pending=max_pending_writes,
-            retry_safe=_dm_batch_retry_safe,
+            retry_safe=_retry_safe(DM_TEMP_ID),
             on_batch=on_batch,
+        )
+        # Group messages: batches of their own (on pooled connections, as they may
+        # run alongside a DM batch); each row runs chatr_send_group as before.
+        self._group_writes: GroupCommit[Any] = GroupCommit(
+            lambda rows: repo.send_group_batch(pool, rows),
+            lambda args: repo.send_group(pool, args),
+            window=write_window,
+            max_pending=max_pending_writes,
+            retry_safe=_retry_safe(GROUP_TEMP_ID),
         )
         # Counted for the metrics (chatr_server/metrics.py), as plain integers.
         self._stored = stored if stored is not None else StoredCounts()
@@ -147,6 +166,7 @@ class MessagingService:
     async def close(self) -> None:
         """Let the batch in flight finish, then return the writer connection."""
         await self._dm_writes.wait_idle()
+        await self._group_writes.wait_idle()
         await self._drop_writer()
 
     async def _drop_writer(self) -> None:
@@ -300,8 +320,7 @@ class MessagingService:
         if req.message_id is None and req.files.url is not None:
             req.files = await self._own_files(sender.id, req.files)
         files = req.files
-        row = await self._repo.send_group(
-            self._pool,
+        row = await self._group_writes.submit(
             (
                 sender.id,
                 req.group_id,

@@ -82,6 +82,21 @@ CROSS JOIN LATERAL chatr_send_dm(t.sender, t.recipient, t.body, t.kind, t.f_url,
                                  t.reply_to, t.temp_id, t.message_id, t.online) r
 ORDER BY e.pos
 
+-- name: send_group_batch
+-- Many group sends in one statement (group commit), as send_dm_batch: chatr_send_group
+-- per row, in arrival order, all committed together. $1: see
+-- MessagingRepo.group_batch_json.
+SELECT r.*
+FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, pos)
+CROSS JOIN LATERAL jsonb_to_record(e.item)
+     AS t(sender uuid, grp uuid, body text, kind text, f_url text, f_name text,
+          f_size bigint, f_type text, waveform jsonb, duration double precision, preview jsonb,
+          temp_id text, message_id uuid)
+CROSS JOIN LATERAL chatr_send_group(t.sender, t.grp, t.body, t.kind, t.f_url, t.f_name,
+                                    t.f_size, t.f_type, t.waveform, t.duration, t.preview,
+                                    t.temp_id, t.message_id) r
+ORDER BY e.pos
+
 -- name: send_dm_batch_set
 -- The set-based part of a group-committed batch (migration 0011): plain sends
 -- on accepted conversations, and first messages, requests, their replies,
