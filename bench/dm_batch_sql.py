@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import secrets
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -47,6 +49,34 @@ BEFORE = "SELECT p.n, (p.result).* FROM chatr_send_dm_plain($1) AS p"
 
 def with_database(dsn: str, name: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
+
+
+@contextlib.asynccontextmanager
+async def throwaway_database(dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new database on ``dsn``'s server with the real migrations, dropped afterwards;
+    yields its DSN."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        db = with_database(dsn, name)
+        conn = await asyncpg.connect(db)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield db
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def per_message(label: str, cpu: float, wall: float, n: int) -> str:
+    """One result line: PostgreSQL CPU and statement wall time per message."""
+    return (
+        f"{label}  PostgreSQL CPU {cpu / n * 1e6:6.1f} µs/message"
+        f"  statement wall {wall / n * 1e6:6.1f} µs/message"
+    )
 
 
 def backend_cpu(pid: int) -> float:
@@ -95,13 +125,8 @@ async def store(conn: asyncpg.Connection, statement: str, fallback: str, rows: l
 
 
 async def run(args: argparse.Namespace) -> None:
-    name = f"chatr_dmbench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(args.dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = with_database(args.dsn, name)
+    async with throwaway_database(args.dsn, "chatr_dmbench") as dsn:
         setup = await asyncpg.connect(dsn)
-        await migrate(setup)
         ids = await seed(setup, args.users)
         await setup.close()
         queries = Queries().messaging
@@ -138,15 +163,9 @@ async def run(args: argparse.Namespace) -> None:
                     totals[label][1] += time.perf_counter() - wall
             n = args.batches * args.batch
             for label, (cpu, wall) in totals.items():
-                print(
-                    f"{workload:15} {label:6}  PostgreSQL CPU {cpu / n * 1e6:6.1f} µs/message"
-                    f"  statement wall {wall / n * 1e6:6.1f} µs/message"
-                )
+                print(per_message(f"{workload:15} {label:6}", cpu, wall, n))
         for conn, _, _ in conns.values():
             await conn.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def main() -> int:

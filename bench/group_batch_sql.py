@@ -10,9 +10,10 @@ Creates a throw-away database (the real migrations), seeds ``--groups`` groups o
 
 * one by one: ``chatr_send_group`` in its own statement and commit, as the server
   stored every group message before group commit;
-* batched: ``send_group_batch`` (``MessagingRepo.send_group_batch``) with batches of
-  each ``--batches`` size, as the group commit forms them under load (at low load a
-  batch holds one message).
+* batched: the ``send_group_batch`` statement with batches of each ``--batches``
+  size, as the group commit forms them under load. Batches of 1 show what the JSON
+  form costs a lone message; ``MessagingRepo.send_group_batch`` sends a batch of one
+  (every batch at low load) as the plain statement instead.
 
 Reported per message: the database backend's CPU time (``/proc/<pid>/schedstat``:
 PostgreSQL must run on this machine) and the statements' wall time seen by the
@@ -35,8 +36,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.dm_batch_sql import DEFAULT_DSN, backend_cpu, with_database
-from chatr_server.db.migrate import migrate
+from bench.dm_batch_sql import DEFAULT_DSN, backend_cpu, per_message, throwaway_database
 from chatr_server.db.pool import _init_connection
 from chatr_server.db.queries import Queries
 from chatr_server.repos.messaging import group_batch_json
@@ -90,13 +90,8 @@ def message(groups: list[tuple[str, list[str]]]) -> tuple[Any, ...]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    name = f"chatr_groupbench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(args.dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = with_database(args.dsn, name)
+    async with throwaway_database(args.dsn, "chatr_groupbench") as dsn:
         setup = await asyncpg.connect(dsn)
-        await migrate(setup)
         groups = await seed(setup, args.groups, args.members)
         await setup.close()
         queries = Queries().messaging
@@ -132,14 +127,8 @@ async def run(args: argparse.Namespace) -> None:
                 totals[label][1] += time.perf_counter() - wall
         n = args.messages // chunk * chunk
         for label, (cpu, wall) in totals.items():
-            print(
-                f"{label:16} PostgreSQL CPU {cpu / n * 1e6:6.1f} µs/message"
-                f"  statement wall {wall / n * 1e6:6.1f} µs/message"
-            )
+            print(per_message(f"{label:16}", cpu, wall, n))
         await conn.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def main() -> int:

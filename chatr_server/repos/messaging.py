@@ -14,9 +14,8 @@ from chatr_server.repos.types import Executor
 _REPLY_TO = 11
 DM_TEMP_ID = 12
 _MESSAGE_ID = 13
-# The same in a ``chatr_send_group`` argument tuple.
+# The temp id's position in a ``chatr_send_group`` argument tuple.
 GROUP_TEMP_ID = 11
-_GROUP_MESSAGE_ID = 12
 
 
 def all_have_temp_ids(rows: list[tuple[Any, ...]], position: int = DM_TEMP_ID) -> bool:
@@ -29,56 +28,31 @@ def all_have_temp_ids(rows: list[tuple[Any, ...]], position: int = DM_TEMP_ID) -
     return all(r[position] is not None for r in rows)
 
 
+# JSON keys of the batch statements' rows, in argument-tuple order (the
+# ``jsonb_to_record`` column lists of send_dm_batch and send_group_batch).
+_DM_KEYS = (
+    *("sender", "recipient", "body", "kind", "f_url", "f_name", "f_size", "f_type"),
+    *("waveform", "duration", "preview", "reply_to", "temp_id", "message_id", "online"),
+)
+_GROUP_KEYS = (
+    *("sender", "grp", "body", "kind", "f_url", "f_name", "f_size", "f_type"),
+    *("waveform", "duration", "preview", "temp_id", "message_id"),
+)
+
+
 def batch_json(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """``chatr_send_dm`` argument tuples as the JSON objects the batch statements read.
 
-    One jsonb parameter for a whole batch: a single C-level encode, where one
-    array parameter per column costs asyncpg a type check per element. Sender
-    and recipient ids arrive as text already (the hot path never parses them).
+    One jsonb parameter for a whole batch: a single C-level encode (orjson, which
+    writes UUIDs as text), where one array parameter per column costs asyncpg a type
+    check per element.
     """
-    return [
-        {
-            "sender": r[0],
-            "recipient": r[1],
-            "body": r[2],
-            "kind": r[3],
-            "f_url": r[4],
-            "f_name": r[5],
-            "f_size": r[6],
-            "f_type": r[7],
-            "waveform": r[8],
-            "duration": r[9],
-            "preview": r[10],
-            "reply_to": None if r[_REPLY_TO] is None else str(r[_REPLY_TO]),
-            "temp_id": r[DM_TEMP_ID],
-            "message_id": None if r[_MESSAGE_ID] is None else str(r[_MESSAGE_ID]),
-            "online": r[14],
-        }
-        for r in rows
-    ]
+    return [dict(zip(_DM_KEYS, r, strict=True)) for r in rows]
 
 
 def group_batch_json(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """``chatr_send_group`` argument tuples as the JSON objects ``send_group_batch`` reads
-    (see :func:`batch_json`)."""
-    return [
-        {
-            "sender": r[0],
-            "grp": str(r[1]),
-            "body": r[2],
-            "kind": r[3],
-            "f_url": r[4],
-            "f_name": r[5],
-            "f_size": r[6],
-            "f_type": r[7],
-            "waveform": r[8],
-            "duration": r[9],
-            "preview": r[10],
-            "temp_id": r[GROUP_TEMP_ID],
-            "message_id": None if r[_GROUP_MESSAGE_ID] is None else str(r[_GROUP_MESSAGE_ID]),
-        }
-        for r in rows
-    ]
+    """``chatr_send_group`` argument tuples as the JSON objects ``send_group_batch`` reads."""
+    return [dict(zip(_GROUP_KEYS, r, strict=True)) for r in rows]
 
 
 class MessagingRepo:
