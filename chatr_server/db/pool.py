@@ -10,6 +10,7 @@ all) are replaced by the pool when next acquired.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
@@ -20,11 +21,24 @@ import orjson
 COMMAND_TIMEOUT_S = 30.0
 
 
+def _json_default(value: object) -> str:
+    """What orjson does not write on its own: asyncpg's UUID (ids read from the database
+    going back in a jsonb parameter) is a subclass of the stdlib one, which orjson only
+    knows exactly."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _encode_json(value: Any) -> str:
+    return orjson.dumps(value, default=_json_default).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb columns (waveforms, link previews) arrive as Python objects.
     await conn.set_type_codec(
         "jsonb",
-        encoder=lambda value: orjson.dumps(value).decode(),
+        encoder=_encode_json,
         decoder=orjson.loads,
         schema="pg_catalog",
     )

@@ -32,7 +32,7 @@ from chatr_server.util.clock import Clock, LoopClock, Timer
 from . import eio_protocol as eio
 from .eio_protocol import BinaryFrame
 from .errors import ProtocolError
-from .ws import OP_BINARY, OP_TEXT, WsConnection, WsCounter, detach, detached_response
+from .ws import OP_BINARY, OP_TEXT, WsConnection, WsCounter, WsFlusher, detach, detached_response
 
 log = logging.getLogger("chatr_server.realtime.engine")
 
@@ -576,6 +576,7 @@ class EngineServer:
         self.sessions: dict[str, EngineSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._websockets = WsCounter()
+        self._ws_flusher = WsFlusher()
         self._loop_: asyncio.AbstractEventLoop | None = None
         self._accepting = True
         self._no_sessions: asyncio.Future[None] | None = None
@@ -782,6 +783,7 @@ class EngineServer:
             max_size=self.max_payload,
             close_timeout=_WS_CLOSE_TIMEOUT,
             counter=self._websockets,
+            flusher=self._ws_flusher,
         )
 
     async def _accept_websocket(self, request: web.Request) -> WsConnection | None:
