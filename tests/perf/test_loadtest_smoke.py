@@ -144,6 +144,11 @@ async def test_reconnect_storm_tells_every_contact_twice_over(base_settings, tmp
     storm = report["storm"]
     assert storm["contacts"] == 4 and storm["violations"] == 0
     assert [r["rep"] for r in storm["reps"]] == [1, 2]
+    # Before the second storm every socket was closed and the disconnects measured.
+    assert "disconnect" not in storm["reps"][0]
+    gone = storm["reps"][1]["disconnect"]
+    assert gone["closed"] == 20 and gone["settle_s"] >= 0
+    assert 0 <= gone["server_ms_per_disconnect"] <= gone["server_pg_ms_per_disconnect"]
     for rep in storm["reps"]:
         assert rep["connected"] == 20 and rep["failed"] == 0 and rep["errors"] == {}
         assert rep["wall_s"] > 0 and rep["connects_per_s"] > 0
