@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import struct
 from typing import Final, Protocol
 
 from aiohttp import WSCloseCode, web
+
+log = logging.getLogger(__name__)
 
 OP_CONTINUATION: Final = 0x0
 OP_TEXT: Final = 0x1
@@ -193,10 +196,14 @@ class WsConnection(asyncio.Protocol):
         out, self._out = self._out, None
         transport = self.transport
         if out and transport is not None and not transport.is_closing():
-            if len(out) == 1:
-                transport.write(out[0])
-            else:
-                transport.writelines(out)
+            try:
+                if len(out) == 1:
+                    transport.write(out[0])
+                else:
+                    transport.writelines(out)
+            except Exception as exc:  # a transport that fails a write is done for
+                log.debug("websocket write failed: %r", exc)
+                transport.abort()  # connection_lost tells the handler
 
     def close(self, code: int = WSCloseCode.OK) -> None:
         """Send a close frame and close the transport once the client answers (or after
