@@ -191,16 +191,14 @@ class AuthService:
         distinct = list(dict.fromkeys(user_ids))
         now = utcnow()
         rows = await self._users.socket_logouts(self._pool, [UUID(u) for u in distinct], now)
-        first = {
-            user_id: SocketLogout(now, row["visible"], row["calls"])
-            for user_id, row in zip(distinct, rows, strict=True)
-        }
+        by_user = dict(zip(distinct, rows, strict=True))
+        reported: set[str] = set()
         out = []
         for user_id in user_ids:
-            logout = first[user_id]
-            out.append(logout)
-            if logout.calls:
-                first[user_id] = SocketLogout(now, logout.visible, [])
+            row = by_user[user_id]
+            calls = [] if user_id in reported else row["calls"]
+            reported.add(user_id)
+            out.append(SocketLogout(now, row["visible"], calls))
         return out
 
     def _verified_claims(self, token: str) -> tuple[TokenClaims, UUID]:
