@@ -58,6 +58,10 @@ _CLOSED: Final = 2
 # Default send-queue bound in packets: far above any burst a healthy client sees between
 # two polls, small enough that a dead client costs at most a few hundred KiB.
 DEFAULT_MAX_QUEUED_PACKETS: Final = 1000
+#: Packets per long-polling response. python-engineio clients refuse a payload of
+#: more than 16 ("Too many packets in payload") and drop all of it; the rest of the
+#: queue goes to the next GET, which the client sends at once.
+MAX_PAYLOAD_PACKETS: Final = 16
 # How long a server-closed polling session waits for the GET that collects its CLOSE
 # packet; the reference server uses a similar grace period before dropping the client.
 _CLOSE_GRACE_SECONDS: Final = 5.0
@@ -222,11 +226,16 @@ class EngineSession:
             self._write_ws(ws, frame)
 
     def _take_payload(self) -> bytes:
+        """The next long-polling response body: up to MAX_PAYLOAD_PACKETS queued frames."""
         queue = self._queue
         if not queue:
             return eio.NOOP_FRAME
-        self._drop_queue()
-        return eio.encode_payload(queue)
+        if len(queue) <= MAX_PAYLOAD_PACKETS:
+            self._drop_queue()
+            return eio.encode_payload(queue)
+        frames = [queue.popleft() for _ in range(MAX_PAYLOAD_PACKETS)]
+        self._queued_bytes -= sum(len(f) for f in frames)
+        return eio.encode_payload(frames)
 
     # ---------------------------------------------------------------- heartbeat
 
@@ -317,9 +326,14 @@ class EngineSession:
         self._finish(reason)
         if self.transport is POLLING:
             self._enqueue_close()
-            if graceful and self._poll_waiter is None:
-                self.state = _CLOSING  # keep the session until the client collects "1"
+            queue = self._queue
+            assert queue is not None
+            if graceful and (self._poll_waiter is None or len(queue) > MAX_PAYLOAD_PACKETS):
+                # Keep the session until the client has collected everything up to "1"
+                # (more than one response's worth takes more than the pending GET).
+                self.state = _CLOSING
                 self._timer = self.server.clock.call_later(_CLOSE_GRACE_SECONDS, self._finalize)
+                self._wake_poll()
             else:
                 if self._poll_waiter is None:
                     self._drop_queue()
@@ -421,8 +435,8 @@ class EngineSession:
             body = eio.NOOP_FRAME  # upgraded meanwhile: the queue belongs to the websocket
         else:
             body = self._take_payload()
-        if self.state == _CLOSING:
-            self._finalize()
+        if self.state == _CLOSING and not self._queue:
+            self._finalize()  # the client has collected everything, CLOSE included
         return web.Response(
             body=body,
             content_type="text/plain",

@@ -353,3 +353,41 @@ async def test_websocket_backpressure_is_bounded(serve: Serve, http: aiohttp.Cli
             await asyncio.sleep(0)
         assert session.closed
         assert echo.closed == [(session.sid, "transport error")]
+
+
+async def test_long_polling_responses_carry_at_most_sixteen_packets(
+    serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    """python-engineio clients drop a payload of more than 16 packets whole; the rest
+    of the queue goes to the next GETs, in order, and a graceful close waits until
+    the client has collected all of it."""
+    echo = Echo(ping_interval=60, ping_timeout=60)
+    url = await serve(echo.app)
+    sid = await open_polling(http, url)
+    session = echo.engine.sessions[sid]
+    for i in range(40):
+        session.send(f"m{i}")
+    bodies = [(await get(http, url, sid))[1].split("\x1e") for _ in range(3)]
+    assert [len(b) for b in bodies] == [16, 16, 8]
+    assert [p for b in bodies for p in b] == [f"4m{i}" for i in range(40)]
+
+    # Closing with a long queue and no GET pending: every packet, then CLOSE.
+    for i in range(20):
+        session.send(f"c{i}")
+    session.close()
+    first, second = (await get(http, url, sid))[1], (await get(http, url, sid))[1]
+    assert (first + "\x1e" + second).split("\x1e") == [f"4c{i}" for i in range(20)] + ["1"]
+    assert (await get(http, url, sid))[0] == 400
+
+    # Closing with a long queue while a GET is pending: the same.
+    sid = await open_polling(http, url)
+    session = echo.engine.sessions[sid]
+    pending = asyncio.ensure_future(get(http, url, sid))
+    await until(lambda: poll_pending(echo, sid))
+    for i in range(20):
+        session.send(f"d{i}")
+    session.close()
+    first = (await pending)[1]
+    second = (await get(http, url, sid))[1]
+    assert (first + "\x1e" + second).split("\x1e") == [f"4d{i}" for i in range(20)] + ["1"]
+    assert echo.closed[-1] == (sid, "forced close")
