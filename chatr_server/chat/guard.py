@@ -44,12 +44,22 @@ def event(failure: str, *, bare_error: bool = False) -> Callable[[Handler], Hand
                     raise InvalidPayload()
                 await fn(owner, sock, *args)
             except Exception as exc:
-                message = _failure_text(owner, fn.__name__, exc, failure, failure)
-                sock.emit("error", message if bare_error else {"message": message})
+                report_failure(owner, sock, fn.__name__, exc, failure, bare_error=bare_error)
 
         return run
 
     return wrap
+
+
+def report_failure(
+    owner: Any, sock: Socket, name: str, exc: Exception, failure: str, *, bare_error: bool = False
+) -> None:
+    """Answer the failure of event ``name`` (no ack) with the contract's ``error`` event.
+
+    What :func:`event` does for a handler that raises; handlers that finish later,
+    in a callback, call it themselves."""
+    message = _failure_text(owner, name, exc, failure, failure)
+    sock.emit("error", message if bare_error else {"message": message})
 
 
 def rpc(failure: str = "Internal error") -> Callable[[Handler], Handler]:

@@ -739,6 +739,7 @@ class SocketServer:
         self.recovery = recovery
         self.namespaces: dict[str, Namespace] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending_work: list[Callable[[], Awaitable[None]]] = []
         self._closed = False
         self._draining = False
 
@@ -750,6 +751,13 @@ class SocketServer:
         if ns is None:
             ns = self.namespaces[name] = Namespace(self, name)
         return ns
+
+    def on_pending_work(self, wait: Callable[[], Awaitable[None]]) -> None:
+        """Register ``wait()``, which returns once work that handlers handed elsewhere
+        (and that still answers sockets) is done: a handler that returned at once and
+        answers from a callback later. Draining and :meth:`wait_idle` await it after
+        the sockets' own tasks."""
+        self._pending_work.append(wait)
 
     def attach(self, app: web.Application, path: str = "/socket.io/") -> None:
         """Register the GET/POST/OPTIONS/websocket routes at ``path`` on ``app``."""
@@ -796,14 +804,21 @@ class SocketServer:
         return all(t.done() for t in self._tasks)
 
     async def _settle(self, deadline: float) -> None:
-        """Wait until no socket has handler work left (or ``deadline``, loop time)."""
+        """Wait until no socket has handler work left (or ``deadline``, loop time): their
+        tasks, then the pending work registered with :meth:`on_pending_work`."""
         loop = asyncio.get_running_loop()
         while True:
             tasks = [t for t in self._tasks if not t.done()]
             left = deadline - loop.time()
             if not tasks or left <= 0:
-                return
+                break
             await asyncio.wait(tasks, timeout=left)
+        for wait in self._pending_work:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wait(), left)
 
     # ---------------------------------------------------------------- internals
 

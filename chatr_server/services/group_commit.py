@@ -1,7 +1,8 @@
 """Group commit: many concurrent writers, one database round trip.
 
-Callers ``await submit(args)`` and get their own result row. Batching adapts
-to the load:
+Callers ``await submit(args)`` and get their own result row, or pass a
+callback to ``submit_then`` (no future, no waiting task: the hot path's form).
+Batching adapts to the load:
 
 * **Idle** (nothing in flight): a write leaves at once, so at low and moderate
   rates a message costs one round trip, as a plain INSERT would. "At once"
@@ -48,6 +49,9 @@ from chatr_server.util.clock import Clock, LoopClock
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Who hears of a write's result: a future (``submit``) or a callback (``submit_then``).
+ResultCallback = Callable[[T | None, Exception | None], None]
+Waiter = asyncio.Future[T] | ResultCallback[T]
 
 # Large enough to amortise a commit; small enough to keep one batch's latency low.
 DEFAULT_MAX_BATCH = 128
@@ -98,7 +102,7 @@ class GroupCommit(Generic[T]):
         self._max_pending = max_pending
         self._busy = max(busy, 1)
         self._clock: Clock = clock if clock is not None else LoopClock()
-        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[T]]] = []
+        self._queue: list[tuple[tuple[Any, ...], Waiter[T]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opened_at = 0.0  # clock time of the first write queued since the last batch left
         self._flushing: asyncio.Task[None] | None = None
@@ -124,20 +128,35 @@ class GroupCommit(Generic[T]):
 
     def submit(self, args: tuple[Any, ...]) -> asyncio.Future[T]:
         """Queue one write; the returned future resolves to its result row."""
-        queue = self._queue
-        if len(queue) >= self._max_pending:
-            raise Overloaded()
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        self._enqueue(args, future)
+        return future
+
+    def submit_then(self, args: tuple[Any, ...], done: ResultCallback[T]) -> None:
+        """Queue one write; ``done(result, None)`` or ``done(None, error)`` is called
+        when its batch returns, in submission order.
+
+        The task-free form of :meth:`submit`: no future, no task waiting on it, and
+        the callbacks of a whole batch run in the pass its result arrives in.
+        """
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._enqueue(args, done)
+
+    def _enqueue(self, args: tuple[Any, ...], waiter: Waiter[T]) -> None:
+        queue = self._queue
+        if len(queue) >= self._max_pending:
+            raise Overloaded()
         if not queue:
             self._opened_at = self._clock.time()
-        queue.append((args, future))
+        queue.append((args, waiter))
         if self._flushing is None:
             # Idle: the flush starts on the loop's next pass, with whatever arrived by then.
-            self._flushing = loop.create_task(self._flush_all())
-        return future
+            assert self._loop is not None
+            self._flushing = self._loop.create_task(self._flush_all())
 
     async def _flush_all(self) -> None:
         queue, max_batch = self._queue, self._max_batch
@@ -164,7 +183,7 @@ class GroupCommit(Generic[T]):
             timer.cancel()
             self._window_wait = None
 
-    async def _flush(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[T]]]) -> None:
+    async def _flush(self, batch: list[tuple[tuple[Any, ...], Waiter[T]]]) -> None:
         rows = [args for args, _ in batch]
         if self._on_batch is not None:
             self._on_batch(len(rows))
@@ -176,28 +195,28 @@ class GroupCommit(Generic[T]):
             except Exception as final:
                 exc = final
             else:
-                for (_, future), result in zip(batch, results, strict=True):
-                    _settle(future, None, result)
+                for (_, waiter), result in zip(batch, results, strict=True):
+                    _settle(waiter, None, result)
                 return
             if len(batch) == 1 or is_dependency_outage(exc):
-                for _, future in batch:
-                    _settle(future, exc)
+                for _, waiter in batch:
+                    _settle(waiter, exc)
                 return
             # One bad row (or a deadlock with another node) must not fail its
             # neighbours: retry each on its own.
             log.warning(
                 "batched write failed; retrying %d writes one by one", len(batch), exc_info=True
             )
-            for args, future in batch:
+            for args, waiter in batch:
                 try:
                     result = await self._run_one(args)
                 except Exception as one_exc:
-                    _settle(future, one_exc)
+                    _settle(waiter, one_exc)
                 else:
-                    _settle(future, None, result)
+                    _settle(waiter, None, result)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            _settle(future, None, result)
+        for (_, waiter), result in zip(batch, results, strict=True):
+            _settle(waiter, None, result)
 
     async def _after_outage(self, rows: list[tuple[Any, ...]], exc: Exception) -> Sequence[T]:
         """Run a failed batch once more if it failed on a lost connection and may be re-run;
@@ -216,10 +235,16 @@ def _wake(wait: asyncio.Future[None] | None) -> None:
         wait.set_result(None)
 
 
-def _settle(future: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:
-    if future.done():  # the caller went away (cancelled); the write still happened
+def _settle(waiter: Waiter[Any], exc: Exception | None, result: Any = None) -> None:
+    if not isinstance(waiter, asyncio.Future):
+        try:
+            waiter(result if exc is None else None, exc)
+        except Exception:  # one caller's bug must not cost the rest of the batch its results
+            log.exception("group commit: result callback failed")
+        return
+    if waiter.done():  # the caller went away (cancelled); the write still happened
         return
     if exc is not None:
-        future.set_exception(exc)
+        waiter.set_exception(exc)
     else:
-        future.set_result(result)
+        waiter.set_result(result)

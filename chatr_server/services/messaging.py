@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -121,6 +122,26 @@ def _retry_safe(temp_id_at: int) -> Callable[[list[tuple[Any, ...]], BaseExcepti
     return safe
 
 
+#: ``done(message:sent payload, None)`` or ``done(None, error)`` (``send_direct_now``).
+SendDone = Callable[[dict[str, Any] | None, Exception | None], None]
+
+
+def _dm_args(sender: SenderProfile, req: DirectSend, online: bool) -> tuple[Any, ...]:
+    """A ``chatr_send_dm`` argument tuple (migration 0006 gives the order)."""
+    return (
+        sender.id,
+        req.recipient_id,
+        req.content,
+        req.type,
+        *req.files.as_args(),
+        req.link_preview,
+        req.reply_to_id,
+        req.temp_id,
+        req.message_id,
+        online,
+    )
+
+
 class MessagingService:
     def __init__(
         self,
@@ -163,10 +184,15 @@ class MessagingService:
         # them instead of an acquire/release (and its bookkeeping) per batch.
         self._writer: PoolConnectionProxy | None = None
 
-    async def close(self) -> None:
-        """Let the batch in flight finish, then return the writer connection."""
+    async def wait_idle(self) -> None:
+        """Write what is queued now (no collection windows) and return once it is
+        stored and answered."""
         await self._dm_writes.wait_idle()
         await self._group_writes.wait_idle()
+
+    async def close(self) -> None:
+        """Let the batch in flight finish, then return the writer connection."""
+        await self.wait_idle()
         await self._drop_writer()
 
     async def _drop_writer(self) -> None:
@@ -208,33 +234,63 @@ class MessagingService:
         Raises :class:`InvalidPayload` (→ ``error``) or :class:`SendRefused`
         (→ ``message:blocked``).
         """
-        recipient = req.recipient_id
-        if recipient == sender.id:
+        self._refuse_self(sender, req)
+        if req.message_id is None and req.files.url is not None:
+            req.files = await self._own_files(sender.id, req.files)
+        online = await self._presence.is_online(req.recipient_id)
+        row = await self._dm_writes.submit(_dm_args(sender, req, online))
+        return self._deliver(sender, req, row)
+
+    def send_direct_now(self, sender: SenderProfile, req: DirectSend, done: SendDone) -> bool:
+        """The hot path of :meth:`send_direct`, without a task: queue the write now and
+        call ``done(sent payload, None)`` or ``done(None, error)`` once it is stored and
+        delivered. False (nothing done) when the send needs an await first: an upload
+        to check, or a recipient not connected to this process (presence asks the store).
+
+        Raises what :meth:`send_direct` raises before its write (bad input, overload).
+        """
+        if req.message_id is None and req.files.url is not None:
+            return False
+        if not self._presence.online_here(req.recipient_id):
+            return False
+        self._refuse_self(sender, req)
+        self._dm_writes.submit_then(
+            _dm_args(sender, req, True), partial(self._deliver_then, sender, req, done)
+        )
+        return True
+
+    def _deliver_then(
+        self,
+        sender: SenderProfile,
+        req: DirectSend,
+        done: SendDone,
+        row: Record | None,
+        exc: Exception | None,
+    ) -> None:
+        if exc is None:
+            try:
+                sent = self._deliver(sender, req, row)
+            except Exception as refused:  # SendRefused, InvalidPayload
+                exc = refused
+            else:
+                done(sent, None)
+                return
+        done(None, exc)
+
+    @staticmethod
+    def _refuse_self(sender: SenderProfile, req: DirectSend) -> None:
+        if req.recipient_id == sender.id:
             # No conversation with oneself (conversations_sorted): chatr_send_dm
             # would raise, failing the statement of the whole batch, whose other
             # rows the set-based call may have stored already. Same answer as then.
             raise InvalidPayload(SEND_FAILED)
-        if req.message_id is None and req.files.url is not None:
-            req.files = await self._own_files(sender.id, req.files)
-        online = await self._presence.is_online(recipient)
-        files = req.files
-        row = await self._dm_writes.submit(
-            (
-                sender.id,
-                req.recipient_id,
-                req.content,
-                req.type,
-                *files.as_args(),
-                req.link_preview,
-                req.reply_to_id,
-                req.temp_id,
-                req.message_id,
-                online,
-            ),
-        )
+
+    def _deliver(self, sender: SenderProfile, req: DirectSend, row: Any) -> dict[str, Any]:
+        """After the write: refusals raised, ``message:received`` (and an auto-accept)
+        emitted; returns the ``message:sent`` payload."""
         outcome = row["outcome"]
         if outcome == "blocked":
-            payload: dict[str, Any] = {"recipientId": recipient}
+            payload: dict[str, Any] = {"recipientId": req.recipient_id}
             if req.temp_id is not None:
                 payload["tempId"] = req.temp_id
             mine = str(row["blocked_by"]) == sender.id
@@ -258,9 +314,10 @@ class MessagingService:
         if row["file_url"] is not None:
             self._links.sign_all((sent, received))
         if received is not None:
-            if files.waveform is not None and "waveform" not in received:
-                received["waveform"] = files.waveform
-            self._bus.to_user(recipient, "message:received", received)
+            waveform = req.files.waveform
+            if waveform is not None and "waveform" not in received:
+                received["waveform"] = waveform
+            self._bus.to_user(req.recipient_id, "message:received", received)
         return sent
 
     async def mark_delivered(self, user_id: str, message_id: Any) -> None:

@@ -184,6 +184,11 @@ class PresenceService:
             return left <= 0, _parsed(_fields(local)) if local is not None else None
         return True, record
 
+    def online_here(self, user_id: str) -> bool:
+        """Whether the user has a connection to this process (no store round trip);
+        False says nothing about the other nodes (:meth:`is_online` asks them)."""
+        return self._local.get(user_id, 0) > 0
+
     async def is_online(self, user_id: str) -> bool:
         if self._local.get(user_id, 0) > 0:
             return True

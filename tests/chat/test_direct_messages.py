@@ -82,6 +82,27 @@ async def test_burst_is_stored_and_confirmed_in_order(client, connect):
     assert [r["content"] for r in rows] == [f"m{i}" for i in range(30)]
 
 
+async def test_burst_mixing_online_and_offline_recipients_keeps_its_order(client, connect):
+    """Sends to a user connected here are answered from the group commit without a
+    task; sends to anyone else await presence in the socket's task. Interleaved, they
+    are still stored and confirmed in the order they arrived."""
+    alice, bob, carol = [await make_user(client) for _ in range(3)]
+    a, b = await connect(alice), await connect(bob)  # carol stays offline
+    for i in range(24):
+        to = bob if i % 3 else carol
+        await a.emit("message:send", {"recipientId": to.id, "content": f"m{i}", "tempId": f"t{i}"})
+    confirmations = await a.wait_count("message:sent", 24)
+    assert [c["tempId"] for c in confirmations] == [f"t{i}" for i in range(24)]
+    assert [c["status"] for c in confirmations[:3]] == ["sent", "sent", "sent"]  # requests
+    received = await b.wait_count("message:received", 16)
+    assert [m["content"] for m in received] == [f"m{i}" for i in range(24) if i % 3]
+    rows = await _pool(client).fetch(
+        "SELECT content FROM messages WHERE sender_id = $1 ORDER BY created_at, id",
+        __import__("uuid").UUID(alice.id),
+    )
+    assert [r["content"] for r in rows] == [f"m{i}" for i in range(24)]
+
+
 async def test_concurrent_first_messages_from_two_tabs_all_delivered(client, connect):
     alice, bob = await make_user(client), await make_user(client)
     tabs = [await connect(alice) for _ in range(3)]

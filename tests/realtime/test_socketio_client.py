@@ -302,6 +302,44 @@ async def test_shutdown_disconnects_everyone(serve: Serve, transports: list[str]
         await client.disconnect()
 
 
+async def test_drain_and_wait_idle_wait_for_registered_pending_work(serve: Serve) -> None:
+    """A handler that returns at once and answers later, from work handed elsewhere
+    (as the chat layer's group commit does): ``wait_idle`` waits for that work, and
+    its answer reaches the socket before a drain closes the connection."""
+    app, sio = make_server()
+    ns = sio.of("/")
+    handed: list[tuple[Socket, Any]] = []
+
+    @ns.on("later")
+    def later(sock: Socket, value: Any) -> None:
+        handed.append((sock, value))  # answered by the work below, not by a task
+
+    async def work_done() -> None:
+        # The work finishes only while someone waits for it: without the
+        # registration nobody does, and no answer is ever sent.
+        while handed:
+            sock, value = handed.pop(0)
+            sock.emit("answer", value)
+
+    sio.on_pending_work(work_done)
+    url = await serve(app)
+    client = await connect(url, ["websocket"])
+    seen: list[Any] = []
+    client.on("answer", seen.append)
+    client.on("disconnect", lambda *a: seen.append("disconnected"))
+    await client.emit("later", 1)
+    await until(lambda: bool(handed))
+    await sio.wait_idle(timeout=5)
+    assert handed == []
+    await until(lambda: seen == [1])
+    await client.emit("later", 2)
+    await until(lambda: bool(handed))
+    await asyncio.wait_for(sio.shutdown(), 5)
+    await until(lambda: "disconnected" in seen)
+    assert seen == [1, 2, "disconnected"]
+    await client.disconnect()
+
+
 async def test_call_timeout_and_reserved_names(serve: Serve) -> None:
     app, sio = make_server()
     ns = sio.of("/")

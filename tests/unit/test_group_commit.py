@@ -165,3 +165,66 @@ async def test_wait_idle_writes_what_waits_for_a_window_at_once():
     assert batches == [[0], [1, 2, 3]]
     assert [f.result() for f in pending] == [10, 20, 30]
     assert gc.pending == 0
+
+
+async def test_callbacks_hear_results_in_order_beside_futures():
+    """``submit_then``: callbacks and futures share batches; each hears its own row,
+    in submission order, as soon as the batch returns."""
+    batches, run_batch, run_one = recorder()
+    gc = GroupCommit(run_batch, run_one, max_batch=8, window=0)
+    heard: list[tuple[int | None, Exception | None]] = []
+
+    def note(result: int | None, exc: Exception | None) -> None:
+        heard.append((result, exc))
+
+    gc.submit_then((1,), note)
+    future = gc.submit((2,))
+    gc.submit_then((3,), note)
+    assert await asyncio.wait_for(future, 1) == 20
+    assert batches == [[1, 2, 3]]
+    # The batch's callbacks ran in the pass that settled the future, before it woke us.
+    assert heard == [(10, None), (30, None)]
+
+
+async def test_callbacks_hear_errors_and_one_failing_callback_spares_the_rest(caplog):
+    async def run_batch(rows):
+        raise RuntimeError("deadlock detected")
+
+    async def run_one(args):
+        if args[0] == 2:
+            raise ValueError("bad row")
+        return args[0]
+
+    gc = GroupCommit(run_batch, run_one, window=0)
+    heard: list[tuple[int | None, str | None]] = []
+
+    def note(result: int | None, exc: Exception | None) -> None:
+        heard.append((result, type(exc).__name__ if exc else None))
+        if result == 1:
+            raise KeyError("a bug in one caller")
+
+    for i in range(4):
+        gc.submit_then((i,), note)
+    await asyncio.wait_for(gc.wait_idle(), 1)
+    assert heard == [(0, None), (1, None), (None, "ValueError"), (3, None)]
+    assert "result callback failed" in caplog.text
+
+
+async def test_callbacks_are_refused_like_futures_when_the_queue_is_full():
+    release, started = asyncio.Event(), asyncio.Event()
+
+    async def run_batch(rows):
+        started.set()
+        await release.wait()
+        return [r[0] for r in rows]
+
+    gc = GroupCommit(run_batch, run_batch, max_batch=1, window=0, max_pending=1)
+    heard: list[int | None] = []
+    gc.submit_then((0,), lambda result, exc: heard.append(result))
+    await started.wait()
+    gc.submit_then((1,), lambda result, exc: heard.append(result))
+    with pytest.raises(Overloaded):
+        gc.submit_then((2,), lambda result, exc: heard.append(result))
+    release.set()
+    await asyncio.wait_for(gc.wait_idle(), 1)
+    assert heard == [0, 1]
