@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
+
+# orjson writes a UTC datetime as "YYYY-MM-DDTHH:MM:SS[.ffffff]Z", quotes included.
+_WITH_MICROSECONDS = len(b'"2026-03-05T14:07:09.123456Z"')
+
 
 def iso_ms(value: datetime | None) -> str | None:
-    """``2026-03-05T14:07:09.123Z``; ``None`` stays ``None``."""
+    """``2026-03-05T14:07:09.123Z``; ``None`` stays ``None``.
+
+    Every message payload carries one: the UTC case (what asyncpg returns) goes
+    through orjson's C formatter, about a third of ``isoformat(timespec=…)``'s cost.
+    """
     if value is None:
         return None
     if value.tzinfo is None:
         return value.isoformat(timespec="milliseconds") + "Z"
-    if value.utcoffset():
+    if value.tzinfo is not UTC and value.utcoffset():
         value = value.astimezone(UTC)
-    # isoformat is C code: much cheaper than strftime on the message path.
-    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    text = orjson.dumps(value, option=orjson.OPT_UTC_Z)
+    if len(text) == _WITH_MICROSECONDS:
+        return text[1:24].decode() + "Z"
+    return text[1:20].decode() + ".000Z"  # no fraction: a whole second
 
 
 def utcnow() -> datetime:
