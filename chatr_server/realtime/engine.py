@@ -32,7 +32,16 @@ from chatr_server.util.clock import Clock, LoopClock, Timer
 from . import eio_protocol as eio
 from .eio_protocol import BinaryFrame
 from .errors import ProtocolError
-from .ws import OP_BINARY, OP_TEXT, WsConnection, WsCounter, WsFlusher, detach, detached_response
+from .ws import (
+    OP_BINARY,
+    OP_TEXT,
+    WsConnection,
+    WsCounter,
+    WsFlusher,
+    detach,
+    detached_response,
+    upgrade_response,
+)
 
 log = logging.getLogger("chatr_server.realtime.engine")
 
@@ -802,9 +811,15 @@ class EngineServer:
 
     async def _accept_websocket(self, request: web.Request) -> WsConnection | None:
         """Answer the upgrade and take the connection over; None if the client left."""
-        ws = self._websocket()
+        answer = upgrade_response(request)
         try:
-            await ws.prepare(request)
+            if answer is not None:
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    raise ConnectionResetError("connection closed before the upgrade")
+                transport.write(answer)
+            else:  # refused by aiohttp, or a subprotocol to negotiate
+                await self._websocket().prepare(request)
             # No await from here on: the connection leaves aiohttp before any frame arrives.
             return self._detach(request)
         except ConnectionResetError:

@@ -226,3 +226,47 @@ async def test_upgrade_probe_over_raw_frames(server: Server) -> None:
     client.writer.write(frame(0x1, b"5") + frame(0x1, b"4right after the upgrade"))
     assert await client.receive() == (0x1, b"4right after the upgrade")
     assert server.sessions[0].transport == "websocket"
+
+
+async def _handshake(server: Server, extra: str) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        (
+            "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n{extra}\r\n"
+        ).encode()
+    )
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+
+
+async def test_handshakes_are_answered_or_refused_as_rfc_6455_says(server: Server) -> None:
+    """Well-formed handshakes get the 101 written straight to the transport; what
+    aiohttp must judge (a subprotocol, a bad key or version) still goes to it."""
+    sample = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"  # RFC 6455 §1.3's example
+    answer = await _handshake(
+        server, f"Connection: keep-alive, Upgrade\r\n{sample}Sec-WebSocket-Version: 13\r\n"
+    )
+    lines = answer.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 101 Switching Protocols"
+    assert "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in lines
+    assert {"upgrade: websocket", "connection: upgrade"} <= {line.lower() for line in lines}
+    # A subprotocol: aiohttp's handshake (none chosen), still an upgrade.
+    answer = await _handshake(
+        server,
+        f"Connection: Upgrade\r\n{sample}Sec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: chat\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 101 ")
+    assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in answer
+    for bad in (
+        "Connection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n",
+        "Connection: Upgrade\r\nSec-WebSocket-Key: !!!!\r\nSec-WebSocket-Version: 13\r\n",
+        f"Connection: Upgrade\r\n{sample}Sec-WebSocket-Version: 12\r\n",
+        f"Connection: Upgrade\r\n{sample}",
+        f"Connection: keep-alive\r\n{sample}Sec-WebSocket-Version: 13\r\n",
+    ):
+        assert (await _handshake(server, bad)).startswith(b"HTTP/1.1 400 "), bad
+    assert len(server.sessions) == 2  # only the two upgrades opened sessions
