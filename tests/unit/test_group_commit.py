@@ -102,16 +102,22 @@ async def test_full_batch_leaves_without_waiting_for_the_window():
     assert batches == [[0, 1, 2, 3]]
 
 
-async def test_failed_batch_falls_back_to_single_writes():
+def failing_batches(bad: int):
+    """``run_batch`` that always fails (a deadlock); ``run_one`` that fails row ``bad``."""
+
     async def run_batch(rows):
         raise RuntimeError("deadlock detected")
 
     async def run_one(args):
-        if args[0] == 3:
+        if args[0] == bad:
             raise ValueError("bad row")
         return args[0]
 
-    gc = GroupCommit(run_batch, run_one, window=0)
+    return run_batch, run_one
+
+
+async def test_failed_batch_falls_back_to_single_writes():
+    gc = GroupCommit(*failing_batches(3), window=0)
     results = await asyncio.gather(*(gc.submit((i,)) for i in range(6)), return_exceptions=True)
     assert results[:3] == [0, 1, 2]
     assert isinstance(results[3], ValueError)
@@ -187,15 +193,7 @@ async def test_callbacks_hear_results_in_order_beside_futures():
 
 
 async def test_callbacks_hear_errors_and_one_failing_callback_spares_the_rest(caplog):
-    async def run_batch(rows):
-        raise RuntimeError("deadlock detected")
-
-    async def run_one(args):
-        if args[0] == 2:
-            raise ValueError("bad row")
-        return args[0]
-
-    gc = GroupCommit(run_batch, run_one, window=0)
+    gc = GroupCommit(*failing_batches(2), window=0)
     heard: list[tuple[int | None, str | None]] = []
 
     def note(result: int | None, exc: Exception | None) -> None:
@@ -212,13 +210,8 @@ async def test_callbacks_hear_errors_and_one_failing_callback_spares_the_rest(ca
 
 async def test_callbacks_are_refused_like_futures_when_the_queue_is_full():
     release, started = asyncio.Event(), asyncio.Event()
-
-    async def run_batch(rows):
-        started.set()
-        await release.wait()
-        return [r[0] for r in rows]
-
-    gc = GroupCommit(run_batch, run_batch, max_batch=1, window=0, max_pending=1)
+    _, run_batch, run_one = recorder(release, started)
+    gc = GroupCommit(run_batch, run_one, max_batch=1, window=0, max_pending=1)
     heard: list[int | None] = []
     gc.submit_then((0,), lambda result, exc: heard.append(result))
     await started.wait()
@@ -227,4 +220,4 @@ async def test_callbacks_are_refused_like_futures_when_the_queue_is_full():
         gc.submit_then((2,), lambda result, exc: heard.append(result))
     release.set()
     await asyncio.wait_for(gc.wait_idle(), 1)
-    assert heard == [0, 1]
+    assert heard == [0, 10]
