@@ -8,6 +8,7 @@ before the CONNECT reply of a restore.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from redis.crc import key_slot
 
 from chatr_server.realtime import ConnectionRefused, Socket, SocketServer
 from chatr_server.realtime.recovery import (
@@ -347,16 +349,17 @@ async def _wait_redis(broker: RedisBroker) -> None:
 
 
 async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
-    redis_url: str | None,
+    scaleout_redis: tuple[str, bool],
 ):
     """Every room log (and its emitter set) outlives the window after each emit, though
-    only the first emit of a refresh period sets the expiry."""
-    if redis_url is None:
-        pytest.skip("needs Redis")
-    broker = RedisBroker(redis_url, f"rec-test-{secrets.token_hex(4)}:")
+    only the first emit of a refresh period sets the expiry. An emit to many rooms is
+    one command on a single Redis and one per hash slot on a cluster, and a restore
+    reads back each room's entries, exclusions included."""
+    url, cluster = scaleout_redis
+    broker = RedisBroker(url, f"rec-test-{secrets.token_hex(4)}:", cluster=cluster)
     await broker.start()
     store = RedisRecoveryStore(broker, window=60)
-    commands: list[int] = []
+    commands: list[list[str]] = []
     original = broker.command
 
     def counted(write: Any) -> None:
@@ -368,23 +371,38 @@ async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
                 return lambda *args, **kwargs: None
 
         write(Pipe())
-        commands.append(len(queued))
+        commands.append(queued)
         original(write)
 
     broker.command = counted  # type: ignore[method-assign]
+    rooms = [f"room-{n}" for n in range(12)]
+    keys = [store._room_key("/", room) for room in rooms]
+    slots = [len({key_slot(key.encode()) for key in some}) for some in (keys, keys[:2])]
     try:
-        for seq in (1, 2):
-            store.append("/", ["room-a", "room-b"], "e1", seq, frozenset(), [b'42["x"]'])
+        store.append("/", rooms, "e1", 1, frozenset({"room-3"}), [b'42["x",1]'])
+        store.append("/", rooms[:2], "e1", 2, frozenset(), [b'42["x",2]', b"\x01bin"])
         await _wait_redis(broker)
-        assert commands[:2] == [2 + 2 * 3, 2]  # then XADDs only, until the next period
+        assert commands[:2] == [["eval"] * count for count in (slots if cluster else [1, 1])]
         redis = broker.redis
-        for room in ("room-a", "room-b"):
-            key = store._room_key("/", room)
-            assert await redis.xlen(f"{key}:e1") == 2
+        for n, key in enumerate(keys):
+            assert await redis.xlen(f"{key}:e1") == (2 if n < 2 else 1)
             assert await redis.pttl(f"{key}:e1") > 60_000
             assert await redis.smembers(f"{key}:e") == {b"e1"}
             assert await redis.pttl(f"{key}:e") > 60_000
+        found = await store.entries("/", rooms[:3], {}, 0)
+        assert found is not None
+        assert sorted((e.seq, tuple(e.frames), e.excluded) for e in found) == [
+            (1, (b'42["x",1]',), frozenset({"room-3"})),
+            (1, (b'42["x",1]',), frozenset({"room-3"})),
+            (1, (b'42["x",1]',), frozenset({"room-3"})),
+            (2, (b'42["x",2]', b"\x01bin"), frozenset()),
+            (2, (b'42["x",2]', b"\x01bin"), frozenset()),
+        ]
+        after_first = await store.entries("/", rooms[:3], {"e1": 1}, 0)
+        assert after_first is not None and sorted(e.seq for e in after_first) == [2, 2]
     finally:
+        with contextlib.suppress(Exception):
+            await broker.redis.delete(*(f"{k}:{s}" for k in keys for s in ("e1", "e")))
         await broker.close()
 
 
