@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from chatr_server.services.presence import NODE_TTL_S, PresenceService
 from chatr_server.store.redis import RedisStore
@@ -119,3 +120,22 @@ async def test_disconnect_reads_the_record_another_node_changed(nodes):
     last, record = await a.disconnect("hid-1")
     assert last is True and record is not None and record["hidden"] is True
     assert not await b.is_online("hid-1") and await b.record("hid-1") is None
+
+
+async def test_pipeline_answers_in_queue_order_with_consecutive_reads_as_one_command(store):
+    """One result per queued command, each read seeing the writes queued before it; on
+    a single Redis a run of reads leaves as one command (a connect reads 50 records)."""
+    pipe = store.pipeline()
+    pipe.hgetall("order:a")
+    pipe.hset("order:a", {"n": "1", "m": "2"}, ttl_s=60)
+    pipe.hgetall("order:a")
+    pipe.hgetall("order:none")
+    pipe.hgetall("order:a")
+    pipe.hdel("order:a", "n")
+    pipe.hgetall("order:a")
+    if not isinstance(store.client, RedisCluster):
+        # HGETALL, HSET + PEXPIRE, one script for the three reads, HDEL (the last
+        # read is queued by execute: reads wait to see whether more follow)
+        assert len(pipe._pipe.command_stack) == 5
+    both = {"n": "1", "m": "2"}
+    assert await pipe.execute() == [{}, None, both, {}, both, None, {"m": "2"}]
