@@ -26,6 +26,9 @@ class StorePipeline(Protocol):
 
     def hdel(self, key: str, field: str) -> None: ...
 
+    def expire(self, key: str, ttl_s: float) -> None:
+        """Set an existing key's expiry (a missing key stays missing)."""
+
     async def execute(self) -> list[Any]: ...
 
 

@@ -80,6 +80,10 @@ class MemoryStore:
             for name in fields:
                 self._data[key].pop(name, None)
 
+    def _expire(self, key: str, ttl_s: float) -> None:
+        if self._alive(key):
+            self._touch(key, ttl_s)
+
     async def hincrby(self, key: str, field: str, amount: int, ttl_s: float | None = None) -> int:
         if not self._alive(key):
             self._data[key] = {}
@@ -127,6 +131,9 @@ class MemoryPipeline:
 
     def hdel(self, key: str, field: str) -> None:
         self._commands.append((self._store._hdel, (key, field)))
+
+    def expire(self, key: str, ttl_s: float) -> None:
+        self._commands.append((self._store._expire, (key, ttl_s)))
 
     async def execute(self) -> list[Any]:
         commands, self._commands = self._commands, []

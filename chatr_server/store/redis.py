@@ -220,6 +220,12 @@ class RedisPipeline:
         self._plan.append(None)
         self._sent += 1
 
+    def expire(self, key: str, ttl_s: float) -> None:
+        self._queue_reads()
+        self._pipe.pexpire(self._store._k(key), int(ttl_s * 1000))
+        self._plan.append(None)
+        self._sent += 1
+
     async def execute(self) -> list[Any]:
         self._queue_reads()
         raw = await self._store._run(self._pipe.execute())

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from chatr_server.services.presence import NODE_TTL_S, PresenceService
+from chatr_server.services import presence as presence_module
+from chatr_server.services.presence import NODE_TTL_S, RECORD_TTL_S, PresenceService
+from chatr_server.store.memory import MemoryStore
 from chatr_server.store.redis import RedisStore
 
 
@@ -139,3 +141,41 @@ async def test_pipeline_answers_in_queue_order_with_consecutive_reads_as_one_com
         assert len(pipe._pipe.command_stack) == 5
     both = {"n": "1", "m": "2"}
     assert await pipe.execute() == [{}, None, both, {}, both, None, {"m": "2"}]
+
+
+async def test_heartbeat_refreshes_every_users_keys_in_batches(store, nodes, monkeypatch):
+    """Each heartbeat gives this node's counts and its users' records their full
+    expiry again, in pipelines of BEAT_BATCH users; a record already gone stays gone."""
+    a, _b = nodes
+    monkeypatch.setattr(presence_module, "BEAT_BATCH", 3)
+    users = [f"beat-{i}" for i in range(7)]
+    for user in users:
+        await a.connect(user, hidden=False)
+    client = store.client
+    for user in users:
+        await client.pexpire(store._k(f"pconn:{user}"), 5_000)
+        await client.pexpire(store._k(f"presence:{user}"), 5_000)
+    await store.delete(f"presence:{users[0]}")
+    await a._beat()
+    for user in users:
+        assert await client.pttl(store._k(f"pconn:{user}")) > (RECORD_TTL_S - 5) * 1000
+        if user == users[0]:
+            assert not await client.exists(store._k(f"presence:{user}"))
+        else:
+            assert await client.pttl(store._k(f"presence:{user}")) > (RECORD_TTL_S - 5) * 1000
+            assert (await a.record(user) or {}).get("status") == "online"
+    assert await a.is_online(users[3])
+
+
+async def test_in_process_heartbeat_refreshes_the_memory_stores_keys():
+    clock = [1000.0]
+    store = MemoryStore(clock=lambda: clock[0])
+    node = PresenceService(store, "only")
+    await node.connect("mem-1", hidden=False)
+    await store.delete("presence:gone")
+    clock[0] += RECORD_TTL_S - 1
+    await node._beat()
+    clock[0] += RECORD_TTL_S - 1  # past the first expiry, within the refreshed one
+    assert await store.hgetall("pconn:mem-1") == {"only": "1"}
+    assert (await node.record("mem-1") or {}).get("status") == "online"
+    assert await store.hgetall("presence:gone") == {}
