@@ -70,17 +70,35 @@ RETURNING group_id
 -- arrival order, all committed together. $1 is a JSON array of objects (see
 -- MessagingRepo.batch_json); JSON rather than one array per column because
 -- asyncpg would read a waveform (a list) inside a jsonb[] as another array
--- dimension.
+-- dimension. A row that accepts a pending conversation locks it; rows arrive in
+-- any order, so the batch's pending conversations are locked first, in
+-- (participant_a, participant_b) order (`locked`, forced before the first row
+-- by the count): two writers (two nodes) accepting the same conversations then
+-- wait for each other instead of deadlocking.
+WITH input AS MATERIALIZED (
+    SELECT e.pos, x.*
+    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, pos)
+    CROSS JOIN LATERAL jsonb_to_record(e.item)
+         AS x(sender uuid, recipient uuid, body text, kind text, f_url text, f_name text,
+              f_size bigint, f_type text, waveform jsonb, duration double precision,
+              preview jsonb, reply_to uuid, temp_id text, message_id uuid, online boolean)
+), locked AS MATERIALIZED (
+    SELECT cv.id
+    FROM conversations cv
+    WHERE (cv.participant_a, cv.participant_b) IN (
+              SELECT LEAST(i.sender, i.recipient), GREATEST(i.sender, i.recipient)
+              FROM input i)
+      AND cv.status = 'pending'
+    ORDER BY cv.participant_a, cv.participant_b
+    FOR NO KEY UPDATE
+)
 SELECT r.*
-FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(item, pos)
-CROSS JOIN LATERAL jsonb_to_record(e.item)
-     AS t(sender uuid, recipient uuid, body text, kind text, f_url text, f_name text,
-          f_size bigint, f_type text, waveform jsonb, duration double precision, preview jsonb,
-          reply_to uuid, temp_id text, message_id uuid, online boolean)
+FROM input t
 CROSS JOIN LATERAL chatr_send_dm(t.sender, t.recipient, t.body, t.kind, t.f_url, t.f_name,
                                  t.f_size, t.f_type, t.waveform, t.duration, t.preview,
                                  t.reply_to, t.temp_id, t.message_id, t.online) r
-ORDER BY e.pos
+WHERE (SELECT count(*) FROM locked) >= 0
+ORDER BY t.pos
 
 -- name: send_group_batch
 -- Many group sends in one statement (group commit), as send_dm_batch: chatr_send_group

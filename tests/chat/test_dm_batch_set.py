@@ -23,7 +23,7 @@ from chatr_server.appkeys import SERVICES
 from chatr_server.db.migrate import discover, migrate
 from chatr_server.db.pool import _init_connection
 from chatr_server.db.queries import Queries, sql_dir
-from chatr_server.repos.messaging import MessagingRepo
+from chatr_server.repos.messaging import MessagingRepo, batch_json
 from tests.helpers import dm_args, make_user, until
 from tests.live import settle
 
@@ -356,6 +356,59 @@ async def test_concurrent_batches_without_holding(client):
     assert all(len(ids) == 1 for ids in per_pair.values())
     accepted_now = [r for r in rows if r["accepted_now"]]
     assert len(accepted_now) <= len(pairs)
+
+
+async def test_row_by_row_rest_takes_conversation_locks_in_pair_order(client):
+    """The row-by-row statement (what the set statement leaves) locks the batch's
+    pending conversations first, in key order. Two writers accepting the same two
+    conversations in opposite arrival orders, while a third transaction holds the
+    first of them, wait for each other; locked in arrival order, the second writer
+    held the other conversation while waiting for the first, and PostgreSQL aborted
+    one as a deadlock."""
+    pool, _repo, w = await _setup(client)
+    row_by_row = client.app[SERVICES].queries.messaging.send_dm_batch
+    # Pending requests b→c and l→m (see _world): c's and m's messages accept them.
+    accepts = {"bc": ("c", "b"), "lm": ("m", "l")}
+    conv = {
+        k: await pool.fetchrow(
+            "SELECT id, participant_a, participant_b FROM conversations"
+            " WHERE participant_a = LEAST($1::uuid, $2::uuid)"
+            " AND participant_b = GREATEST($1::uuid, $2::uuid)",
+            w.ids[x],
+            w.ids[y],
+        )
+        for k, (x, y) in accepts.items()
+    }
+    first, second = sorted(conv, key=lambda k: (conv[k][1], conv[k][2]))
+
+    def batch(order: list[str], tag: str) -> str:
+        return batch_json([_args(w, *accepts[k], f"{tag}-{k}", f"{tag}-{k}") for k in order])
+
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with pool.acquire() as holder, pool.acquire() as c1, pool.acquire() as c2:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conv[first][0])
+        one = asyncio.ensure_future(c1.fetch(row_by_row, batch([first, second], "x")))
+        await until(lambda: _count_is(pool, waiting, 1))
+        # Arrival order second, first: in arrival order it would lock `second` now.
+        other = asyncio.ensure_future(c2.fetch(row_by_row, batch([second, first], "y")))
+        await until(lambda: _count_is(pool, waiting, 2))
+        await tx.rollback()
+        results = await asyncio.gather(one, other)
+    assert [[r["outcome"] for r in rows] for rows in results] == [["created"] * 2] * 2
+    assert [r["content"] for r in results[1]] == [f"y-{second}", f"y-{first}"]  # input order
+    statuses = await pool.fetch(
+        "SELECT status FROM conversations WHERE id = ANY($1)", [c[0] for c in conv.values()]
+    )
+    assert [s["status"] for s in statuses] == ["accepted", "accepted"]
+
+
+async def _count_is(pool: asyncpg.Pool, query: str, want: int) -> bool:
+    return await pool.fetchval(query) == want
 
 
 @contextlib.asynccontextmanager
