@@ -177,12 +177,12 @@ class RedisPipeline:
     each packed and answered (twice, inside MULTI) through redis-py's Python code.
     """
 
-    __slots__ = ("_many", "_pipe", "_plan", "_reads", "_sent", "_store")
+    __slots__ = ("_pipe", "_plan", "_reads", "_sent", "_single", "_store")
 
     def __init__(self, store: RedisStore) -> None:
         self._store = store
-        self._many = not isinstance(store.client, RedisCluster)
-        self._pipe = store.client.pipeline(transaction=self._many)
+        self._single = not isinstance(store.client, RedisCluster)
+        self._pipe = store.client.pipeline(transaction=self._single)
         # Per queued command, where its result is among redis-py's: (index, -1) for
         # a result of its own, (index, n) for the n-th of a script's; None for a write.
         self._plan: list[tuple[int, int] | None] = []
@@ -191,7 +191,7 @@ class RedisPipeline:
 
     def _queue_reads(self) -> None:
         keys, self._reads = self._reads, []
-        if self._many and len(keys) > 1:
+        if self._single and len(keys) > 1:
             self._pipe.eval(_HGETALL_MANY, len(keys), *keys)
             self._plan.extend((self._sent, n) for n in range(len(keys)))
             self._sent += 1
