@@ -68,6 +68,7 @@ from redis.exceptions import RedisError
 
 from .adapter import _EMPTY, InProcessAdapter
 from .eio_protocol import BinaryFrame
+from .redis_writer import CommandBatch, RedisWriter
 
 if TYPE_CHECKING:
     from .server import Namespace
@@ -183,6 +184,8 @@ class RedisBroker:
         self._publish_failing = False
         self._wakeup: asyncio.Event | None = None
         self._redis: Any = None
+        # The publisher's own connection on a single Redis (redis-py's pipeline otherwise).
+        self._writer: RedisWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         # Channels wanted, sent to Redis on the current connection, and confirmed by it.
@@ -236,6 +239,10 @@ class RedisBroker:
             health_check_interval=30,
             client_name=f"chatr-sio-{self.node_id}",  # visible in CLIENT LIST
         )
+        if not self.cluster and RedisWriter.supports(self.url):
+            self._writer = RedisWriter(
+                self.url, client_name=f"chatr-sio-w-{self.node_id}", timeout=self.request_timeout
+            )
         self._wakeup = asyncio.Event()
         self._ready = asyncio.Event()
         self._resubscribe = asyncio.Event()
@@ -266,6 +273,9 @@ class RedisBroker:
             if not pending_request.future.done():
                 pending_request.future.cancel()
         self._settle_waiters()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self._redis is not None:
             with contextlib.suppress(Exception):
                 await self._redis.aclose()
@@ -302,14 +312,7 @@ class RedisBroker:
                 continue
             batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    publish = pipe.spublish if self.cluster else pipe.publish
-                    for channel, data in batch:
-                        if channel is None:
-                            data(pipe)
-                        else:
-                            publish(channel, data)
-                    await pipe.execute()
+                await self._send(batch)
                 delay = BACKOFF_MIN_S
                 if self._publish_failing:
                     self._publish_failing = False
@@ -336,6 +339,34 @@ class RedisBroker:
             if self._dropped:
                 log.warning("redis adapter: outbox full, %d oldest messages dropped", self._dropped)
                 self._dropped = 0
+
+    async def _send(self, batch: list[tuple[str | None, Any]]) -> None:
+        """One batch of the outbox, in order, in one round trip."""
+        writer = self._writer
+        if writer is None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                publish = pipe.spublish if self.cluster else pipe.publish
+                for channel, data in batch:
+                    if channel is None:
+                        data(pipe)
+                    else:
+                        publish(channel, data)
+                await pipe.execute()
+            return
+        commands = CommandBatch()
+        for channel, data in batch:
+            if channel is None:
+                data(commands)
+            else:
+                commands.publish(channel, data)
+        refused = await writer.execute(commands)
+        if refused:  # a command's own fault, not an outage: the rest of the batch went
+            log.warning(
+                "redis adapter: Redis refused %d of %d commands (first: %s)",
+                len(refused),
+                commands.count,
+                refused[0],
+            )
 
     async def _census_loop(self) -> None:
         """Count the processes every CENSUS_S (a stale count only costs, never loses: the

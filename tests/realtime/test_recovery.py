@@ -29,7 +29,7 @@ from chatr_server.realtime.recovery import (
 )
 from chatr_server.realtime.redis_adapter import RedisBroker
 from tests.helpers import until
-from tests.realtime.helpers import Serve
+from tests.realtime.helpers import Serve, wait_redis
 
 
 class RawClient:
@@ -312,12 +312,12 @@ async def test_redis_sessions_restore_on_another_process_after_the_first_is_gone
         await bob.call("tell", {"to": "alice", "n": 0}, 1)
         live = await alice.event()
         assert live[:2] == ["told", {"to": "alice", "n": 0}]
-        await _wait_redis(brokers[0])
+        await wait_redis(brokers[0])
         await alice.drop()
         await sio_a.shutdown(timeout=2)
         for n in range(1, 4):
             await bob.call("tell", {"to": "alice", "n": n}, n + 1)
-        await _wait_redis(brokers[1])
+        await wait_redis(brokers[1])
         back = await RawClient.open(url_b)
         again, missed = await back.connect(
             {"user": "alice", "pid": reply["pid"], "offset": live[-1]}
@@ -339,13 +339,6 @@ async def test_redis_sessions_restore_on_another_process_after_the_first_is_gone
         if keys:
             await cleaner.redis.delete(*keys)
         await cleaner.close()
-
-
-async def _wait_redis(broker: RedisBroker) -> None:
-    """Until everything queued for Redis was written: a marker key queued behind it."""
-    marker = f"{broker.prefix}marker:{secrets.token_hex(4)}"
-    broker.command(lambda pipe: pipe.set(marker, 1, ex=60))
-    await until(lambda: broker.redis.exists(marker))
 
 
 async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
@@ -381,7 +374,7 @@ async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
     try:
         store.append("/", rooms, "e1", 1, frozenset({"room-3"}), [b'42["x",1]'])
         store.append("/", rooms[:2], "e1", 2, frozenset(), [b'42["x",2]', b"\x01bin"])
-        await _wait_redis(broker)
+        await wait_redis(broker)
         assert commands[:2] == [["eval"] * count for count in (slots if cluster else [1, 1])]
         redis = broker.redis
         for n, key in enumerate(keys):

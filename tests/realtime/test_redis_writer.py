@@ -1,0 +1,171 @@
+"""The broker's own write connection (``realtime/redis_writer.py``): commands packed by
+hiredis, replies counted in order, on a real Redis; a private one where the test needs a
+password, a restart or a silent server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chatr_server.realtime.redis_adapter import RedisBroker
+from chatr_server.realtime.redis_writer import CommandBatch, RedisWriter
+from tests.private_services import PrivateRedis
+from tests.realtime.helpers import wait_redis
+
+
+@pytest.fixture
+async def shared(redis_url: str | None) -> AsyncIterator[tuple[str, Redis, str]]:
+    """(url, a redis-py client on it, a key prefix removed afterwards)."""
+    if redis_url is None:
+        pytest.skip("needs Redis")
+    prefix = f"writer-test-{secrets.token_hex(4)}:"
+    client = Redis.from_url(redis_url)
+    yield redis_url, client, prefix
+    keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server for a private Redis")
+    server = PrivateRedis()
+    yield server
+    server.close()
+
+
+async def test_a_batch_runs_every_command_in_order_with_redis_py_arguments(shared):
+    url, client, p = shared
+    pubsub = client.pubsub()
+    await pubsub.subscribe(f"{p}ch")
+    assert (await pubsub.get_message(timeout=5))["type"] == "subscribe"
+    writer = RedisWriter(url, client_name="writer-test", timeout=5)
+    batch = CommandBatch()
+    batch.set(f"{p}gone", "x")
+    batch.hset(f"{p}h", mapping={"a": "1", "b": b"\x00\xff"})
+    batch.pexpire(f"{p}h", 60_000)
+    batch.eval("return redis.call('INCRBY', KEYS[1], ARGV[1])", 1, f"{p}n", 5)
+    batch.delete(f"{p}gone")
+    batch.set(f"{p}marker", 1, ex=60)
+    batch.publish(f"{p}ch", b"\x00binary\xff")
+    try:
+        assert await writer.execute(batch) == []
+        assert await client.hgetall(f"{p}h") == {b"a": b"1", b"b": b"\x00\xff"}
+        assert 0 < await client.pttl(f"{p}h") <= 60_000
+        assert await client.get(f"{p}n") == b"5"
+        assert not await client.exists(f"{p}gone")
+        assert 0 < await client.ttl(f"{p}marker") <= 60
+        message = await pubsub.get_message(timeout=5)
+        assert message is not None and message["data"] == b"\x00binary\xff"
+        assert await writer.execute(CommandBatch()) == []  # nothing to send: no round trip
+    finally:
+        writer.close()
+        await pubsub.aclose()
+
+
+async def test_a_refused_command_is_reported_and_the_rest_of_the_batch_still_runs(shared):
+    url, client, p = shared
+    writer = RedisWriter(url, client_name="writer-test", timeout=5)
+    batch = CommandBatch()
+    batch.set(f"{p}before", "1")
+    batch.eval("this is not lua", 0)
+    batch.hset(f"{p}before", mapping={"f": "v"})  # wrong type: a string
+    batch.set(f"{p}after", "2")
+    try:
+        refused = await writer.execute(batch)
+        assert len(refused) == 2
+        assert "WRONGTYPE" in str(refused[1])
+        assert await client.mget(f"{p}before", f"{p}after") == [b"1", b"2"]
+    finally:
+        writer.close()
+
+
+async def test_password_and_database_from_the_url(private_redis):
+    private_redis.start(extra=("--requirepass", "s3cret pw"))
+    base = f"127.0.0.1:{private_redis.port}"
+    writer = RedisWriter(f"redis://:s3cret%20pw@{base}/3", client_name="writer-test", timeout=5)
+    batch = CommandBatch()
+    batch.set("in-db-3", "yes")
+    client = Redis.from_url(f"redis://:s3cret%20pw@{base}/3")
+    wrong = RedisWriter(f"redis://:nope@{base}/0", client_name="writer-test", timeout=5)
+    try:
+        assert await writer.execute(batch) == []
+        assert await client.get("in-db-3") == b"yes"
+        names = [c["name"] for c in await client.client_list()]
+        assert "writer-test" in names
+        with pytest.raises(RedisConnectionError, match="refused the connection set-up"):
+            await wrong.execute(batch)
+    finally:
+        writer.close()
+        wrong.close()
+        await client.aclose()
+
+
+async def test_a_lost_connection_fails_the_batch_and_the_next_one_reconnects(private_redis):
+    private_redis.start()
+    writer = RedisWriter(private_redis.url, client_name="writer-test", timeout=5)
+    batch = CommandBatch()
+    batch.set("k", "1")
+    try:
+        assert await writer.execute(batch) == []
+        private_redis.kill()
+        with pytest.raises((RedisConnectionError, OSError)):
+            await writer.execute(batch)
+        private_redis.start()
+        assert await writer.execute(batch) == []  # a fresh connection
+    finally:
+        writer.close()
+
+
+async def test_a_silent_server_times_out_instead_of_hanging():
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads everything, answers nothing
+        writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    writer = RedisWriter(f"redis://127.0.0.1:{port}/0", client_name="writer-test", timeout=0.2)
+    batch = CommandBatch()
+    batch.set("k", "1")
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await writer.execute(batch)
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_which_urls_the_writer_opens():
+    assert RedisWriter.supports("redis://127.0.0.1:6379/0")
+    assert RedisWriter.supports("redis://:pw@cache:6380")
+    assert RedisWriter.supports("redis://user:pw@cache/12")
+    assert not RedisWriter.supports("rediss://cache:6380/0")  # TLS: redis-py's pipeline
+    assert not RedisWriter.supports("unix:///run/redis.sock")
+    assert not RedisWriter.supports("redis://cache/0?socket_timeout=2")
+
+
+async def test_the_broker_logs_a_refused_command_without_counting_it_lost(shared, caplog):
+    url, _client, p = shared
+    broker = RedisBroker(url, p)
+    await broker.start()
+    try:
+        assert broker._writer is not None  # a plain single Redis: the broker's own writer
+        caplog.set_level(logging.WARNING, logger="chatr_server.realtime.redis_adapter")
+        broker.command(lambda pipe: pipe.eval("not lua either", 0))
+        broker.publish(f"{p}ch", b"after")
+        await wait_redis(broker)
+        assert broker.lost == 0
+        assert any("refused 1 of" in r.getMessage() for r in caplog.records)
+    finally:
+        await broker.close()
