@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import deque
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -25,8 +24,6 @@ from urllib.parse import unquote, urlsplit
 import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-log = logging.getLogger("chatr_server.realtime.redis_writer")
 
 DEFAULT_PORT = 6379
 

@@ -161,7 +161,7 @@ async def test_the_broker_logs_a_refused_command_without_counting_it_lost(shared
     await broker.start()
     try:
         assert broker._writer is not None  # a plain single Redis: the broker's own writer
-        caplog.set_level(logging.WARNING, logger="chatr_server.realtime.redis_adapter")
+        caplog.set_level(logging.WARNING, logger="chatr_server.realtime.redis")
         broker.command(lambda pipe: pipe.eval("not lua either", 0))
         broker.publish(f"{p}ch", b"after")
         await wait_redis(broker)
