@@ -115,6 +115,12 @@ class _Replies(asyncio.Protocol):
                 if not entry[1].done():
                     entry[1].set_result(entry[2])
 
+    @property
+    def usable(self) -> bool:
+        """Open, and not being closed (an aborted connection hears of it a moment later)."""
+        transport = self.transport
+        return self.lost is None and transport is not None and not transport.is_closing()
+
     def timed_out(self) -> None:
         self.fail(RedisTimeoutError("Redis did not answer in time"))
 
@@ -201,7 +207,7 @@ class RedisWriter:
         if not batch.count:
             return []
         conn = self._conn
-        if conn is None or conn.lost is not None:
+        if conn is None or not conn.usable:
             conn = self._conn = await self._connect()
         return await self._send(conn, batch)
 

@@ -169,3 +169,22 @@ async def test_the_broker_logs_a_refused_command_without_counting_it_lost(shared
         assert any("refused 1 of" in r.getMessage() for r in caplog.records)
     finally:
         await broker.close()
+
+
+async def test_a_batch_right_after_a_failure_takes_a_new_connection(shared):
+    """A failed connection is aborted, and told so a moment later: a batch sent in
+    between must not be written into the closing one."""
+    url, client, p = shared
+    writer = RedisWriter(url, client_name="writer-test", timeout=5)
+    batch = CommandBatch()
+    batch.set(f"{p}again", "1")
+    try:
+        assert await writer.execute(batch) == []
+        first = writer._conn
+        assert first is not None
+        first.fail(RedisConnectionError("as after a timeout"))
+        assert await writer.execute(batch) == []
+        assert writer._conn is not first
+        assert await client.get(f"{p}again") == b"1"
+    finally:
+        writer.close()
