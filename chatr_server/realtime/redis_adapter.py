@@ -355,10 +355,13 @@ class RedisBroker:
             return
         commands = CommandBatch()
         for channel, data in batch:
-            if channel is None:
-                data(commands)
-            else:
+            if channel is not None:
                 commands.publish(channel, data)
+                continue
+            try:
+                data(commands)
+            except (TypeError, ValueError) as exc:  # hiredis cannot pack an argument
+                log.error("redis adapter: a queued write was dropped: %r", exc)
         refused = await writer.execute(commands)
         if refused:  # a command's own fault, not an outage: the rest of the batch went
             log.warning(

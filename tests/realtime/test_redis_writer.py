@@ -188,3 +188,20 @@ async def test_a_batch_right_after_a_failure_takes_a_new_connection(shared):
         assert await client.get(f"{p}again") == b"1"
     finally:
         writer.close()
+
+
+async def test_a_write_that_cannot_be_packed_is_dropped_alone(shared, caplog):
+    """An argument hiredis cannot pack drops that write only: the publisher goes on."""
+    url, client, p = shared
+    broker = RedisBroker(url, p)
+    await broker.start()
+    try:
+        caplog.set_level(logging.ERROR, logger="chatr_server.realtime.redis")
+        broker.command(lambda pipe: pipe.set(f"{p}bad", None))
+        broker.command(lambda pipe: pipe.set(f"{p}good", "1"))
+        await wait_redis(broker)
+        assert await client.get(f"{p}good") == b"1"
+        assert not await client.exists(f"{p}bad")
+        assert any("queued write was dropped" in r.getMessage() for r in caplog.records)
+    finally:
+        await broker.close()
