@@ -86,6 +86,8 @@ BACKOFF_MIN_S: Final = 0.1
 BACKOFF_MAX_S: Final = 5.0
 # How often the processes are counted (see RedisBroker.nodes).
 CENSUS_S: Final = 5.0
+# Commands Redis refused (a script error, a wrong type) are logged at most this often.
+REFUSED_LOG_S: Final = 60.0
 # An emit to at least this many rooms, and to at least as many rooms as there are
 # processes, is "wide": published once on the namespace channel, not once per room.
 WIDE_EMIT_ROOMS: Final = 8
@@ -186,6 +188,9 @@ class RedisBroker:
         self._redis: Any = None
         # The publisher's own connection on a single Redis (redis-py's pipeline otherwise).
         self._writer: RedisWriter | None = None
+        # Commands Redis refused since the last log line about it, and when that was.
+        self._refused = 0
+        self._refused_logged: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         # Channels wanted, sent to Redis on the current connection, and confirmed by it.
@@ -364,12 +369,16 @@ class RedisBroker:
                 log.error("redis adapter: a queued write was dropped: %r", exc)
         refused = await writer.execute(commands)
         if refused:  # a command's own fault, not an outage: the rest of the batch went
-            log.warning(
-                "redis adapter: Redis refused %d of %d commands (first: %s)",
-                len(refused),
-                commands.count,
-                refused[0],
-            )
+            self._refused += len(refused)
+            now = asyncio.get_running_loop().time()
+            last = self._refused_logged
+            if last is None or now - last >= REFUSED_LOG_S:
+                log.warning(
+                    "redis adapter: commands Redis refused since the last report: %d (latest: %s)",
+                    self._refused,
+                    refused[-1],
+                )
+                self._refused, self._refused_logged = 0, now
 
     async def _census_loop(self) -> None:
         """Count the processes every CENSUS_S (a stale count only costs, never loses: the

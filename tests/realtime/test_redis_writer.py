@@ -155,18 +155,21 @@ def test_which_urls_the_writer_opens():
     assert not RedisWriter.supports("redis://cache/0?socket_timeout=2")
 
 
-async def test_the_broker_logs_a_refused_command_without_counting_it_lost(shared, caplog):
+async def test_the_broker_reports_refused_commands_without_counting_them_lost(shared, caplog):
     url, _client, p = shared
     broker = RedisBroker(url, p)
     await broker.start()
     try:
         assert broker._writer is not None  # a plain single Redis: the broker's own writer
         caplog.set_level(logging.WARNING, logger="chatr_server.realtime.redis")
-        broker.command(lambda pipe: pipe.eval("not lua either", 0))
-        broker.publish(f"{p}ch", b"after")
-        await wait_redis(broker)
+        for _ in range(3):  # three batches: one report now, the rest counted for later
+            broker.command(lambda pipe: pipe.eval("not lua either", 0))
+            broker.publish(f"{p}ch", b"after")
+            await wait_redis(broker)
         assert broker.lost == 0
-        assert any("refused 1 of" in r.getMessage() for r in caplog.records)
+        reports = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert len(reports) == 1 and "the last report: 1 (" in reports[0]
+        assert broker._refused == 2
     finally:
         await broker.close()
 
