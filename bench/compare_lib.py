@@ -28,12 +28,13 @@ from loadtest import seed, storm
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 DOC = ROOT / "docs" / "benchmarks.md"
-PORTS = {"chatr": 3301, "node": 3302, "pysio": 3303, "node-full": 3304}
+PORTS = {"chatr": 3301, "node": 3302, "pysio": 3303, "node-full": 3304, "floor": 3305}
 NAMES = {
     "chatr": "chatr_server",
     "node": "Node socket.io 4 + pg",
     "pysio": "python-socketio + asyncpg",
     "node-full": "Node, full (conversation + connect sequence)",
+    "floor": "chatr_server's transport, no chat logic",
 }
 WORKLOADS = ("accepted", "first", "storm")
 TITLES = {
@@ -49,7 +50,7 @@ DEFAULT_SERVERS = {
     "storm": ["chatr", "node", "node-full"],
 }
 SUPPORTED = {
-    "accepted": {"chatr", "node", "node-full", "pysio"},
+    "accepted": {"chatr", "node", "node-full", "pysio", "floor"},
     "first": {"chatr", "node", "node-full"},
     "storm": {"chatr", "node", "node-full"},
 }
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--servers",
-        help="comma-separated, of chatr,node,node-full,pysio (default per workload: "
+        help="comma-separated, of chatr,node,node-full,pysio,floor (default per workload: "
         "accepted chatr,node,pysio; first and storm chatr,node,node-full)",
     )
     p.add_argument(
@@ -129,6 +130,8 @@ def _server_cmd(kind: str, port: int) -> list[str]:
         return ["node", str(BENCH / "node-baseline" / "server.js")]
     if kind == "pysio":
         return [_pysio_python(), str(BENCH / "pysocketio-baseline" / "server.py")]
+    if kind == "floor":
+        return [sys.executable, str(BENCH / "floor-baseline" / "server.py")]
     raise ValueError(kind)
 
 
