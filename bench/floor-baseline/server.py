@@ -26,13 +26,9 @@ environment.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import os
 import signal
-import time
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -42,32 +38,11 @@ from aiohttp import web
 
 from chatr_server.realtime import ConnectionRefused, Socket, SocketServer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from baseline_common import SEND_SQL, USER_SQL, payloads, verify_token
+
 SECRET = os.environ["JWT_SECRET"].encode()
-SEND_SQL = (Path(__file__).resolve().parent.parent / "send.sql").read_text()
-USER_SQL = "SELECT id, username, display_name, profile_image, is_guest FROM users WHERE id = $1"
 USER = "user"
-
-
-def _unb64(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-def verify_token(token: Any) -> dict[str, Any] | None:
-    if not isinstance(token, str) or token.count(".") != 2:
-        return None
-    head, body, sig = token.split(".")
-    try:
-        if json.loads(_unb64(head)).get("alg") != "HS256":
-            return None
-        want = hmac.new(SECRET, f"{head}.{body}".encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(want, _unb64(sig)):
-            return None
-        claims = json.loads(_unb64(body))
-    except ValueError:
-        return None
-    if not isinstance(claims.get("exp"), int | float) or claims["exp"] < time.time():
-        return None
-    return claims if isinstance(claims.get("userId"), str) else None
 
 
 class Floor:
@@ -86,7 +61,7 @@ class Floor:
         self.ns.on("message:send", self.send)
 
     async def connect(self, sock: Socket, auth: Any) -> None:
-        claims = verify_token(auth.get("token") if isinstance(auth, dict) else None)
+        claims = verify_token(SECRET, auth.get("token") if isinstance(auth, dict) else None)
         if claims is None:
             raise ConnectionRefused("Authentication error: Invalid token")
         assert self.pool is not None
@@ -122,7 +97,13 @@ class Floor:
             sock.emit("error", {"message": "Recipient ID is required"})
             return
         temp_id = data.get("tempId")
-        item = (sock, sock.data[USER], str(data["recipientId"]), content, temp_id and str(temp_id))
+        item = (
+            sock,
+            sock.data[USER],
+            str(data["recipientId"]),
+            content,
+            None if temp_id is None else str(temp_id),
+        )
         self.queue.append(item)
         if not self.busy:
             self._next()
@@ -146,47 +127,8 @@ class Floor:
         m = future.result()
         if m is None:
             return  # duplicate temp id
-        timestamp = m["created_at"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        conv_id = str(m["conversation_id"]) if m["conversation_id"] else None
-        message_id = str(m["id"])
-        self.ns.emit(
-            "message:received",
-            {
-                "id": message_id,
-                "senderId": me["id"],
-                "recipientId": recipient,
-                "senderUsername": me["username"],
-                "senderDisplayName": me["display_name"],
-                "senderProfileImage": me["profile_image"],
-                "senderIsGuest": me["is_guest"],
-                "content": m["content"],
-                "type": m["type"],
-                "timestamp": timestamp,
-                "status": m["status"],
-                "conversationId": conv_id,
-                "conversationStatus": m["conversation_status"],
-            },
-            to=f"user:{recipient}",
-        )
-        sent = {
-            "id": message_id,
-            "senderId": me["id"],
-            "recipientId": recipient,
-            "content": m["content"],
-            "type": m["type"],
-            "timestamp": timestamp,
-            "status": m["status"],
-            "fileUrl": None,
-            "fileName": None,
-            "fileSize": None,
-            "fileType": None,
-            "waveform": None,
-            "duration": None,
-            "conversationId": conv_id,
-            "conversationStatus": m["conversation_status"],
-        }
-        if temp_id is not None:
-            sent["tempId"] = temp_id
+        received, sent = payloads(me, recipient, m, temp_id)
+        self.ns.emit("message:received", received, to=f"user:{recipient}")
         sock.emit("message:sent", sent)
 
 

@@ -15,13 +15,9 @@ with uvloop, default JSON module. Needs python-socketio, aiohttp, asyncpg
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import os
 import signal
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +25,10 @@ import asyncpg
 import socketio
 from aiohttp import web
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from baseline_common import SEND_SQL, USER_SQL, payloads, verify_token
+
 SECRET = os.environ["JWT_SECRET"].encode()
-SEND_SQL = (Path(__file__).resolve().parent.parent / "send.sql").read_text()
 
 sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
 app = web.Application()
@@ -40,37 +38,12 @@ online: dict[str, int] = {}  # user id -> sockets
 state: dict[str, asyncpg.Pool] = {}
 
 
-def _unb64(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-def verify_token(token: Any) -> dict[str, Any] | None:
-    if not isinstance(token, str) or token.count(".") != 2:
-        return None
-    head, body, sig = token.split(".")
-    try:
-        if json.loads(_unb64(head)).get("alg") != "HS256":
-            return None
-        want = hmac.new(SECRET, f"{head}.{body}".encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(want, _unb64(sig)):
-            return None
-        claims = json.loads(_unb64(body))
-    except ValueError:
-        return None
-    if not isinstance(claims.get("exp"), int | float) or claims["exp"] < time.time():
-        return None
-    return claims if isinstance(claims.get("userId"), str) else None
-
-
 @sio.event
 async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
-    claims = verify_token(auth.get("token") if isinstance(auth, dict) else None)
+    claims = verify_token(SECRET, auth.get("token") if isinstance(auth, dict) else None)
     if claims is None:
         raise socketio.exceptions.ConnectionRefusedError("Authentication error: Invalid token")
-    row = await state["pool"].fetchrow(
-        "SELECT id, username, display_name, profile_image, is_guest FROM users WHERE id = $1",
-        claims["userId"],
-    )
+    row = await state["pool"].fetchrow(USER_SQL, claims["userId"])
     if row is None:
         raise socketio.exceptions.ConnectionRefusedError("Authentication error: User not found")
     user = dict(row)
@@ -114,46 +87,8 @@ async def message_send(sid: str, data: Any = None) -> None:
         )
         if m is None:
             return  # duplicate temp id
-        timestamp = m["created_at"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        conv_id = str(m["conversation_id"]) if m["conversation_id"] else None
-        await sio.emit(
-            "message:received",
-            {
-                "id": str(m["id"]),
-                "senderId": me["id"],
-                "recipientId": recipient,
-                "senderUsername": me["username"],
-                "senderDisplayName": me["display_name"],
-                "senderProfileImage": me["profile_image"],
-                "senderIsGuest": me["is_guest"],
-                "content": m["content"],
-                "type": m["type"],
-                "timestamp": timestamp,
-                "status": m["status"],
-                "conversationId": conv_id,
-                "conversationStatus": m["conversation_status"],
-            },
-            room=f"user:{recipient}",
-        )
-        sent = {
-            "id": str(m["id"]),
-            "senderId": me["id"],
-            "recipientId": recipient,
-            "content": m["content"],
-            "type": m["type"],
-            "timestamp": timestamp,
-            "status": m["status"],
-            "fileUrl": None,
-            "fileName": None,
-            "fileSize": None,
-            "fileType": None,
-            "waveform": None,
-            "duration": None,
-            "conversationId": conv_id,
-            "conversationStatus": m["conversation_status"],
-        }
-        if temp_id is not None:
-            sent["tempId"] = temp_id
+        received, sent = payloads(me, recipient, m, temp_id)
+        await sio.emit("message:received", received, room=f"user:{recipient}")
         await sio.emit("message:sent", sent, to=sid)
     except Exception:
         await sio.emit("error", {"message": "Failed to send message"}, to=sid)
