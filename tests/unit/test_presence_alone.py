@@ -42,4 +42,3 @@ async def test_records_read_here_match_the_store_after_every_change() -> None:
     answered = await alone.connect("u3", hidden=False, peers=users)
     assert answered == await through_store.records(users)
     assert set(answered) == {"u0", "u2", "u3"}
-
