@@ -61,7 +61,7 @@ async def test_every_declared_input_is_enforced_by_a_wrapper(client):
     routes = _routes(client.server.app)
     declaring = [(m, p, h) for m, p, h, meta in routes if meta["body"] or meta["query"]]
     assert len(declaring) >= 30  # the API's JSON bodies and query strings
-    for method, path, handler, in declaring:
+    for method, path, handler in declaring:
         assert inspect.unwrap(handler) is not handler, f"{method} {path} is not enforced"
 
 

@@ -101,6 +101,7 @@ async def test_any_worker_reports_the_node_sum(client, node) -> None:
             )
         await a.wait_count("message:sent", 15)
         await b.wait_count("message:sent", 15)
+
         # Counters, histograms and states are copied into the files once a second per worker:
         # wait until both copies landed, then every scrape must show the node's sum.
         async def reached() -> bool:
