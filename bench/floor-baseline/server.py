@@ -11,9 +11,10 @@ allows:
 * the handshake verifies the HS256 token in ``auth.token`` (hmac) and selects the
   user row; the socket joins ``user:<id>`` and gets ``socket:ready``;
 * ``message:send`` runs bench/send.sql (one round trip) on one kept connection, from
-  a synchronous handler (no task per message: the statement's future gets a
-  callback), and emits ``message:received`` to ``user:<recipient>`` and
-  ``message:sent`` to the sender with the Node baseline's fields.
+  a synchronous handler (the statement's task answers from its done callback; as in
+  chatr_server, the socket does not wait in a task of its own), and emits
+  ``message:received`` to ``user:<recipient>`` and ``message:sent`` to the sender
+  with the Node baseline's fields.
 
 Sends that arrive while a statement is in flight wait for it in a queue (an asyncpg
 connection runs one statement at a time); there is no batching, so at a low rate
