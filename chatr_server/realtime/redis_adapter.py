@@ -64,7 +64,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from .adapter import _EMPTY, InProcessAdapter
 from .eio_protocol import BinaryFrame
@@ -348,6 +348,7 @@ class RedisBroker:
     async def _send(self, batch: list[tuple[str | None, Any]]) -> None:
         """One batch of the outbox, in order, in one round trip."""
         writer = self._writer
+        refused: list[Any]
         if writer is None:
             async with self.redis.pipeline(transaction=False) as pipe:
                 publish = pipe.spublish if self.cluster else pipe.publish
@@ -356,18 +357,20 @@ class RedisBroker:
                         data(pipe)
                     else:
                         publish(channel, data)
-                await pipe.execute()
-            return
-        commands = CommandBatch()
-        for channel, data in batch:
-            if channel is not None:
-                commands.publish(channel, data)
-                continue
-            try:
-                data(commands)
-            except (TypeError, ValueError) as exc:  # hiredis cannot pack an argument
-                log.error("redis adapter: a queued write was dropped: %r", exc)
-        refused = await writer.execute(commands)
+                # A refused command comes back in its place; losing the connection raises.
+                results = await pipe.execute(raise_on_error=False)
+            refused = [r for r in results if isinstance(r, ResponseError)]
+        else:
+            commands = CommandBatch()
+            for channel, data in batch:
+                if channel is not None:
+                    commands.publish(channel, data)
+                    continue
+                try:
+                    data(commands)
+                except (TypeError, ValueError) as exc:  # hiredis cannot pack an argument
+                    log.error("redis adapter: a queued write was dropped: %r", exc)
+            refused = await writer.execute(commands)
         if refused:  # a command's own fault, not an outage: the rest of the batch went
             self._refused += len(refused)
             now = asyncio.get_running_loop().time()

@@ -155,12 +155,19 @@ def test_which_urls_the_writer_opens():
     assert not RedisWriter.supports("redis://cache/0?socket_timeout=2")
 
 
-async def test_the_broker_reports_refused_commands_without_counting_them_lost(shared, caplog):
+@pytest.mark.parametrize("own_writer", [True, False], ids=["writer", "redis-py"])
+async def test_the_broker_reports_refused_commands_without_counting_them_lost(
+    shared, caplog, own_writer
+):
+    """On the broker's own writer and on redis-py's pipeline (a URL option, TLS or a
+    cluster) alike: a refused command is reported, and the rest of its batch is sent."""
     url, _client, p = shared
+    if not own_writer:
+        url += ("&" if "?" in url else "?") + "socket_timeout=5"
     broker = RedisBroker(url, p)
     await broker.start()
     try:
-        assert broker._writer is not None  # a plain single Redis: the broker's own writer
+        assert (broker._writer is not None) == own_writer
         caplog.set_level(logging.WARNING, logger="chatr_server.realtime.redis")
         for _ in range(3):  # three batches: one report now, the rest counted for later
             broker.command(lambda pipe: pipe.eval("not lua either", 0))
