@@ -32,7 +32,7 @@ class CommandBatch:
     """Commands queued for one round trip, packed as they come.
 
     It offers the few pipeline methods the broker's writers call (``publish``,
-    ``spublish``, ``eval``, ``hset``, ``pexpire``, ``delete``, ``set``), with
+    ``spublish``, ``eval``, ``xadd``, ``hset``, ``pexpire``, ``delete``, ``set``), with
     redis-py's argument conventions, so a writer runs unchanged on either.
     """
 
@@ -55,11 +55,19 @@ class CommandBatch:
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> None:
         self._add(b"EVAL", script, numkeys, *keys_and_args)
 
+    def xadd(
+        self,
+        name: str,
+        fields: dict[str, Any],
+        id: str,  # redis-py's name for it
+        maxlen: int,
+        approximate: bool = True,
+    ) -> None:
+        trim = (b"MAXLEN", b"~", maxlen) if approximate else (b"MAXLEN", maxlen)
+        self._add(b"XADD", name, *trim, id, *_pairs(fields))
+
     def hset(self, name: str, mapping: dict[str, Any]) -> None:
-        flat: list[Any] = []
-        for field, value in mapping.items():
-            flat += (field, value)
-        self._add(b"HSET", name, *flat)
+        self._add(b"HSET", name, *_pairs(mapping))
 
     def pexpire(self, name: str, ms: int) -> None:
         self._add(b"PEXPIRE", name, ms)
@@ -72,6 +80,14 @@ class CommandBatch:
             self._add(b"SET", name, value)
         else:
             self._add(b"SET", name, value, b"EX", ex)
+
+
+def _pairs(mapping: dict[str, Any]) -> list[Any]:
+    """``{field: value, …}`` as the flat argument list of HSET or XADD."""
+    flat: list[Any] = []
+    for field, value in mapping.items():
+        flat += (field, value)
+    return flat
 
 
 class _Replies(asyncio.Protocol):

@@ -346,8 +346,9 @@ async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
 ):
     """Every room log (and its emitter set) outlives the window after each emit, though
     only the first emit of a refresh period sets the expiry. An emit to many rooms is
-    one command on a single Redis and one per hash slot on a cluster, and a restore
-    reads back each room's entries, exclusions included."""
+    one command on a single Redis and one per hash slot on a cluster, an emit to one
+    room already refreshed a plain XADD, and a restore reads back each room's entries,
+    exclusions included."""
     url, cluster = scaleout_redis
     broker = RedisBroker(url, f"rec-test-{secrets.token_hex(4)}:", cluster=cluster)
     await broker.start()
@@ -374,11 +375,16 @@ async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
     try:
         store.append("/", rooms, "e1", 1, frozenset({"room-3"}), [b'42["x",1]'])
         store.append("/", rooms[:2], "e1", 2, frozenset(), [b'42["x",2]', b"\x01bin"])
+        store.append("/", rooms[1:2], "e1", 3, frozenset({"room-7"}), [b'42["x",3]'])
         await wait_redis(broker)
-        assert commands[:2] == [["eval"] * count for count in (slots if cluster else [1, 1])]
+        assert commands[0] == ["eval"] * (slots[0] if cluster else 1)
+        # Already refreshed: a slot's one room is a plain XADD, two rooms a script call.
+        two_rooms = slots[1] if cluster else 1
+        assert commands[1] == (["eval"] if two_rooms == 1 else ["xadd", "xadd"])
+        assert commands[2] == ["xadd"]
         redis = broker.redis
         for n, key in enumerate(keys):
-            assert await redis.xlen(f"{key}:e1") == (2 if n < 2 else 1)
+            assert await redis.xlen(f"{key}:e1") == (2, 3, 1)[min(n, 2)]
             assert await redis.pttl(f"{key}:e1") > 60_000
             assert await redis.smembers(f"{key}:e") == {b"e1"}
             assert await redis.pttl(f"{key}:e") > 60_000
@@ -390,9 +396,10 @@ async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
             (1, (b'42["x",1]',), frozenset({"room-3"})),
             (2, (b'42["x",2]', b"\x01bin"), frozenset()),
             (2, (b'42["x",2]', b"\x01bin"), frozenset()),
+            (3, (b'42["x",3]',), frozenset({"room-7"})),
         ]
         after_first = await store.entries("/", rooms[:3], {"e1": 1}, 0)
-        assert after_first is not None and sorted(e.seq for e in after_first) == [2, 2]
+        assert after_first is not None and sorted(e.seq for e in after_first) == [2, 2, 3]
     finally:
         with contextlib.suppress(Exception):
             await broker.redis.delete(*(f"{k}:{s}" for k in keys for s in ("e1", "e")))
