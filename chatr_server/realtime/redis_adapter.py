@@ -63,8 +63,8 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import AskError, ClusterError, RedisError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 
 from .adapter import _EMPTY, InProcessAdapter
 from .eio_protocol import BinaryFrame
@@ -88,6 +88,8 @@ BACKOFF_MAX_S: Final = 5.0
 CENSUS_S: Final = 5.0
 # Commands Redis refused (a script error, a wrong type) are logged at most this often.
 REFUSED_LOG_S: Final = 60.0
+# Error replies about the cluster's state rather than the command: an outage.
+_CLUSTER_STATE: Final = (ClusterError, AskError, TryAgainError)
 # An emit to at least this many rooms, and to at least as many rooms as there are
 # processes, is "wide": published once on the namespace channel, not once per room.
 WIDE_EMIT_ROOMS: Final = 8
@@ -357,9 +359,8 @@ class RedisBroker:
                         data(pipe)
                     else:
                         publish(channel, data)
-                # A refused command comes back in its place; losing the connection raises.
                 results = await pipe.execute(raise_on_error=False)
-            refused = [r for r in results if isinstance(r, ResponseError)]
+            refused = _refused(results)
         else:
             commands = CommandBatch()
             for channel, data in batch:
@@ -679,6 +680,26 @@ def _numsub(counts: Any) -> int:
     if isinstance(first, (list, tuple)):
         return int(first[1])
     return int(counts[1]) if len(counts) > 1 else 0
+
+
+def _refused(results: Sequence[Any]) -> list[ResponseError]:
+    """The commands Redis refused among a pipeline's ``raise_on_error=False`` results.
+
+    An error reply is the command's own fault (a script error, a wrong type): it is
+    counted, and the rest of the batch went. What stands for an outage instead (a lost
+    connection, a cluster that is down or moving slots) is raised.
+    """
+    refused: list[ResponseError] = []
+    for result in results:
+        if not isinstance(result, Exception):
+            continue
+        if isinstance(result, ResponseError) and not isinstance(result, _CLUSTER_STATE):
+            refused.append(result)
+        elif isinstance(result, RedisError | OSError):
+            raise result
+        else:
+            raise RedisError(repr(result)) from result
+    return refused
 
 
 def connect(url: str, *, cluster: bool = False, **options: Any) -> Any:

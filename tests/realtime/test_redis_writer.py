@@ -12,10 +12,17 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import (
+    ClusterDownError,
+    MovedError,
+    RedisError,
+    ResponseError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chatr_server.realtime.redis_adapter import RedisBroker
+from chatr_server.realtime.redis_adapter import RedisBroker, _refused
 from chatr_server.realtime.redis_writer import CommandBatch, RedisWriter
 from tests.private_services import PrivateRedis
 from tests.realtime.helpers import wait_redis
@@ -182,6 +189,26 @@ async def test_the_broker_reports_refused_commands_without_counting_them_lost(
         assert broker._refused == 2
     finally:
         await broker.close()
+
+
+def test_redis_py_results_tell_refused_commands_from_outages():
+    """With ``raise_on_error=False`` errors come back in place: an error reply is the
+    command's own (counted, the batch went); a lost connection or the cluster's state
+    is an outage (raised as a RedisError, which the publish loop handles)."""
+    script = ResponseError("ERR Error compiling script")
+    wrong = ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
+    assert _refused([1, script, b"OK", wrong]) == [script, wrong]
+    assert _refused([0, 1]) == []
+    for outage in (
+        RedisConnectionError("lost"),
+        RedisTimeoutError("slow"),
+        ClusterDownError("CLUSTERDOWN"),
+        MovedError("3999 127.0.0.1:6381"),
+    ):
+        with pytest.raises(type(outage)):
+            _refused([1, outage])
+    with pytest.raises(RedisError):  # not a RedisError itself: wrapped in one
+        _refused([SlotNotCoveredError("no node for slot 5")])
 
 
 async def test_a_batch_right_after_a_failure_takes_a_new_connection(shared):
