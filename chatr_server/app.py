@@ -221,6 +221,7 @@ def _watch_metrics(app: web.Application) -> None:
         monitor=monitor,
         sockets=services.sockets,
         broker_lost=(lambda: broker.lost) if broker is not None else None,
+        broker_refused=(lambda: broker.refused) if broker is not None else None,
         ready=lambda: not lifecycle.draining and all(monitor.is_up(n) for n in monitor.names),
     )
 

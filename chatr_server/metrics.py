@@ -11,7 +11,7 @@ counted by the realtime server (``Namespace.received``), stored messages in
 ``observe()`` costs about 2.6 µs under its lock, measurable at thousands of
 messages a second). Those integers, and everything that is a state rather
 than an event (connections by transport, the database pool, dependencies,
-broadcasts the Redis adapter lost), are copied into the metrics by
+broadcasts the Redis adapter lost, commands Redis refused), are copied into the metrics by
 :meth:`Metrics.refresh`: at scrape time, and with ``--workers`` also once a
 second, so every worker's share is current in the shared files.
 
@@ -228,6 +228,11 @@ class Metrics:
             "Broadcasts to other processes lost while Redis was unreachable",
             registry=reg,
         )
+        self._redis_refused = Counter(
+            "chatr_redis_commands_refused",
+            "Fan-out and recovery-log commands Redis answered with an error (the rest went)",
+            registry=reg,
+        )
         self._dependency_up = Gauge(
             "chatr_dependency_up",
             "1 when the dependency answers (on every worker), else 0",
@@ -254,9 +259,8 @@ class Metrics:
         self._pool_source: asyncpg.Pool | None = None
         self._monitor: DependencyMonitor | None = None
         self._sockets: SocketServer | None = None
-        self._broker_lost: Callable[[], int] | None = None
+        self._copied: list[_CopiedCount] = []
         self._ready_source: Callable[[], bool] | None = None
-        self._seen_lost = 0
         self._seen_events: dict[tuple[str, str], int] = {}
 
     @property
@@ -295,6 +299,7 @@ class Metrics:
         monitor: DependencyMonitor | None = None,
         sockets: SocketServer | None = None,
         broker_lost: Callable[[], int] | None = None,
+        broker_refused: Callable[[], int] | None = None,
         ready: Callable[[], bool] | None = None,
     ) -> None:
         """Name the owners of the states :meth:`refresh` reads (each optional)."""
@@ -305,9 +310,9 @@ class Metrics:
         if sockets is not None:
             self._sockets = sockets
         if broker_lost is not None:
-            self._broker_lost = broker_lost
-            self._seen_lost = broker_lost()
-            self._adapter_dropped.inc(0)
+            self._copied.append(_CopiedCount(self._adapter_dropped, broker_lost))
+        if broker_refused is not None:
+            self._copied.append(_CopiedCount(self._redis_refused, broker_refused))
         if ready is not None:
             self._ready_source = ready
 
@@ -340,11 +345,8 @@ class Metrics:
             self._pool.labels("idle").set(idle)
             self._pool.labels("in_use").set(size - idle)
             self._pool_max.set(pool.get_max_size())
-        if self._broker_lost is not None:
-            lost = self._broker_lost()
-            if lost > self._seen_lost:
-                self._adapter_dropped.inc(lost - self._seen_lost)
-            self._seen_lost = lost
+        for copied in self._copied:
+            copied.refresh()
         monitor = self._monitor
         if monitor is not None:
             for name in monitor.names:
@@ -427,3 +429,20 @@ async def refresh_forever(metrics: Metrics, every: float = REFRESH_EVERY_S) -> A
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class _CopiedCount:
+    """A counter kept as a plain integer by its owner (the broker), copied into a
+    Prometheus counter at scrape time: nothing on the path that counts."""
+
+    __slots__ = ("_counter", "_read", "_seen")
+
+    def __init__(self, counter: Counter, read: Callable[[], int]) -> None:
+        self._counter, self._read = counter, read
+        self._seen = read()
+
+    def refresh(self) -> None:
+        now = self._read()
+        if now > self._seen:
+            self._counter.inc(now - self._seen)
+        self._seen = now

@@ -185,6 +185,8 @@ class RedisBroker:
         self._dropped = 0
         #: Broadcasts that never reached Redis (failed publishes and outbox overflow).
         self.lost = 0
+        #: Commands Redis answered with an error (a script error, a wrong type).
+        self.refused = 0
         self._publish_failing = False
         self._wakeup: asyncio.Event | None = None
         self._redis: Any = None
@@ -373,6 +375,7 @@ class RedisBroker:
                     log.error("redis adapter: a queued write was dropped: %r", exc)
             refused = await writer.execute(commands)
         if refused:  # a command's own fault, not an outage: the rest of the batch went
+            self.refused += len(refused)
             self._refused += len(refused)
             now = asyncio.get_running_loop().time()
             last = self._refused_logged

@@ -56,6 +56,7 @@ def test_alerts_cover_the_operational_failures() -> None:
         "ChatrAckLatencyHigh": "chatr_message_ack_seconds_bucket",
         "ChatrSendsRefused": "chatr_sends_refused_total",
         "ChatrRedisAdapterDrops": "chatr_redis_adapter_dropped_total",
+        "ChatrRedisCommandsRefused": "chatr_redis_commands_refused_total",
         "ChatrDbPoolExhausted": "chatr_db_pool_connections",
         "ChatrNodeNotReady": "chatr_ready",
     }

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from chatr_server.appkeys import SERVICES
+from chatr_server.metrics import Metrics
 from tests.helpers import make_user
 from tests.metrics.scrape import Sample, bad_labels, parse, total
 
@@ -109,3 +110,18 @@ async def test_production_needs_the_token(make_client) -> None:
         assert resp.headers["WWW-Authenticate"] == "Bearer"
     samples = await scrape(guarded, Authorization=f"Bearer {token}")
     assert total(samples, "chatr_dependency_up", dependency="postgres") == 1
+
+
+def test_the_brokers_counts_are_copied_at_scrape_time() -> None:
+    """Lost broadcasts and refused Redis commands are plain integers on the broker; a
+    scrape adds what they grew by since it was watched (not what came before)."""
+    counts = {"lost": 5, "refused": 2}
+    metrics = Metrics(None)
+    metrics.watch(broker_lost=lambda: counts["lost"], broker_refused=lambda: counts["refused"])
+    counts["lost"] += 3
+    counts["refused"] += 1
+    metrics.refresh()
+    metrics.refresh()  # nothing new: nothing added twice
+    samples = parse(metrics.render(None)[0].decode())
+    assert total(samples, "chatr_redis_adapter_dropped_total") == 3
+    assert total(samples, "chatr_redis_commands_refused_total") == 1

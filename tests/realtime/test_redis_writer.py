@@ -186,7 +186,7 @@ async def test_the_broker_reports_refused_commands_without_counting_them_lost(
         assert broker.lost == 0
         reports = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
         assert len(reports) == 1 and "the last report: 1 (" in reports[0]
-        assert broker._refused == 2
+        assert broker._refused == 2 and broker.refused == 3
     finally:
         await broker.close()
 
