@@ -5,7 +5,8 @@
                                            [--users 2000] [--batch 128] [--batches 100]
 
 Creates a throw-away database (the real migrations), seeds ``--users`` users with
-accepted conversations between ring neighbours and ~10 accepted friendships each,
+accepted conversations between ring neighbours (ten messages of history each),
+pending requests to five more users each and ~10 accepted friendships each,
 then stores batches the way ``MessagingRepo.send_dm_batch`` does, alternating:
 
 * before: ``chatr_send_dm_plain`` (migration 0008), then ``chatr_send_dm`` row by
@@ -106,6 +107,29 @@ async def seed(conn: asyncpg.Connection, users: int) -> list[str]:
         " SELECT a, b, 'accepted' FROM unnest($1::uuid[], $2::uuid[]) AS r(a, b)",
         [ids[a] for a, _ in pairs],
         [ids[b] for _, b in pairs],
+    )
+    # Pending requests (each user to the five after its ring neighbour) and history
+    # before the measured sends, so that statistics and plans see tables of the
+    # size the run grows them to: plans made for an empty messages table (or a
+    # few pending conversations) scan it sequentially, and a session keeps them
+    # while the run grows it (the row-by-row path then read every stored message
+    # per send).
+    await conn.execute(
+        "INSERT INTO conversations (participant_a, participant_b, initiator_id)"
+        " SELECT LEAST(a, b), GREATEST(a, b), a"
+        " FROM unnest($1::uuid[]) WITH ORDINALITY AS s(a, i),"
+        " LATERAL (SELECT ($1::uuid[])[1 + (i::int + k) % $2] AS b"
+        "          FROM generate_series(1, 5) AS k) AS o"
+        " ON CONFLICT DO NOTHING",
+        ids,
+        users,
+    )
+    await conn.execute(
+        "INSERT INTO messages (sender_id, recipient_id, content)"
+        " SELECT a, b, 'history' FROM unnest($1::uuid[], $2::uuid[]) AS r(a, b),"
+        " generate_series(1, 10)",
+        ids,
+        ids[1:] + ids[:1],
     )
     await conn.execute("ANALYZE")
     return ids
