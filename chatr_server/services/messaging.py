@@ -98,6 +98,40 @@ class StoredCounts:
         self.group = 0
 
 
+class AcceptedPairs:
+    """The pairs this process has seen with an accepted conversation: where a lone
+    write goes (``MessagingService._store_dm_batch``).
+
+    The set-based batch statement first probes for an accepted conversation; a
+    first contact pays that probe and then its second, larger statement, about
+    half as much again in PostgreSQL as the row-by-row function. So a lone write
+    of a pair not known here takes the function, and one known here the batch
+    statement, which is the cheaper of the two for an accepted pair. Only a hint:
+    both statements store the same rows with the same results, so a stale or
+    colliding entry costs a little time, never a different answer. A pair is an
+    unordered XOR of the two ids' string hashes (cached on the strings), held in
+    a set of plain integers, emptied once it holds ``limit`` of them.
+    """
+
+    __slots__ = ("_keys", "_limit")
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._keys: set[int] = set()
+        self._limit = limit
+
+    def __contains__(self, args: tuple[Any, ...]) -> bool:
+        return hash(args[0]) ^ hash(args[1]) in self._keys
+
+    def learn(self, rows: list[tuple[Any, ...]], results: list[Any]) -> None:
+        """Remember the pairs whose results name an accepted conversation."""
+        keys = self._keys
+        if len(keys) >= self._limit:
+            keys.clear()
+        for args, row in zip(rows, results, strict=True):
+            if row["conversation_status"] == "accepted":
+                keys.add(hash(args[0]) ^ hash(args[1]))
+
+
 class SendRefused(Exception):
     """A send that must be answered with a specific event (not ``error``)."""
 
@@ -183,6 +217,7 @@ class MessagingService:
         # Batches run one at a time, so they keep one pooled connection between
         # them instead of an acquire/release (and its bookkeeping) per batch.
         self._writer: PoolConnectionProxy | None = None
+        self._accepted = AcceptedPairs()
 
     async def wait_idle(self) -> None:
         """Write what is queued now (no collection windows) and return once it is
@@ -203,6 +238,10 @@ class MessagingService:
     async def _store_dm_batch(self, rows: list[tuple[Any, ...]]) -> list[Any]:
         """One group-committed batch, on the connection the batches keep.
 
+        A lone write of a pair not known to be accepted (at low and moderate rates
+        every batch is one write) takes the row-by-row function: see
+        :class:`AcceptedPairs`.
+
         A PostgreSQL restart closes that connection (asyncpg hands it back to the
         pool on its own, and the proxy then refuses every call): the failed batch
         drops it here, and the group commit runs the batch again on a fresh one.
@@ -211,11 +250,16 @@ class MessagingService:
         if db is None:
             db = self._writer = await self._pool.acquire()
         try:
-            return await self._repo.send_dm_batch(db, rows)
+            if len(rows) == 1 and rows[0] not in self._accepted:
+                results = [await self._repo.send_dm(db, rows[0])]
+            else:
+                results = await self._repo.send_dm_batch(db, rows)
         except BaseException:
             # The connection may be broken: hand it back (the pool replaces it).
             await self._drop_writer()
             raise
+        self._accepted.learn(rows, results)
+        return results
 
     async def _own_files(self, sender_id: str, files: FileFields) -> FileFields:
         """The files of a new message, its URL in stored form.

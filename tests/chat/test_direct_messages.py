@@ -295,6 +295,74 @@ async def test_batched_sends_share_one_statement_correctly(client):
     assert [r["content"] for r in stored] == ["plain 1"]
 
 
+async def test_lone_writes_take_the_statement_their_pair_is_known_for(client):
+    """A lone write of a pair not known to be accepted runs ``chatr_send_dm`` (its row
+    has no position ``n``); once a result names the pair's conversation accepted,
+    either direction takes the set-based statement. A stale hint changes the
+    statement, never the answer."""
+    alice, bob = await make_user(client), await make_user(client)
+    services = client.app[SERVICES]
+    messaging = services.messaging
+
+    async def lone(sender, recipient, content, temp_id):
+        return (
+            await messaging._store_dm_batch([dm_args(sender.id, recipient.id, content, temp_id)])
+        )[0]
+
+    first = await lone(alice, bob, "hi", "k1")
+    assert "n" not in first.keys()
+    assert first["outcome"] == "created" and first["conversation_status"] == "pending"
+    assert dm_args(alice.id, bob.id, "", None) not in messaging._accepted
+    reply = await lone(bob, alice, "hey", "k2")  # accepts the request: learned
+    assert "n" not in reply.keys() and reply["accepted_now"] is True
+    assert dm_args(alice.id, bob.id, "", None) in messaging._accepted
+
+    again = await lone(alice, bob, "again", "k3")
+    assert again["n"] == 1
+    assert again["outcome"] == "created" and again["conversation_status"] == "accepted"
+    assert again["conversation_id"] == first["conversation_id"]
+
+    # Stale: bob blocks alice, then the conversation goes; the pair is still known.
+    await services.pool.execute(
+        "INSERT INTO friendships (requester_id, addressee_id, status) VALUES ($1, $2, 'blocked')",
+        bob.id,
+        alice.id,
+    )
+    blocked = await lone(alice, bob, "blocked?", "k4")
+    assert blocked["outcome"] == "blocked" and str(blocked["blocked_by"]) == bob.id
+    await services.pool.execute(
+        "DELETE FROM friendships WHERE requester_id = $1 AND addressee_id = $2", bob.id, alice.id
+    )
+    await services.pool.execute("DELETE FROM conversations WHERE id = $1", first["conversation_id"])
+    reopened = await lone(alice, bob, "new start", "k5")
+    assert reopened["outcome"] == "created" and reopened["conversation_status"] == "pending"
+    assert reopened["conversation_id"] != first["conversation_id"]
+    stored = await services.pool.fetch(
+        "SELECT temp_id FROM messages WHERE sender_id = $1 ORDER BY created_at", alice.id
+    )
+    assert [r["temp_id"] for r in stored] == ["k1", "k3", "k5"]
+
+
+def test_known_pairs_are_unordered_and_bounded():
+    from chatr_server.services.messaging import AcceptedPairs
+
+    pairs = AcceptedPairs(limit=3)
+    rows = [dm_args(f"s{i}", f"r{i}", "x", None) for i in range(3)]
+    results = [{"conversation_status": s} for s in ("accepted", "pending", "accepted")]
+    pairs.learn(rows[:2], results[:2])
+    assert rows[0] in pairs and dm_args("r0", "s0", "y", None) in pairs
+    assert rows[1] not in pairs and rows[2] not in pairs
+    pairs.learn(rows[2:], results[2:])
+    assert rows[2] in pairs
+    accepted = [{"conversation_status": "accepted"}]
+    pairs.learn([dm_args("s9", "r9", "x", None)], accepted)
+    assert rows[0] in pairs and dm_args("s9", "r9", "", None) in pairs
+    # Full (three keys): emptied before the next one is learned.
+    pairs.learn([dm_args("s8", "r8", "x", None)], accepted)
+    assert dm_args("s8", "r8", "", None) in pairs
+    assert not any(r in pairs for r in rows) and dm_args("s9", "r9", "", None) not in pairs
+
+
 async def test_full_write_queue_sheds_sends_with_a_clear_error(client, connect):
     """Over capacity a send is refused at once (error event) and nothing is stored."""
     from chatr_server.services.group_commit import BUSY_MESSAGE
