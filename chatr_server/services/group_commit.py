@@ -18,9 +18,17 @@ Batching adapts to the load:
   statement and its commit (most of a lone INSERT's cost) is paid once per
   batch instead of once per message.
 
+* **The database falls behind** (half a batch or more queued when a flight
+  returns): the next batch is sent before the returned one's writers are
+  answered, and they hear on the loop's next pass, while the database works.
+  Answering 128 writes (their deliveries and acks) takes milliseconds of
+  Python; done first, it would leave the database idle for that long per batch,
+  and the writer's throughput would be the sum of the two, not the larger.
+
 Submissions keep their order inside a batch, and batches run one after the
-other, so writes from one connection (which awaits each result before the
-next) are stored in arrival order.
+other (each is committed before the next is sent), so writes from one
+connection (which awaits each result before the next) are stored in arrival
+order, and writers hear of their batches in batch order.
 
 Admission is bounded: beyond ``max_pending`` queued writes, ``submit`` raises
 :class:`Overloaded` at once instead of growing the queue — under a load the
@@ -109,6 +117,8 @@ class GroupCommit(Generic[T]):
         # Set while the flush waits out a window; resolved early by wait_idle().
         self._window_wait: asyncio.Future[None] | None = None
         self._hurry = False
+        # Answers a batch whose results wait for the loop's next pass (``_defer``).
+        self._deferred: Callable[[], None] | None = None
 
     @property
     def pending(self) -> int:
@@ -164,14 +174,45 @@ class GroupCommit(Generic[T]):
             while queue:
                 batch = queue[:max_batch]
                 del queue[:max_batch]
-                await self._flush(batch)
+                results = await self._flush(batch)
+                rest = 0.0
                 if self._busy <= len(queue) < max_batch and not self._hurry:
                     # Busy: let the next batch fill its window (counted from its first write).
                     rest = self._opened_at + self._window - self._clock.time()
-                    if rest > 0:
-                        await self._wait_window(rest)
+                if results is None:
+                    pass  # a failed batch: its writers have heard already
+                elif len(queue) >= max_batch // 2 and rest <= 0:
+                    # The database is what holds writes up (half a batch or more queued
+                    # behind this one): send the next batch first, and answer this one
+                    # (deliveries, acks) on the loop's next pass while the database works
+                    # on it. Under a lighter load answering first lets the writes that
+                    # arrive meanwhile join the next batch: fewer, larger statements.
+                    self._defer(batch, results)
+                else:
+                    self._answer_deferred()
+                    _settle_all(batch, results)
+                if rest > 0:
+                    await self._wait_window(rest)
         finally:
             self._flushing = None
+
+    def _defer(self, batch: list[tuple[tuple[Any, ...], Waiter[T]]], results: Sequence[T]) -> None:
+        """Answer ``batch`` on the loop's next pass, or sooner if a later batch is
+        answered first (writers hear of their batches in order)."""
+        self._answer_deferred()
+
+        def answer() -> None:
+            if self._deferred is answer:
+                self._deferred = None
+                _settle_all(batch, results)
+
+        self._deferred = answer
+        assert self._loop is not None
+        self._loop.call_soon(answer)
+
+    def _answer_deferred(self) -> None:
+        if self._deferred is not None:
+            self._deferred()
 
     async def _wait_window(self, delay: float) -> None:
         assert self._loop is not None
@@ -183,25 +224,26 @@ class GroupCommit(Generic[T]):
             timer.cancel()
             self._window_wait = None
 
-    async def _flush(self, batch: list[tuple[tuple[Any, ...], Waiter[T]]]) -> None:
+    async def _flush(self, batch: list[tuple[tuple[Any, ...], Waiter[T]]]) -> Sequence[T] | None:
+        """Run one batch; its results, in order, for the caller to hand out, or None when
+        it failed (then every writer has been answered here)."""
         rows = [args for args, _ in batch]
         if self._on_batch is not None:
             self._on_batch(len(rows))
         try:
             results = await self._run_batch(rows)
         except Exception as exc:
+            self._answer_deferred()
             try:
                 results = await self._after_outage(rows, exc)
             except Exception as final:
                 exc = final
             else:
-                for (_, waiter), result in zip(batch, results, strict=True):
-                    _settle(waiter, None, result)
-                return
+                return results
             if len(batch) == 1 or is_dependency_outage(exc):
                 for _, waiter in batch:
                     _settle(waiter, exc)
-                return
+                return None
             # One bad row (or a deadlock with another node) must not fail its
             # neighbours: retry each on its own.
             log.warning(
@@ -214,9 +256,8 @@ class GroupCommit(Generic[T]):
                     _settle(waiter, one_exc)
                 else:
                     _settle(waiter, None, result)
-            return
-        for (_, waiter), result in zip(batch, results, strict=True):
-            _settle(waiter, None, result)
+            return None
+        return results
 
     async def _after_outage(self, rows: list[tuple[Any, ...]], exc: Exception) -> Sequence[T]:
         """Run a failed batch once more if it failed on a lost connection and may be re-run;
@@ -233,6 +274,11 @@ class GroupCommit(Generic[T]):
 def _wake(wait: asyncio.Future[None] | None) -> None:
     if wait is not None and not wait.done():
         wait.set_result(None)
+
+
+def _settle_all(batch: list[tuple[tuple[Any, ...], Waiter[T]]], results: Sequence[T]) -> None:
+    for (_, waiter), result in zip(batch, results, strict=True):
+        _settle(waiter, None, result)
 
 
 def _settle(waiter: Waiter[Any], exc: Exception | None, result: Any = None) -> None:

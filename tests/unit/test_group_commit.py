@@ -221,3 +221,41 @@ async def test_callbacks_are_refused_like_futures_when_the_queue_is_full():
     release.set()
     await asyncio.wait_for(gc.wait_idle(), 1)
     assert heard == [0, 10]
+
+
+@pytest.mark.parametrize(("max_batch", "pipelined"), [(4, True), (8, False)])
+async def test_next_batch_leaves_first_when_half_a_batch_waits(max_batch, pipelined):
+    """With half a batch or more queued behind a flight (two writes here), the database
+    gets the next batch before the previous one's writers are answered: they hear on
+    the loop's next pass, while it runs, and in order. With less queued they are
+    answered first (later writes may still join the next batch)."""
+    heard: list[int | None] = []
+    answered_when_sent: list[int] = []
+    started = [asyncio.Event(), asyncio.Event()]
+    gates = [asyncio.Event(), asyncio.Event()]
+    first_answered = asyncio.Event()
+
+    async def run_batch(rows):
+        n = len(answered_when_sent)
+        answered_when_sent.append(len(heard))
+        started[n].set()
+        await gates[n].wait()
+        return [r[0] * 10 for r in rows]
+
+    def note(result: int | None, exc: Exception | None) -> None:
+        heard.append(result)
+        first_answered.set()
+
+    gc = GroupCommit(run_batch, run_batch, window=0, max_batch=max_batch)
+    gc.submit_then((0,), note)
+    await started[0].wait()
+    gc.submit_then((1,), note)
+    gc.submit_then((2,), note)
+    gates[0].set()
+    await started[1].wait()
+    assert answered_when_sent == [0, 0 if pipelined else 1]
+    await first_answered.wait()
+    assert heard == [0]  # answered while [1, 2] is still in flight
+    gates[1].set()
+    await asyncio.wait_for(gc.wait_idle(), 1)
+    assert heard == [0, 10, 20]
