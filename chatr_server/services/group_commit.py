@@ -117,8 +117,8 @@ class GroupCommit(Generic[T]):
         # Set while the flush waits out a window; resolved early by wait_idle().
         self._window_wait: asyncio.Future[None] | None = None
         self._hurry = False
-        # Answers a batch whose results wait for the loop's next pass (``_defer``).
-        self._deferred: Callable[[], None] | None = None
+        # A batch whose writers hear on the loop's next pass, and its results (``_defer``).
+        self._deferred: tuple[list[tuple[tuple[Any, ...], Waiter[T]]], Sequence[T]] | None = None
 
     @property
     def pending(self) -> int:
@@ -198,21 +198,21 @@ class GroupCommit(Generic[T]):
 
     def _defer(self, batch: list[tuple[tuple[Any, ...], Waiter[T]]], results: Sequence[T]) -> None:
         """Answer ``batch`` on the loop's next pass, or sooner if a later batch is
-        answered first (writers hear of their batches in order)."""
+        answered first (writers hear of their batches in order).
+
+        Held on ``self``, not in a closure that names itself: that would be a
+        reference cycle holding the whole batch until the garbage collector ran.
+        """
         self._answer_deferred()
-
-        def answer() -> None:
-            if self._deferred is answer:
-                self._deferred = None
-                _settle_all(batch, results)
-
-        self._deferred = answer
+        self._deferred = (batch, results)
         assert self._loop is not None
-        self._loop.call_soon(answer)
+        self._loop.call_soon(self._answer_deferred)
 
     def _answer_deferred(self) -> None:
-        if self._deferred is not None:
-            self._deferred()
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            _settle_all(*deferred)
 
     async def _wait_window(self, delay: float) -> None:
         assert self._loop is not None

@@ -6,6 +6,8 @@ Windows run on a ManualClock: the tests say at which instant each write arrives.
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 
@@ -259,3 +261,41 @@ async def test_next_batch_leaves_first_when_half_a_batch_waits(max_batch, pipeli
     gates[1].set()
     await asyncio.wait_for(gc.wait_idle(), 1)
     assert heard == [0, 10, 20]
+
+
+async def test_answered_batches_are_freed_without_the_garbage_collector():
+    """A batch answered on the loop's next pass holds no reference cycle: once answered,
+    its rows and results go with reference counting (a cycle per batch kept whole
+    batches alive until a collection, whose pauses then grew with the load)."""
+
+    class Row:
+        pass
+
+    results: list[weakref.ref[Row]] = []
+    started = [asyncio.Event(), asyncio.Event()]
+    gates = [asyncio.Event(), asyncio.Event()]
+
+    async def run_batch(rows):
+        n = sum(s.is_set() for s in started)
+        started[n].set()
+        await gates[n].wait()
+        out = [Row() for _ in rows]
+        results.extend(weakref.ref(r) for r in out)
+        return out
+
+    heard: list[bool] = []
+    gc.disable()
+    try:
+        commit = GroupCommit(run_batch, run_batch, window=0, max_batch=4)
+        commit.submit_then((0,), lambda row, exc: heard.append(row is not None))
+        await started[0].wait()
+        commit.submit_then((1,), lambda row, exc: heard.append(row is not None))
+        commit.submit_then((2,), lambda row, exc: heard.append(row is not None))
+        gates[0].set()
+        await started[1].wait()  # the first batch's answer was deferred
+        gates[1].set()
+        await asyncio.wait_for(commit.wait_idle(), 1)
+        assert heard == [True, True, True]
+        assert len(results) == 3 and all(ref() is None for ref in results)
+    finally:
+        gc.enable()
