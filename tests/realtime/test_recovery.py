@@ -407,19 +407,19 @@ async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
 
 
 async def test_memory_log_entries_cost_the_garbage_collector_nothing():
-    """Logged emits are plain tuples, so a full log (up to window × rate entries) adds no
-    collector work; the excluded rooms still come back as a set."""
+    """Logged emits are flat tuples of atoms, which the first young collection stops
+    tracking, so a full log (up to window × rate entries) never reaches an older
+    generation's collection; the excluded rooms and the frames still come back whole."""
     import gc
 
     store = MemoryRecoveryStore(window=60, max_missed=5)
     store.append("/", ("user:a",), "e1", 1, frozenset(), (b'2["x"]',))
-    store.append("/", ("user:a",), "e1", 2, frozenset({"user:b"}), (b'2["y"]',))
-    gc.collect()
-    gc.collect()  # nested tuples: the inner ones are untracked first
+    store.append("/", ("user:a",), "e1", 2, frozenset({"user:b", "user:c"}), (b"b0", b"b1"))
+    gc.collect(0)  # a young collection, as the first one to see them is
     assert not any(gc.is_tracked(item) for item in store._rooms[("/", "user:a")])
     found = await store.entries("/", ["user:a"], {}, 0)
     assert found is not None
-    assert sorted((e.seq, e.excluded) for e in found) == [
-        (1, frozenset()),
-        (2, frozenset({"user:b"})),
+    assert sorted((e.seq, e.excluded, e.frames) for e in found) == [
+        (1, frozenset(), (b'2["x"]',)),
+        (2, frozenset({"user:b", "user:c"}), (b"b0", b"b1")),
     ]
