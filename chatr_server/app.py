@@ -198,6 +198,7 @@ def create_app(settings: Settings, *, wrap_bus: BusWrapper | None = None) -> web
             app[SERVICES] = await _open(stack, app, sockets, broker, router, wrap_bus)
             _watch_metrics(app)
             await stack.enter_async_context(refresh_forever(metrics))
+            stack.enter_context(metrics.gc_pauses.timing())
             if app[SERVICES].test_mode.allowed:
                 log.warning(
                     "test mode is allowed (CHATR_TEST_MODE=1): bypass codes and /api/test/*"

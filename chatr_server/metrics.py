@@ -9,9 +9,10 @@ counted by the realtime server (``Namespace.received``), stored messages in
 :class:`StoredCounts`, and the ack latencies and batch sizes in
 :class:`BucketCounts` (a bisect and two additions; prometheus-client's own
 ``observe()`` costs about 2.6 µs under its lock, measurable at thousands of
-messages a second). Those integers, and everything that is a state rather
-than an event (connections by transport, the database pool, dependencies,
-broadcasts the Redis adapter lost, commands Redis refused), are copied into the metrics by
+messages a second), and the garbage collector's pauses in :class:`GcPauses`.
+Those integers, and everything that is a state rather than an event
+(connections by transport, the database pool, dependencies, broadcasts the
+Redis adapter lost, commands Redis refused), are copied into the metrics by
 :meth:`Metrics.refresh`: at scrape time, and with ``--workers`` also once a
 second, so every worker's share is current in the shared files.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import tempfile
 import time
@@ -74,6 +76,7 @@ POOL_STATES: Final = ("idle", "in_use")
 
 ACK_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128)
+GC_PAUSE_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 HTTP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -142,6 +145,43 @@ class BucketCounts:
             self._seen_sum = self._sum
 
 
+class GcPauses:
+    """How long each garbage collection stopped the process, by generation.
+
+    A collection stops the event loop: at thousands of messages a second a long one
+    is a latency spike, or sends refused once the write queue fills
+    (docs/benchmarks.md). Timed through ``gc.callbacks`` (two clock reads per
+    collection), counted as plain integers and folded in at scrape time. Only
+    while :meth:`timing` is entered: the callback list is the interpreter's.
+    """
+
+    __slots__ = ("_generations", "_started")
+
+    def __init__(self, histogram: Histogram) -> None:
+        self._generations = tuple(
+            BucketCounts(histogram.labels(str(g)), GC_PAUSE_BUCKETS) for g in range(3)
+        )
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self._generations[info["generation"]].observe(time.perf_counter() - self._started)
+
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[None]:
+        gc.callbacks.append(self)
+        try:
+            yield
+        finally:
+            gc.callbacks.remove(self)
+
+    def fold(self) -> None:
+        for counts in self._generations:
+            counts.fold()
+
+
 class Metrics:
     """The node's metric objects and the sources read at scrape time."""
 
@@ -189,6 +229,15 @@ class Metrics:
                 buckets=BATCH_BUCKETS,
             ),
             BATCH_BUCKETS,
+        )
+        self.gc_pauses = GcPauses(
+            Histogram(
+                "chatr_gc_pause_seconds",
+                "Garbage-collector pauses of this process, by generation",
+                ["generation"],
+                registry=reg,
+                buckets=GC_PAUSE_BUCKETS,
+            )
         )
         refused = Counter(
             "chatr_sends_refused",
@@ -339,6 +388,7 @@ class Metrics:
         self._seen_stored = (direct, group)
         self.ack_seconds.fold()
         self.batch_size.fold()
+        self.gc_pauses.fold()
         pool = self._pool_source
         if pool is not None:
             size, idle = pool.get_size(), pool.get_idle_size()

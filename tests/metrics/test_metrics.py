@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from typing import Any
 
@@ -125,3 +126,34 @@ def test_the_brokers_counts_are_copied_at_scrape_time() -> None:
     samples = parse(metrics.render(None)[0].decode())
     assert total(samples, "chatr_redis_adapter_dropped_total") == 3
     assert total(samples, "chatr_redis_commands_refused_total") == 1
+
+
+async def test_garbage_collector_pauses_are_timed_while_the_app_runs(client) -> None:
+    before = await scrape(client)
+    gc.collect()  # a full collection: generation 2
+    after = await scrape(client)
+    grew = total(after, "chatr_gc_pause_seconds_count", generation="2") - total(
+        before, "chatr_gc_pause_seconds_count", generation="2"
+    )
+    assert grew >= 1
+    assert total(after, "chatr_gc_pause_seconds_sum", generation="2") > 0
+    assert bad_labels(after, client.app) == []
+
+
+def test_garbage_collector_pauses_are_timed_only_inside_timing() -> None:
+    """The callback is the interpreter's: on the list while timing, off it after."""
+
+    def collections(metrics: Metrics) -> float:
+        metrics.refresh()
+        samples = parse(metrics.render(None)[0].decode())
+        return total(samples, "chatr_gc_pause_seconds_count", generation="1")
+
+    metrics = Metrics(None)
+    with metrics.gc_pauses.timing():
+        assert metrics.gc_pauses in gc.callbacks
+        gc.collect(1)
+        timed = collections(metrics)
+    assert timed >= 1
+    assert metrics.gc_pauses not in gc.callbacks
+    gc.collect(1)
+    assert collections(metrics) == timed
