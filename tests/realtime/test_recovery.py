@@ -407,19 +407,27 @@ async def test_redis_room_logs_keep_their_expiry_with_one_refresh_per_period(
 
 
 async def test_memory_log_entries_cost_the_garbage_collector_nothing():
-    """Logged emits are flat tuples of atoms, which the first young collection stops
-    tracking, so a full log (up to window × rate entries) never reaches an older
-    generation's collection; the excluded rooms and the frames still come back whole."""
+    """A plain emit (one text frame, no exclusions, this process's emitter) is logged as
+    its frame, which the collector never tracks; any other is a flat tuple of atoms,
+    which the first young collection stops tracking. So a full log (up to window × rate
+    entries) fills no collection with live objects; everything still comes back whole."""
     import gc
 
     store = MemoryRecoveryStore(window=60, max_missed=5)
-    store.append("/", ("user:a",), "e1", 1, frozenset(), (b'2["x"]',))
+    store.append("/", ("user:a", "user:d"), "e1", 1, frozenset(), (b'2["x"]',))
+    seqs, items = store._rooms[("/", "user:a")]
+    assert not any(gc.is_tracked(item) for item in items)  # before any collection
     store.append("/", ("user:a",), "e1", 2, frozenset({"user:b", "user:c"}), (b"b0", b"b1"))
+    store.append("/", ("user:a",), "e2", 3, frozenset(), (b'2["y"]',))
     gc.collect(0)  # a young collection, as the first one to see them is
-    assert not any(gc.is_tracked(item) for item in store._rooms[("/", "user:a")])
+    assert not any(gc.is_tracked(item) for item in items) and list(seqs) == [1, 2, 3]
     found = await store.entries("/", ["user:a"], {}, 0)
     assert found is not None
-    assert sorted((e.seq, e.excluded, e.frames) for e in found) == [
-        (1, frozenset(), (b'2["x"]',)),
-        (2, frozenset({"user:b", "user:c"}), (b"b0", b"b1")),
+    assert sorted((e.seq, e.emitter, e.excluded, e.frames) for e in found) == [
+        (1, "e1", frozenset(), (b'2["x"]',)),
+        (2, "e1", frozenset({"user:b", "user:c"}), (b"b0", b"b1")),
+        (3, "e2", frozenset(), (b'2["y"]',)),
     ]
+    after_one = await store.entries("/", ["user:a", "user:d"], {"e1": 1, "e2": 2}, 0)
+    assert after_one is not None
+    assert sorted((e.seq, e.emitter) for e in after_one) == [(2, "e1"), (3, "e2")]
