@@ -179,17 +179,19 @@ class GroupCommit(Generic[T]):
                 if self._busy <= len(queue) < max_batch and not self._hurry:
                     # Busy: let the next batch fill its window (counted from its first write).
                     rest = self._opened_at + self._window - self._clock.time()
-                # (results is None: a failed batch, whose writers have heard already.)
-                if results is not None and len(queue) >= max_batch // 2 and rest <= 0:
-                    # The database is what holds writes up (half a batch or more queued
-                    # behind this one): send the next batch first, and answer this one
-                    # (deliveries, acks) on the loop's next pass while the database works
-                    # on it. Under a lighter load answering first lets the writes that
-                    # arrive meanwhile join the next batch: fewer, larger statements.
-                    self._defer(batch, results)
-                elif results is not None:
-                    self._answer_deferred()
-                    _settle_all(batch, results)
+                # (No results: the batch failed, and its writers have heard already.)
+                if results is not None:
+                    if len(queue) >= max_batch // 2 and rest <= 0:
+                        # The database is what holds writes up (half a batch or more
+                        # queued behind this one): send the next batch first, and answer
+                        # this one (deliveries, acks) on the loop's next pass while the
+                        # database works on it. Under a lighter load answering first lets
+                        # the writes that arrive meanwhile join the next batch: fewer,
+                        # larger statements.
+                        self._defer(batch, results)
+                    else:
+                        self._answer_deferred()
+                        _settle_all(batch, results)
                 if rest > 0:
                     await self._wait_window(rest)
         finally:
