@@ -120,7 +120,7 @@ class AcceptedPairs:
         self._limit = limit
 
     def __contains__(self, args: tuple[Any, ...]) -> bool:
-        return hash(args[0]) ^ hash(args[1]) in self._keys
+        return _pair_key(args) in self._keys
 
     def learn(self, rows: list[tuple[Any, ...]], results: list[Any]) -> None:
         """Remember the pairs whose results name an accepted conversation."""
@@ -129,7 +129,12 @@ class AcceptedPairs:
             keys.clear()
         for args, row in zip(rows, results, strict=True):
             if row["conversation_status"] == "accepted":
-                keys.add(hash(args[0]) ^ hash(args[1]))
+                keys.add(_pair_key(args))
+
+
+def _pair_key(args: tuple[Any, ...]) -> int:
+    """The unordered pair of a ``chatr_send_dm`` argument tuple (sender, recipient)."""
+    return hash(args[0]) ^ hash(args[1])
 
 
 class SendRefused(Exception):
